@@ -1,0 +1,499 @@
+//! Tamper evidence: the per-stream SHA-256 hash chain, its canonical encoding and the verifier.
+//!
+//! # The canonical encoding (for auditors who re-implement the check)
+//!
+//! Every recorded event carries `hash = SHA-256(canonical)`, written as 64 lowercase hex digits,
+//! where `canonical` is the UTF-8 bytes of one JSON object with exactly these members:
+//!
+//! | key | value |
+//! |---|---|
+//! | `actor` | string |
+//! | `causation_id` | string (hyphenated lowercase UUID) or `null` |
+//! | `correlation_id` | string (hyphenated lowercase UUID) or `null` |
+//! | `event_id` | string (hyphenated lowercase UUID) |
+//! | `event_type` | string |
+//! | `extensions` | object (`{}` when empty) |
+//! | `occurred_at` | string `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, six fractional digits) |
+//! | `payload` | the payload, any JSON value |
+//! | `previous_hash` | the hex hash of the previous event of the same stream, or `null` for version 1 |
+//! | `recorded_at` | string, same form as `occurred_at` |
+//! | `schema_version` | integer |
+//! | `stream` | string `category-entity` |
+//! | `tenant` | string or `null` |
+//! | `version` | integer |
+//!
+//! Canonical JSON here means: object members sorted by the bytes of their UTF-8 keys, at every
+//! depth; no whitespace outside strings; strings escaped as RFC 8259 requires and no more
+//! (`"` `\` as `\"` `\\`, U+0008/0009/000A/000C/000D as `\b \t \n \f \r`, other control characters
+//! as `\u00XX` with lowercase hex, everything else as raw UTF-8); integers in plain decimal;
+//! other numbers in the shortest form that reads back to the same IEEE-754 double; `true`,
+//! `false`, `null` as written. Global positions are deliberately not covered: they are assigned
+//! by the backend and their order is checked separately by the verifier.
+//!
+//! The chain is per stream, so unrelated streams never wait for each other. An edited event
+//! breaks its own hash; a deleted or reordered event breaks the next event's link or the version
+//! sequence. Removing a whole stream or the tail of the log is only visible against a seal
+//! recorded elsewhere (a log position and the stream heads); see ARCHITECTURE.md.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::event::{EventData, RecordedEvent};
+use crate::store::StoreError;
+use crate::stream::{Position, StreamId, Version};
+
+/// A SHA-256 hash, shown and serialised as 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EventHash([u8; 32]);
+
+impl EventHash {
+    /// Wraps raw hash bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// A hash that could not be read from text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a hash: expected 64 hex digits, found {0:?}")]
+pub struct ParseHashError(String);
+
+impl FromStr for EventHash {
+    type Err = ParseHashError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseHashError(s.chars().take(80).collect());
+        if s.len() != 64 || !s.is_ascii() {
+            return Err(bad());
+        }
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        Ok(Self(out))
+    }
+}
+
+impl TryFrom<String> for EventHash {
+    type Error = ParseHashError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl From<EventHash> for String {
+    fn from(value: EventHash) -> Self {
+        value.to_string()
+    }
+}
+
+impl fmt::Display for EventHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for EventHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventHash({self})")
+    }
+}
+
+/// Writes `value` in the canonical JSON form described in the module docs.
+pub fn write_canonical_json(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            out.push(b'{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_string(out, key);
+                out.push(b':');
+                write_canonical_json(out, value);
+            }
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_canonical_json(out, item);
+            }
+            out.push(b']');
+        }
+        Value::String(s) => write_string(out, s),
+        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Null => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\u{08}' => out.extend_from_slice(b"\\b"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\u{0c}' => out.extend_from_slice(b"\\f"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out.push(b'"');
+}
+
+fn write_key(out: &mut Vec<u8>, first: bool, key: &str) {
+    if !first {
+        out.push(b',');
+    }
+    write_string(out, key);
+    out.push(b':');
+}
+
+fn write_opt_str(out: &mut Vec<u8>, value: Option<String>) {
+    match value {
+        Some(s) => write_string(out, &s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn timestamp(instant: DateTime<Utc>) -> String {
+    instant.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+/// The canonical bytes an event's hash is taken over (see the module docs).
+pub fn canonical_content(
+    previous_hash: Option<&EventHash>,
+    stream: &StreamId,
+    version: Version,
+    data: &EventData,
+    recorded_at: DateTime<Utc>,
+) -> Vec<u8> {
+    let meta = data.metadata();
+    let mut out = Vec::with_capacity(512);
+    out.push(b'{');
+    write_key(&mut out, true, "actor");
+    write_string(&mut out, meta.actor().as_str());
+    write_key(&mut out, false, "causation_id");
+    write_opt_str(&mut out, meta.causation_id().map(|c| c.to_string()));
+    write_key(&mut out, false, "correlation_id");
+    write_opt_str(&mut out, meta.correlation_id().map(|c| c.to_string()));
+    write_key(&mut out, false, "event_id");
+    write_string(&mut out, &meta.event_id().to_string());
+    write_key(&mut out, false, "event_type");
+    write_string(&mut out, data.event_type().as_str());
+    write_key(&mut out, false, "extensions");
+    out.push(b'{');
+    // BTreeMap<String, _> iterates in byte order of the keys.
+    for (i, (key, value)) in meta.extensions().iter().enumerate() {
+        write_key(&mut out, i == 0, key);
+        write_canonical_json(&mut out, value);
+    }
+    out.push(b'}');
+    write_key(&mut out, false, "occurred_at");
+    write_string(&mut out, &timestamp(meta.occurred_at()));
+    write_key(&mut out, false, "payload");
+    write_canonical_json(&mut out, data.payload());
+    write_key(&mut out, false, "previous_hash");
+    write_opt_str(&mut out, previous_hash.map(|h| h.to_string()));
+    write_key(&mut out, false, "recorded_at");
+    write_string(&mut out, &timestamp(recorded_at));
+    write_key(&mut out, false, "schema_version");
+    out.extend_from_slice(data.schema_version().to_string().as_bytes());
+    write_key(&mut out, false, "stream");
+    write_string(&mut out, stream.as_str());
+    write_key(&mut out, false, "tenant");
+    write_opt_str(&mut out, meta.tenant().map(|t| t.to_string()));
+    write_key(&mut out, false, "version");
+    out.extend_from_slice(version.get().to_string().as_bytes());
+    out.push(b'}');
+    out
+}
+
+/// The hash of an event recorded at `stream`/`version` after `previous_hash`.
+pub fn event_hash(
+    previous_hash: Option<&EventHash>,
+    stream: &StreamId,
+    version: Version,
+    data: &EventData,
+    recorded_at: DateTime<Utc>,
+) -> EventHash {
+    let bytes = canonical_content(previous_hash, stream, version, data, recorded_at);
+    EventHash(Sha256::digest(&bytes).into())
+}
+
+/// What is wrong with the first event that does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainFault {
+    /// The stored hash is not the hash of the stored content: the event was altered.
+    HashMismatch {
+        /// The hash the store holds.
+        stored: EventHash,
+        /// The hash of the content as it is now.
+        computed: EventHash,
+    },
+    /// The event's link does not name the previous event of its stream: an event before it
+    /// was removed, replaced or reordered.
+    BrokenLink {
+        /// Hash of the previous event actually found (`None` at the stream's start).
+        expected: Option<EventHash>,
+        /// The link the event holds.
+        found: Option<EventHash>,
+    },
+    /// The stream's versions do not run 1, 2, 3, ... without gaps.
+    VersionGap {
+        /// The version that should come next.
+        expected: Version,
+        /// The version found.
+        found: Version,
+    },
+    /// The log's positions do not strictly increase.
+    PositionOutOfOrder {
+        /// The position before.
+        previous: Position,
+        /// The position found.
+        found: Position,
+    },
+}
+
+impl fmt::Display for ChainFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainFault::HashMismatch { stored, computed } => write!(
+                f,
+                "content altered: stored hash {stored}, content hashes to {computed}"
+            ),
+            ChainFault::BrokenLink { expected, found } => write!(
+                f,
+                "broken link: previous event hashes to {}, event links to {}",
+                opt_hash(expected.as_ref()),
+                opt_hash(found.as_ref())
+            ),
+            ChainFault::VersionGap { expected, found } => {
+                write!(f, "version gap: expected version {expected}, found {found}")
+            }
+            ChainFault::PositionOutOfOrder { previous, found } => write!(
+                f,
+                "position {found} does not follow position {previous} in the log"
+            ),
+        }
+    }
+}
+
+fn opt_hash(h: Option<&EventHash>) -> String {
+    h.map_or_else(|| "nothing (stream start)".to_owned(), EventHash::to_string)
+}
+
+/// The first event at which the chain does not hold.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {version} of stream {stream} (position {position}, id {event_id}): {fault}")]
+pub struct ChainBreak {
+    /// Its stream.
+    pub stream: StreamId,
+    /// Its version.
+    pub version: Version,
+    /// Its position.
+    pub position: Position,
+    /// Its event id.
+    pub event_id: crate::event::EventId,
+    /// What is wrong.
+    pub fault: ChainFault,
+}
+
+/// Checks events one at a time, in log order (or one stream in version order).
+///
+/// Memory grows with the number of streams (one head per stream), not with the events.
+#[derive(Debug, Default)]
+pub struct ChainVerifier {
+    heads: HashMap<StreamId, (Version, EventHash)>,
+    last_position: Option<Position>,
+    events: u64,
+}
+
+impl ChainVerifier {
+    /// A verifier that has seen nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Checks the next event.
+    pub fn check(&mut self, event: &RecordedEvent) -> Result<(), Box<ChainBreak>> {
+        let fail = |fault| {
+            Box::new(ChainBreak {
+                stream: event.stream.clone(),
+                version: event.version,
+                position: event.position,
+                event_id: event.event_id(),
+                fault,
+            })
+        };
+        if let Some(previous) = self.last_position
+            && event.position <= previous
+        {
+            return Err(fail(ChainFault::PositionOutOfOrder {
+                previous,
+                found: event.position,
+            }));
+        }
+        let head = self.heads.get(&event.stream);
+        let expected_version = head.map_or(Version::FIRST, |(v, _)| v.next());
+        if event.version != expected_version {
+            return Err(fail(ChainFault::VersionGap {
+                expected: expected_version,
+                found: event.version,
+            }));
+        }
+        let expected_link = head.map(|(_, h)| *h);
+        if event.previous_hash != expected_link {
+            return Err(fail(ChainFault::BrokenLink {
+                expected: expected_link,
+                found: event.previous_hash,
+            }));
+        }
+        let computed = event_hash(
+            event.previous_hash.as_ref(),
+            &event.stream,
+            event.version,
+            &event.data,
+            event.recorded_at,
+        );
+        if computed != event.hash {
+            return Err(fail(ChainFault::HashMismatch {
+                stored: event.hash,
+                computed,
+            }));
+        }
+        self.heads
+            .insert(event.stream.clone(), (event.version, event.hash));
+        self.last_position = Some(event.position);
+        self.events += 1;
+        Ok(())
+    }
+
+    /// Events checked and found sound so far.
+    pub fn events_checked(&self) -> u64 {
+        self.events
+    }
+
+    /// Streams seen so far.
+    pub fn streams_seen(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// The head (last version and hash) of every stream seen: the material of a seal.
+    pub fn heads(&self) -> impl Iterator<Item = (&StreamId, Version, EventHash)> {
+        self.heads.iter().map(|(s, (v, h))| (s, *v, *h))
+    }
+}
+
+/// The outcome of walking a stream or a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Events found sound before the first break (all of them when there is none).
+    pub events_checked: u64,
+    /// Streams seen.
+    pub streams: usize,
+    /// The first event whose hash, version or link does not hold.
+    pub first_break: Option<ChainBreak>,
+}
+
+impl VerifyReport {
+    /// Whether everything checked holds.
+    pub fn is_intact(&self) -> bool {
+        self.first_break.is_none()
+    }
+}
+
+/// Walks events in order (a whole log from its start, or a whole stream from version 1) and
+/// reports the first one that does not hold. Stops at the first break.
+///
+/// ```
+/// # use smsys_core::{verify_events, RecordedEvent};
+/// # futures::executor::block_on(async {
+/// let none: Vec<Result<RecordedEvent, smsys_core::StoreError>> = Vec::new();
+/// let report = verify_events(futures::stream::iter(none)).await?;
+/// assert!(report.is_intact());
+/// # Ok::<(), smsys_core::StoreError>(()) }).unwrap();
+/// ```
+pub async fn verify_events<S>(events: S) -> Result<VerifyReport, StoreError>
+where
+    S: Stream<Item = Result<RecordedEvent, StoreError>>,
+{
+    let mut verifier = ChainVerifier::new();
+    let mut events = std::pin::pin!(events);
+    while let Some(event) = events.next().await {
+        if let Err(broken) = verifier.check(&event?) {
+            tracing::warn!(%broken, "hash chain does not hold");
+            return Ok(VerifyReport {
+                events_checked: verifier.events_checked(),
+                streams: verifier.streams_seen(),
+                first_break: Some(*broken),
+            });
+        }
+    }
+    Ok(VerifyReport {
+        events_checked: verifier.events_checked(),
+        streams: verifier.streams_seen(),
+        first_break: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_json_sorts_keys_and_escapes() {
+        let mut out = Vec::new();
+        write_canonical_json(
+            &mut out,
+            &json!({"b": [1, 2.5, "x\"\n\u{1}é"], "a": {"z": null, "y": true}, "B": -3}),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"B":-3,"a":{"y":true,"z":null},"b":[1,2.5,"x\"\n\u0001é"]}"#
+        );
+    }
+
+    #[test]
+    fn hash_text_round_trips_and_rejects_garbage() {
+        let h = EventHash::from_bytes([0xab; 32]);
+        let text = h.to_string();
+        assert_eq!(text.len(), 64);
+        assert_eq!(text.parse::<EventHash>().unwrap(), h);
+        assert!("abc".parse::<EventHash>().is_err());
+        assert!("zz".repeat(32).parse::<EventHash>().is_err());
+        assert!("é".repeat(32).parse::<EventHash>().is_err());
+    }
+}

@@ -1,0 +1,383 @@
+//! Command handling: load (from a snapshot when present), decide, append with the expected
+//! version; on a conflict re-load and re-decide, a bounded number of times.
+
+use std::error::Error as StdError;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use futures::StreamExt;
+
+use crate::aggregate::{Aggregate, DecodeError, DomainEvent};
+use crate::context::Context;
+use crate::event::{
+    Actor, CausationId, CorrelationId, EventData, EventDataError, EventId, Metadata, TenantId,
+};
+use crate::snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
+use crate::store::{AppendError, AppendResult, EventStore, StoreError};
+use crate::stream::{ExpectedVersion, StreamId, Version};
+use crate::upcast::{UpcastError, Upcasters};
+
+/// Who issues a command, and in answer to what: copied into the metadata of every event the
+/// command records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandMeta {
+    actor: Actor,
+    correlation_id: Option<CorrelationId>,
+    causation_id: Option<CausationId>,
+    tenant: Option<TenantId>,
+}
+
+impl CommandMeta {
+    /// A command issued by `actor`.
+    pub fn new(actor: Actor) -> Self {
+        Self {
+            actor,
+            correlation_id: None,
+            causation_id: None,
+            tenant: None,
+        }
+    }
+    /// Sets the correlation id.
+    pub fn with_correlation(mut self, id: CorrelationId) -> Self {
+        self.correlation_id = Some(id);
+        self
+    }
+    /// Sets the causation id (the triggering command or event).
+    pub fn with_causation(mut self, id: CausationId) -> Self {
+        self.causation_id = Some(id);
+        self
+    }
+    /// Sets the tenant.
+    pub fn with_tenant(mut self, tenant: TenantId) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+    /// The actor.
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+}
+
+/// Why an aggregate could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The stream belongs to another category than the aggregate's.
+    #[error("stream {stream} is not of category {expected}")]
+    WrongCategory {
+        /// The stream.
+        stream: StreamId,
+        /// The aggregate's category.
+        expected: &'static str,
+    },
+    /// A recorded event could not be upcast.
+    #[error("event {version} of {stream}: {source}")]
+    Upcast {
+        /// The stream.
+        stream: StreamId,
+        /// The event's version.
+        version: Version,
+        /// What failed.
+        #[source]
+        source: UpcastError,
+    },
+    /// A recorded event could not be decoded.
+    #[error("event {version} of {stream}: {source}")]
+    Decode {
+        /// The stream.
+        stream: StreamId,
+        /// The event's version.
+        version: Version,
+        /// What failed.
+        #[source]
+        source: DecodeError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a command was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<R: StdError + 'static> {
+    /// The aggregate refused the command: a business rule said no.
+    #[error("command refused: {0}")]
+    Rejected(#[source] R),
+    /// Other writers kept changing the stream; gave up after `attempts` tries.
+    #[error("stream {stream} kept changing under the command; gave up after {attempts} attempts")]
+    Conflict {
+        /// The stream.
+        stream: StreamId,
+        /// How many times the command was decided.
+        attempts: u32,
+    },
+    /// The aggregate could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// An event the aggregate decided could not be encoded.
+    #[error("cannot encode event {event_type}: {reason}")]
+    Encode {
+        /// Its type.
+        event_type: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The append failed for a reason other than a conflict.
+    #[error(transparent)]
+    Append(AppendError),
+}
+
+/// An aggregate state read from its stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded<A> {
+    /// The state.
+    pub state: A,
+    /// The stream version it reflects (`None`: no such stream).
+    pub version: Option<Version>,
+}
+
+/// What a carried-out command did.
+#[derive(Debug)]
+pub struct Executed<A: Aggregate> {
+    /// The state after the command.
+    pub state: A,
+    /// The events recorded (empty when the command changed nothing).
+    pub events: Vec<A::Event>,
+    /// Where they were recorded (`None` when nothing was).
+    pub append: Option<AppendResult>,
+    /// How many times the command was decided (more than 1 after conflicts).
+    pub attempts: u32,
+}
+
+/// Runs commands against aggregates of type `A` on an [`EventStore`].
+///
+/// ```
+/// # use smsys_core::*;
+/// # fn demo<A: Aggregate>(store: std::sync::Arc<dyn EventStore>) {
+/// let handler = CommandHandler::<A>::new(store).with_max_attempts(5);
+/// # }
+/// ```
+pub struct CommandHandler<A> {
+    store: Arc<dyn EventStore>,
+    snapshots: Option<Arc<dyn SnapshotStore>>,
+    policy: SnapshotPolicy,
+    upcasters: Upcasters,
+    max_attempts: u32,
+    aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A: Aggregate> CommandHandler<A> {
+    /// A handler on `store`, without snapshots or upcasters, trying a command at most 3 times.
+    pub fn new(store: Arc<dyn EventStore>) -> Self {
+        Self {
+            store,
+            snapshots: None,
+            policy: SnapshotPolicy::Never,
+            upcasters: Upcasters::new(),
+            max_attempts: 3,
+            aggregate: PhantomData,
+        }
+    }
+
+    /// Loads from and saves snapshots to `snapshots` under `policy`.
+    pub fn with_snapshots(
+        mut self,
+        snapshots: Arc<dyn SnapshotStore>,
+        policy: SnapshotPolicy,
+    ) -> Self {
+        self.snapshots = Some(snapshots);
+        self.policy = policy;
+        self
+    }
+
+    /// Lifts old event schema versions with `upcasters` on read.
+    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = upcasters;
+        self
+    }
+
+    /// Decides a command at most `attempts` times (at least once) before reporting a conflict.
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// The store the handler writes to.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    async fn snapshot_state(&self, stream: &StreamId) -> Option<(A, Version)> {
+        let snapshots = self.snapshots.as_ref()?;
+        let snapshot = match snapshots.load_snapshot(stream).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return None,
+            Err(error) => {
+                tracing::warn!(%stream, %error, "snapshot unreadable; replaying the stream");
+                return None;
+            }
+        };
+        if snapshot.schema_version != A::SNAPSHOT_VERSION {
+            tracing::debug!(%stream, found = snapshot.schema_version, current = A::SNAPSHOT_VERSION,
+                "outdated snapshot; replaying the stream");
+            return None;
+        }
+        match serde_json::from_value(snapshot.state) {
+            Ok(state) => Some((state, snapshot.version)),
+            Err(error) => {
+                tracing::warn!(%stream, %error, "snapshot does not decode; replaying the stream");
+                None
+            }
+        }
+    }
+
+    /// Reads the aggregate's state: from the latest usable snapshot, then the events after it.
+    pub async fn load(&self, stream: &StreamId) -> Result<Loaded<A>, LoadError> {
+        if stream.category_str() != A::CATEGORY {
+            return Err(LoadError::WrongCategory {
+                stream: stream.clone(),
+                expected: A::CATEGORY,
+            });
+        }
+        let (mut state, mut version) = match self.snapshot_state(stream).await {
+            Some((state, v)) => (state, Some(v)),
+            None => (A::default(), None),
+        };
+        let from = version.map_or(Version::FIRST, Version::next);
+        let mut events = self.store.read_stream(stream, from);
+        while let Some(recorded) = events.next().await {
+            let recorded = recorded?;
+            let at = recorded.version;
+            let (event_type, schema_version, payload, _) = recorded.data.into_parts();
+            let (_, payload) = self
+                .upcasters
+                .upcast(&event_type, schema_version, payload)
+                .map_err(|source| LoadError::Upcast {
+                    stream: stream.clone(),
+                    version: at,
+                    source,
+                })?;
+            let event = A::Event::from_payload(&event_type, payload).map_err(|source| {
+                LoadError::Decode {
+                    stream: stream.clone(),
+                    version: at,
+                    source,
+                }
+            })?;
+            state.evolve(&event);
+            version = Some(at);
+        }
+        Ok(Loaded { state, version })
+    }
+
+    /// Carries out `command` on the aggregate of `stream`.
+    pub async fn execute(
+        &self,
+        stream: &StreamId,
+        command: &A::Command,
+        meta: &CommandMeta,
+        ctx: &Context<'_>,
+    ) -> Result<Executed<A>, CommandError<A::Rejection>> {
+        for attempt in 1..=self.max_attempts {
+            let Loaded { mut state, version } = self.load(stream).await?;
+            let events = state.decide(command, ctx).map_err(CommandError::Rejected)?;
+            if events.is_empty() {
+                return Ok(Executed {
+                    state,
+                    events,
+                    append: None,
+                    attempts: attempt,
+                });
+            }
+            let data = events
+                .iter()
+                .map(|e| encode(e, meta, ctx))
+                .collect::<Result<Vec<_>, _>>()?;
+            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            match self.store.append(stream, expected, data).await {
+                Ok(append) => {
+                    for event in &events {
+                        state.evolve(event);
+                    }
+                    self.maybe_snapshot(stream, &state, version, append.version)
+                        .await;
+                    return Ok(Executed {
+                        state,
+                        events,
+                        append: Some(append),
+                        attempts: attempt,
+                    });
+                }
+                Err(error) if error.is_conflict() => {
+                    tracing::debug!(%stream, attempt, %error, "conflict; deciding again");
+                }
+                Err(error) => return Err(CommandError::Append(error)),
+            }
+        }
+        Err(CommandError::Conflict {
+            stream: stream.clone(),
+            attempts: self.max_attempts,
+        })
+    }
+
+    async fn maybe_snapshot(
+        &self,
+        stream: &StreamId,
+        state: &A,
+        before: Option<Version>,
+        after: Version,
+    ) {
+        let Some(snapshots) = &self.snapshots else {
+            return;
+        };
+        if !self.policy.is_due(before, after) {
+            return;
+        }
+        let state = match serde_json::to_value(state) {
+            Ok(s) => s,
+            Err(error) => {
+                tracing::warn!(%stream, %error, "state does not serialise; no snapshot taken");
+                return;
+            }
+        };
+        let snapshot = Snapshot {
+            stream: stream.clone(),
+            version: after,
+            schema_version: A::SNAPSHOT_VERSION,
+            state,
+        };
+        if let Err(error) = snapshots.save_snapshot(snapshot).await {
+            tracing::warn!(%stream, %error, "snapshot not saved");
+        }
+    }
+}
+
+fn encode<E: DomainEvent, R: StdError + 'static>(
+    event: &E,
+    meta: &CommandMeta,
+    ctx: &Context<'_>,
+) -> Result<EventData, CommandError<R>> {
+    let event_type = event.event_type();
+    let fail = |reason: String| CommandError::Encode {
+        event_type: event_type.to_string(),
+        reason,
+    };
+    let payload = event.to_payload().map_err(|e| fail(e.to_string()))?;
+    let event_id = EventId::from_uuid(ctx.new_uuid()).map_err(|e| fail(e.to_string()))?;
+    let mut metadata = Metadata::new(event_id, meta.actor.clone(), ctx.now());
+    if let Some(id) = meta.correlation_id {
+        metadata = metadata.with_correlation(id);
+    }
+    if let Some(id) = meta.causation_id {
+        metadata = metadata.with_causation(id);
+    }
+    if let Some(tenant) = &meta.tenant {
+        metadata = metadata.with_tenant(tenant.clone());
+    }
+    EventData::new(
+        event_type.clone(),
+        event.schema_version(),
+        payload,
+        metadata,
+    )
+    .map_err(|e: EventDataError| fail(e.to_string()))
+}

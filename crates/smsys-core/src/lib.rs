@@ -1,0 +1,54 @@
+//! The event-sourcing kernel of smsys.
+//!
+//! Every service-management record (incident, request, problem, change, release, configuration
+//! item) is a stream of immutable events. This crate defines the vocabulary and the contract:
+//!
+//! - identity and order: [`StreamId`], [`Version`], [`Position`], [`ExpectedVersion`];
+//! - events: [`EventData`] to append, [`RecordedEvent`] as stored, with [`Metadata`]
+//!   (actor, occurred-at, correlation, causation, tenant, extensions);
+//! - the storage contract: the async [`EventStore`] trait, implemented in `smsys-store`;
+//! - tamper evidence: the per-stream SHA-256 chain of [`chain`] and its verifier;
+//! - aggregates as pure `decide`/`evolve` functions ([`Aggregate`]), [`Upcasters`] for old
+//!   schema versions, [`Snapshot`]s, and the [`CommandHandler`] that ties them to a store.
+//!
+//! It does no I/O, reads no clock and starts no runtime: time and new ids come in through a
+//! [`Context`].
+//!
+//! ```
+//! use smsys_core::{ExpectedVersion, StreamId, Version};
+//! let stream: StreamId = "incident-INC-1".parse()?;
+//! assert!(ExpectedVersion::NoStream.accepts(None));
+//! assert!(ExpectedVersion::Exact(Version::new(3)).accepts(Some(Version::new(3))));
+//! # Ok::<(), smsys_core::IdError>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod aggregate;
+pub mod chain;
+mod command;
+mod context;
+mod event;
+mod snapshot;
+mod store;
+mod stream;
+mod upcast;
+
+pub use aggregate::{Aggregate, DecodeError, DomainEvent};
+pub use chain::{ChainBreak, ChainFault, ChainVerifier, EventHash, VerifyReport, verify_events};
+pub use command::{CommandError, CommandHandler, CommandMeta, Executed, LoadError, Loaded};
+pub use context::{Context, IdSource, SequentialIds};
+pub use event::{
+    Actor, CausationId, CorrelationId, EventData, EventDataError, EventId, EventType,
+    MAX_EVENT_TYPE_LEN, MAX_NAME_LEN, Metadata, RecordedEvent, TenantId, to_micros,
+};
+pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
+pub use store::{
+    AppendError, AppendResult, BackendError, EventStore, EventStream, LogFilter, StoreError,
+    check_append_shape, resolve_retry,
+};
+pub use stream::{
+    Category, ExpectedVersion, IdError, MAX_CATEGORY_LEN, MAX_ENTITY_ID_LEN, Position, StreamId,
+    Version,
+};
+pub use upcast::{UpcastError, Upcasters};

@@ -1,0 +1,326 @@
+//! The storage contract every backend implements: [`EventStore`].
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{EventData, EventId, EventType, RecordedEvent};
+use crate::stream::{Category, ExpectedVersion, Position, StreamId, Version};
+
+/// A stream of recorded events, read lazily: stores fetch in pages, so memory stays bounded
+/// whatever the size of the log.
+pub type EventStream<'a> = BoxStream<'a, Result<RecordedEvent, StoreError>>;
+
+/// What an append wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendResult {
+    /// The stream's version after the append: the version of its last event.
+    pub version: Version,
+    /// The global position of each appended event, in append order.
+    pub positions: Vec<Position>,
+}
+
+impl AppendResult {
+    /// The version of the first appended event.
+    pub fn first_version(&self) -> Version {
+        Version::new(self.version.get() + 1 - self.positions.len() as u64)
+    }
+}
+
+/// A failure of the storage backend itself (I/O, connection, driver), as opposed to a refusal
+/// of the request. Driver error types never appear in the public API; they are the `source`.
+#[derive(Debug, thiserror::Error)]
+#[error("{backend} {operation} failed{}", if *.transient { " (transient, may be retried)" } else { "" })]
+pub struct BackendError {
+    backend: &'static str,
+    operation: &'static str,
+    transient: bool,
+    #[source]
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl BackendError {
+    /// A backend failure during `operation` (e.g. "append", "read stream").
+    pub fn new(
+        backend: &'static str,
+        operation: &'static str,
+        transient: bool,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        Self {
+            backend,
+            operation,
+            transient,
+            source: source.into(),
+        }
+    }
+
+    /// Which backend failed (e.g. "sqlite").
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// What it was doing.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// Whether retrying the same call may succeed (a lost connection, a busy database).
+    /// After a transient failure of an append, retry with the same event ids: the store
+    /// recognises an append that did commit and returns its original result.
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
+
+/// Failure of a store operation that is not a refusal of the request.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// Stored data could not be read back (damaged file, foreign schema, bad JSON).
+    #[error("stored data is unreadable: {what}")]
+    Corrupt {
+        /// What could not be read, and where.
+        what: String,
+    },
+    /// The store was closed or its worker stopped.
+    #[error("the {backend} store is closed")]
+    Closed {
+        /// Which backend.
+        backend: &'static str,
+    },
+}
+
+/// Why an append was refused or failed. Nothing was written in any case but a
+/// [`StoreError`] that is transient, where the outcome is unknown until retried.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The stream's version did not match the expected version (optimistic concurrency).
+    #[error("append to {stream} expected {expected}, but the stream {}", match .actual {
+        Some(v) => format!("is at version {v}"),
+        None => "does not exist".to_owned(),
+    })]
+    Conflict {
+        /// The stream.
+        stream: StreamId,
+        /// What the writer expected.
+        expected: ExpectedVersion,
+        /// The stream's actual version (`None`: no such stream).
+        actual: Option<Version>,
+    },
+    /// The append held no events.
+    #[error("append to {stream} holds no events")]
+    NoEvents {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// The same event id appears twice in one append.
+    #[error("append to {stream} gives event id {event_id} twice")]
+    DuplicateEventId {
+        /// The stream.
+        stream: StreamId,
+        /// The repeated id.
+        event_id: EventId,
+    },
+    /// An event id is already recorded, with other content or at another place: an id was
+    /// reused for a different event (a retry of the same append is not an error).
+    #[error(
+        "append to {stream}: event id {event_id} is already recorded as version {recorded_version} of {recorded_stream} with other content or at another place"
+    )]
+    EventIdReused {
+        /// The stream appended to.
+        stream: StreamId,
+        /// The reused id.
+        event_id: EventId,
+        /// Where the id is recorded.
+        recorded_stream: StreamId,
+        /// At which version.
+        recorded_version: Version,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AppendError {
+    /// Whether this is an optimistic-concurrency conflict (re-load, re-decide, retry).
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, AppendError::Conflict { .. })
+    }
+}
+
+/// Which events of the global log to read: by category and/or by event type.
+/// An empty list means "all".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogFilter {
+    categories: Vec<Category>,
+    event_types: Vec<EventType>,
+}
+
+impl LogFilter {
+    /// Everything.
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Also accept events of streams in `category` (and only such categories).
+    pub fn category(mut self, category: Category) -> Self {
+        self.categories.push(category);
+        self
+    }
+
+    /// Also accept events of type `event_type` (and only such types).
+    pub fn event_type(mut self, event_type: EventType) -> Self {
+        self.event_types.push(event_type);
+        self
+    }
+
+    /// The categories accepted (empty: all).
+    pub fn categories(&self) -> &[Category] {
+        &self.categories
+    }
+
+    /// The event types accepted (empty: all).
+    pub fn event_types(&self) -> &[EventType] {
+        &self.event_types
+    }
+
+    /// Whether the filter accepts everything.
+    pub fn is_all(&self) -> bool {
+        self.categories.is_empty() && self.event_types.is_empty()
+    }
+
+    /// Whether `event` passes the filter.
+    pub fn matches(&self, event: &RecordedEvent) -> bool {
+        (self.categories.is_empty()
+            || self
+                .categories
+                .iter()
+                .any(|c| c.as_str() == event.stream.category_str()))
+            && (self.event_types.is_empty()
+                || self.event_types.iter().any(|t| t == event.event_type()))
+    }
+}
+
+impl fmt::Display for LogFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_all() {
+            return f.write_str("all events");
+        }
+        let cats: Vec<&str> = self.categories.iter().map(Category::as_str).collect();
+        let types: Vec<&str> = self.event_types.iter().map(EventType::as_str).collect();
+        write!(f, "categories {cats:?}, event types {types:?}")
+    }
+}
+
+/// The system of record: append-only event streams with optimistic concurrency and one global
+/// log order.
+///
+/// Guarantees every implementation gives (the `testkit` conformance suite checks them):
+/// - an append is atomic: all its events or none are stored;
+/// - an append succeeds only if `expected` holds at commit; a refused append writes nothing;
+/// - appending again the same event ids to the same place returns the original result and
+///   writes nothing (retry safety); an id reused for other content is refused;
+/// - versions of a stream run 1, 2, 3, ... without gaps;
+/// - positions strictly increase along the log, and the log order is the same for every reader;
+/// - a subscription delivers every event after its checkpoint exactly once, in log order, and
+///   never skips an event that commits after a later-positioned one was delivered;
+/// - every recorded event carries the hash chain link of [`crate::chain`].
+///
+/// Reads return lazily fetched streams; use [`futures::StreamExt::take`] for a limit.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Appends `events` atomically to `stream` if its version matches `expected`.
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, AppendError>;
+
+    /// The stream's events from version `from` (inclusive) onwards, oldest first. An unknown
+    /// stream reads as empty.
+    fn read_stream(&self, stream: &StreamId, from: Version) -> EventStream<'_>;
+
+    /// The stream's events newest first, starting at version `from` (inclusive) or at the
+    /// newest event when `from` is `None`. `.take(n)` gives the last `n` events.
+    fn read_stream_backwards(&self, stream: &StreamId, from: Option<Version>) -> EventStream<'_>;
+
+    /// The global log after position `after` (exclusive), in log order, filtered. Ends at the
+    /// end of the log as it was when read.
+    fn read_all(&self, after: Position, filter: LogFilter) -> EventStream<'_>;
+
+    /// The stream's current version, `None` when it does not exist.
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError>;
+
+    /// A catch-up subscription: the log after `after`, then every event committed later, live,
+    /// in log order, exactly once. It ends only when the store closes or fails.
+    fn subscribe(&self, after: Position, filter: LogFilter) -> EventStream<'_>;
+}
+
+/// Recognises a retried append. `recorded[i]` is the stored event carrying the id of
+/// `events[i]`, if there is one.
+///
+/// Returns `Ok(None)` when none of the ids is stored (a new append), `Ok(Some(result))` when
+/// all of them are stored, with the same content, as one consecutive run of `stream` at a place
+/// `expected` allows (the original append: its result is returned and nothing is written), and
+/// [`AppendError::EventIdReused`] otherwise. Every backend decides retries through this one rule.
+pub fn resolve_retry(
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    events: &[EventData],
+    recorded: &[Option<&RecordedEvent>],
+) -> Result<Option<AppendResult>, AppendError> {
+    let Some(first) = recorded.iter().flatten().next() else {
+        return Ok(None);
+    };
+    let reused = |event: &EventData, at: Option<&RecordedEvent>| {
+        let at = at.unwrap_or(first);
+        AppendError::EventIdReused {
+            stream: stream.clone(),
+            event_id: event.event_id(),
+            recorded_stream: at.stream.clone(),
+            recorded_version: at.version,
+        }
+    };
+    let start = first.version;
+    for (i, (event, found)) in events.iter().zip(recorded).enumerate() {
+        let Some(found) = found else {
+            return Err(reused(event, None));
+        };
+        let same_place = &found.stream == stream && found.version.get() == start.get() + i as u64;
+        if !same_place || &found.data != event {
+            return Err(reused(event, Some(found)));
+        }
+    }
+    if recorded.len() != events.len() || !expected.accepts_place(start) {
+        return Err(reused(&events[0], Some(first)));
+    }
+    let positions = recorded.iter().flatten().map(|e| e.position).collect();
+    let version = Version::new(start.get() + events.len() as u64 - 1);
+    Ok(Some(AppendResult { version, positions }))
+}
+
+/// Checks an append's own shape before any store work: at least one event, no id twice.
+pub fn check_append_shape(stream: &StreamId, events: &[EventData]) -> Result<(), AppendError> {
+    if events.is_empty() {
+        return Err(AppendError::NoEvents {
+            stream: stream.clone(),
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(events.len());
+    for event in events {
+        if !seen.insert(event.event_id()) {
+            return Err(AppendError::DuplicateEventId {
+                stream: stream.clone(),
+                event_id: event.event_id(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! The in-memory store against the conformance suite.
+
+use smsys_store::MemoryEventStore;
+use smsys_store::testkit::Harness;
+
+struct Memory;
+
+#[async_trait::async_trait]
+impl Harness for Memory {
+    type Store = MemoryEventStore;
+
+    async fn create(&self) -> MemoryEventStore {
+        MemoryEventStore::new()
+    }
+
+    async fn tamper_payload(
+        &self,
+        store: &MemoryEventStore,
+        stream: &smsys_core::StreamId,
+        version: smsys_core::Version,
+        payload: serde_json::Value,
+    ) -> bool {
+        store.tamper_payload(stream, version, payload)
+    }
+}
+
+mod memory {
+    smsys_store::conformance_suite!(super::Memory);
+}
