@@ -25,6 +25,13 @@
 //! tokio runtime. The number of generated operation sequences of the model test is read from
 //! `SMSYS_PROPTEST_CASES` (default 24).
 
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "the conformance suite reports broken guarantees by panicking, as tests do"
+)]
+
 use std::future::Future;
 
 use async_trait::async_trait;
