@@ -45,10 +45,11 @@ impl DomainEvent for Added {
 
 impl Aggregate for Tally {
     const CATEGORY: &'static str = "tally";
+    type Services = ();
     type Command = i64;
     type Event = Added;
     type Rejection = std::convert::Infallible;
-    fn decide(&self, amount: &i64, _: &Context<'_>) -> Result<Vec<Added>, Self::Rejection> {
+    fn decide(&self, amount: &i64, _: &(), _: &Context<'_>) -> Result<Vec<Added>, Self::Rejection> {
         Ok(vec![Added(*amount)])
     }
     fn evolve(&mut self, event: &Added) {
@@ -121,7 +122,7 @@ fn memory(c: &mut Criterion) {
             assert_eq!(n, 10_000);
         });
     });
-    let handler = CommandHandler::<Tally>::new(Arc::new(store.clone()));
+    let handler = CommandHandler::<Tally>::new(Arc::new(store.clone()), ());
     group.bench_function("rebuild_10k", |b| {
         b.to_async(&rt).iter(|| async {
             let loaded = handler.load(&stream).await.expect("loads");

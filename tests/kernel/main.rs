@@ -114,7 +114,7 @@ fn a_failing_upcaster_names_type_and_version() {
 #[tokio::test]
 async fn commands_record_events_with_context_and_metadata() {
     let store = Arc::new(MemoryEventStore::new());
-    let handler = CommandHandler::<Ticket>::new(store.clone());
+    let handler = CommandHandler::<Ticket>::new(store.clone(), ());
     let ids = SequentialIds::new(1_790_000_000_000);
     let ctx = Context::new(at(9), &ids);
     let correlation = CorrelationId::from_uuid(uuid::Uuid::from_u128(11)).expect("not nil");
@@ -168,7 +168,7 @@ async fn commands_record_events_with_context_and_metadata() {
 #[tokio::test]
 async fn a_rejected_command_writes_nothing_and_says_why() {
     let store = Arc::new(MemoryEventStore::new());
-    let handler = CommandHandler::<Ticket>::new(store.clone());
+    let handler = CommandHandler::<Ticket>::new(store.clone(), ());
     let ids = SequentialIds::new(0);
     let ctx = Context::new(at(9), &ids);
     let s = stream("2");
@@ -249,7 +249,7 @@ async fn a_conflict_reloads_and_decides_again_a_bounded_number_of_times() {
     let ids = SequentialIds::new(0);
     let ctx = Context::new(at(9), &ids);
     let s = stream("3");
-    CommandHandler::<Ticket>::new(Arc::new(inner.clone()))
+    CommandHandler::<Ticket>::new(Arc::new(inner.clone()), ())
         .execute(&s, &open(), &meta(), &ctx)
         .await
         .expect("opens");
@@ -258,7 +258,7 @@ async fn a_conflict_reloads_and_decides_again_a_bounded_number_of_times() {
         inner: inner.clone(),
         remaining: AtomicU32::new(2),
     });
-    let handler = CommandHandler::<Ticket>::new(racing.clone()).with_max_attempts(3);
+    let handler = CommandHandler::<Ticket>::new(racing.clone(), ()).with_max_attempts(3);
     let done = handler
         .execute(&s, &TicketCommand::Comment("mine".into()), &meta(), &ctx)
         .await
@@ -314,7 +314,7 @@ async fn snapshots_are_used_and_never_fail_a_command() {
     let snapshots = Arc::new(Flaky::default());
     let every2 = SnapshotPolicy::Every(NonZeroU64::new(2).expect("non-zero"));
     let handler =
-        CommandHandler::<Ticket>::new(store.clone()).with_snapshots(snapshots.clone(), every2);
+        CommandHandler::<Ticket>::new(store.clone(), ()).with_snapshots(snapshots.clone(), every2);
     let ids = SequentialIds::new(0);
     let ctx = Context::new(at(9), &ids);
     let s = stream("4");
@@ -335,7 +335,7 @@ async fn snapshots_are_used_and_never_fail_a_command() {
         .expect("reads")
         .expect("a snapshot was taken");
     assert_eq!(kept.version, Version::new(4));
-    let replayed = CommandHandler::<Ticket>::new(store.clone())
+    let replayed = CommandHandler::<Ticket>::new(store.clone(), ())
         .load(&s)
         .await
         .expect("replays");
@@ -372,7 +372,8 @@ async fn snapshots_are_used_and_never_fail_a_command() {
 #[tokio::test]
 async fn loading_reports_what_it_cannot_read() {
     let store = Arc::new(MemoryEventStore::new());
-    let handler = CommandHandler::<Ticket>::new(store.clone()).with_upcasters(ticket::upcasters());
+    let handler =
+        CommandHandler::<Ticket>::new(store.clone(), ()).with_upcasters(ticket::upcasters());
     let s = stream("5");
     let v1 = event(ticket::OPENED, json!({"title": "old"}));
     let (t, _, p, m) = v1.into_parts();
@@ -428,7 +429,7 @@ proptest! {
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         runtime.block_on(async {
             let store = Arc::new(MemoryEventStore::new());
-            let handler = CommandHandler::<Ticket>::new(store.clone());
+            let handler = CommandHandler::<Ticket>::new(store.clone(), ());
             let ids = SequentialIds::new(0);
             let ctx = Context::new(at(10), &ids);
             let s = stream("p");

@@ -115,6 +115,7 @@ pub(crate) fn upcasters() -> Upcasters {
 
 impl Aggregate for Ticket {
     const CATEGORY: &'static str = "ticket";
+    type Services = ();
     type Command = TicketCommand;
     type Event = TicketEvent;
     type Rejection = TicketRejection;
@@ -122,6 +123,7 @@ impl Aggregate for Ticket {
     fn decide(
         &self,
         command: &TicketCommand,
+        _services: &(),
         _ctx: &Context<'_>,
     ) -> Result<Vec<TicketEvent>, TicketRejection> {
         match command {

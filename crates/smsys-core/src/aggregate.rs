@@ -45,7 +45,7 @@ pub enum DecodeError {
 
 /// A consistency boundary: one event stream, its rules and its state.
 ///
-/// `decide` and `evolve` are pure. `decide` checks every business rule and either refuses with a
+/// `decide` and `evolve` are pure (`decide` may consult [`Aggregate::Services`], which are data). `decide` checks every business rule and either refuses with a
 /// typed rejection or returns the events to record (possibly none). `evolve` applies a recorded
 /// event and never fails: recorded events are facts, and replay must not fail.
 ///
@@ -57,6 +57,9 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'sta
     /// Schema version of the snapshot form of the state.
     const SNAPSHOT_VERSION: u32 = 1;
 
+    /// What `decide` consults beyond the state and the command: definitions loaded as data
+    /// (lifecycles, priority matrices), never a clock or I/O. `()` when nothing is needed.
+    type Services: Send + Sync;
     /// What can be asked of it.
     type Command: Send + Sync;
     /// What it records.
@@ -68,6 +71,7 @@ pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'sta
     fn decide(
         &self,
         command: &Self::Command,
+        services: &Self::Services,
         ctx: &Context<'_>,
     ) -> Result<Vec<Self::Event>, Self::Rejection>;
 

@@ -152,12 +152,13 @@ pub struct Executed<A: Aggregate> {
 ///
 /// ```
 /// # use smsys_core::*;
-/// # fn demo<A: Aggregate>(store: std::sync::Arc<dyn EventStore>) {
-/// let handler = CommandHandler::<A>::new(store).with_max_attempts(5);
+/// # fn demo<A: Aggregate>(store: std::sync::Arc<dyn EventStore>) where A::Services: Default {
+/// let handler = CommandHandler::<A>::new(store, A::Services::default()).with_max_attempts(5);
 /// # }
 /// ```
-pub struct CommandHandler<A> {
+pub struct CommandHandler<A: Aggregate> {
     store: Arc<dyn EventStore>,
+    services: A::Services,
     snapshots: Option<Arc<dyn SnapshotStore>>,
     policy: SnapshotPolicy,
     upcasters: Upcasters,
@@ -166,10 +167,12 @@ pub struct CommandHandler<A> {
 }
 
 impl<A: Aggregate> CommandHandler<A> {
-    /// A handler on `store`, without snapshots or upcasters, trying a command at most 3 times.
-    pub fn new(store: Arc<dyn EventStore>) -> Self {
+    /// A handler on `store`, without snapshots or upcasters, trying a command at most 3 times;
+    /// `decide` consults `services`.
+    pub fn new(store: Arc<dyn EventStore>, services: A::Services) -> Self {
         Self {
             store,
+            services,
             snapshots: None,
             policy: SnapshotPolicy::Never,
             upcasters: Upcasters::new(),
@@ -199,6 +202,11 @@ impl<A: Aggregate> CommandHandler<A> {
     pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
+    }
+
+    /// The services `decide` consults.
+    pub fn services(&self) -> &A::Services {
+        &self.services
     }
 
     /// The store the handler writes to.
@@ -279,7 +287,9 @@ impl<A: Aggregate> CommandHandler<A> {
     ) -> Result<Executed<A>, CommandError<A::Rejection>> {
         for attempt in 1..=self.max_attempts {
             let Loaded { mut state, version } = self.load(stream).await?;
-            let events = state.decide(command, ctx).map_err(CommandError::Rejected)?;
+            let events = state
+                .decide(command, &self.services, ctx)
+                .map_err(CommandError::Rejected)?;
             if events.is_empty() {
                 return Ok(Executed {
                     state,
