@@ -2,7 +2,10 @@
 //!
 //! `cargo bench --bench store`; CI runs each once with `cargo bench -- --test`.
 
-#![allow(clippy::expect_used, reason = "a benchmark stops at the first broken setup step")]
+#![allow(
+    clippy::expect_used,
+    reason = "a benchmark stops at the first broken setup step"
+)]
 
 use std::hint::black_box;
 use std::sync::Arc;

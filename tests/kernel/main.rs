@@ -1,7 +1,10 @@
 //! The kernel end to end: aggregates, golden event fixtures, upcasters, the command handler,
 //! snapshots and the hash chain, on the in-memory reference store.
 
-#![allow(clippy::expect_used, reason = "tests stop at the first broken expectation")]
+#![allow(
+    clippy::expect_used,
+    reason = "tests stop at the first broken expectation"
+)]
 
 mod ticket;
 

@@ -29,6 +29,7 @@ pub mod chain;
 mod command;
 mod context;
 mod event;
+mod record;
 mod snapshot;
 mod store;
 mod stream;
@@ -41,6 +42,10 @@ pub use context::{Context, IdSource, SequentialIds};
 pub use event::{
     Actor, CausationId, CorrelationId, EventData, EventDataError, EventId, EventType,
     MAX_EVENT_TYPE_LEN, MAX_NAME_LEN, Metadata, RecordedEvent, TenantId, to_micros,
+};
+pub use record::{
+    Channel, Escalation, Level, LifecycleRef, LinkKind, NoteKind, Phase, Priority, PriorityError,
+    RecordEvent, RecordType, TransitionDetail, TypedRecordEvent,
 };
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{
