@@ -318,7 +318,7 @@ fn matrix<K: RecordKind>() -> String {
             out.push_str(&format!(
                 "{:<18} {:<30} {}\n",
                 status.name,
-                command.name(),
+                label(&command),
                 outcome
             ));
         }
