@@ -1,7 +1,8 @@
 //! Event stores for smsys, all passing one conformance suite.
 //!
 //! - [`MemoryEventStore`]: in memory, the reference semantics.
-//! - `SqliteEventStore` (feature `sqlite`, default): the embedded default.
+//! - `SqliteEventStore` (feature `sqlite`, default): the embedded default, one file with
+//!   group commit; see `SqliteOptions` and `Durability`.
 //! - `PgEventStore` (feature `postgres`): many application nodes on one PostgreSQL database.
 //!
 //! The [`paging`] module turns a backend's page queries into streams and subscriptions, and the
@@ -12,7 +13,11 @@
 
 mod memory;
 pub mod paging;
+#[cfg(feature = "sqlite")]
+mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use memory::{MemoryEventStore, MemorySnapshotStore};
+#[cfg(feature = "sqlite")]
+pub use sqlite::{Durability, OpenError, SqliteEventStore, SqliteOptions};

@@ -1,0 +1,369 @@
+//! The SQLite event store: the embedded default.
+//!
+//! One file, WAL mode, STRICT tables, numbered migrations applied on open. One writer thread
+//! does every write with group commit (see the `writer` module); reads go through a small pool
+//! of read-only connections on tokio's blocking pool. Positions are dense from 1 and in commit
+//! order. Needs a tokio runtime (for `spawn_blocking`).
+//!
+//! ```
+//! # use futures::StreamExt;
+//! # use smsys_core::*;
+//! # use smsys_store::{Durability, SqliteEventStore, SqliteOptions};
+//! # #[tokio::main(flavor = "multi_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let store = SqliteOptions::new(dir.path().join("smsys.db"))
+//!     .durability(Durability::Full)
+//!     .open()
+//!     .await?;
+//! let stream: StreamId = "incident-1".parse()?;
+//! let meta = Metadata::new(
+//!     EventId::from_uuid(uuid::Uuid::now_v7())?,
+//!     Actor::new("agent:ana")?,
+//!     chrono::DateTime::UNIX_EPOCH,
+//! );
+//! let event = EventData::new(EventType::new("incident.logged")?, 1, serde_json::json!({}), meta)?;
+//! let written = store.append(&stream, ExpectedVersion::NoStream, vec![event]).await?;
+//! assert_eq!(written.positions, vec![Position::from_sequence(1)]);
+//! assert!(store.verify().await?.is_intact());
+//! store.close().await;
+//! # Ok(()) }
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use smsys_core::{
+    AppendError, AppendResult, BackendError, EventData, EventStore, EventStream, ExpectedVersion,
+    LogFilter, Position, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamId,
+    VerifyReport, Version, check_append_shape, verify_events,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::paging::{PagedStore, log_pages, stream_pages, subscription};
+
+mod error;
+mod reader;
+mod rows;
+mod schema;
+mod writer;
+
+use error::BACKEND;
+use writer::Command;
+
+/// When an acknowledged append is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: the write-ahead log is fsynced at every commit, so an acknowledged
+    /// append survives a killed process and a power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: the write-ahead log is fsynced only at checkpoints. An
+    /// acknowledged append survives a killed process, but the last commits can be lost on a
+    /// power loss or an operating-system crash (the file stays consistent). Faster.
+    Normal,
+}
+
+/// Why a store file could not be opened. A refused file is left byte-for-byte untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The file is not an smsys store: garbage, or a SQLite database of another application.
+    #[error("{} is not an smsys store: {why}", path.display())]
+    NotAStore {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        why: String,
+    },
+    /// The file was written by a newer smsys with a schema this build does not know.
+    #[error("the store has schema version {found}, this build supports up to {supported}")]
+    SchemaTooNew {
+        /// The file's schema version.
+        found: u32,
+        /// The newest schema version this build knows.
+        supported: u32,
+    },
+    /// The file is an smsys store but damaged (e.g. truncated).
+    #[error("{} is damaged: {what}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// The file could not be read.
+    #[error("cannot read {}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// SQLite failed while opening or migrating.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// How to open a [`SqliteEventStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    path: PathBuf,
+    durability: Durability,
+    read_connections: usize,
+    max_batch: usize,
+}
+
+impl SqliteOptions {
+    /// Defaults for the store file at `path`: [`Durability::Full`], 4 read connections,
+    /// batches of up to 256 requests.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            durability: Durability::Full,
+            read_connections: 4,
+            max_batch: 256,
+        }
+    }
+
+    /// When an append is acknowledged; see [`Durability`].
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How many read connections may run queries at once (at least 1).
+    pub fn read_connections(mut self, n: usize) -> Self {
+        self.read_connections = n.max(1);
+        self
+    }
+
+    /// How many waiting requests one transaction takes at most (at least 1).
+    pub fn max_batch(mut self, n: usize) -> Self {
+        self.max_batch = n.max(1);
+        self
+    }
+
+    /// Opens the store, creating the file if it does not exist and migrating an older schema.
+    pub async fn open(self) -> Result<SqliteEventStore, OpenError> {
+        let path = self.path.clone();
+        let durability = self.durability;
+        let conn = tokio::task::spawn_blocking(move || schema::open_writer(&path, durability))
+            .await
+            .map_err(|e| BackendError::new(BACKEND, "open", false, e))??;
+        let (commits, commits_rx) = watch::channel(0);
+        let (requests, requests_rx) = mpsc::channel(self.max_batch.saturating_mul(4).max(16));
+        let writer = writer::Writer::new(conn, commits, self.max_batch);
+        std::thread::Builder::new()
+            .name("smsys-sqlite-writer".to_owned())
+            .spawn(move || writer.run(requests_rx))
+            .map_err(|e| BackendError::new(BACKEND, "start writer", false, e))?;
+        tracing::debug!(path = %self.path.display(), durability = ?self.durability, "sqlite store open");
+        Ok(SqliteEventStore {
+            inner: Arc::new(Inner {
+                readers: Arc::new(reader::ReadPool::new(
+                    self.path.clone(),
+                    self.read_connections,
+                )),
+                options: self,
+                requests,
+                commits: commits_rx,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    options: SqliteOptions,
+    requests: mpsc::Sender<Command>,
+    readers: Arc<reader::ReadPool>,
+    commits: watch::Receiver<u64>,
+}
+
+/// An event store in one SQLite file. Cloning gives another handle to the same store; the
+/// writer stops when the last handle is dropped or [`close`](Self::close) is called.
+///
+/// Each handle opened on a file has its own writer; several on one file (or several
+/// processes) stay correct, since every batch re-reads the heads it checks inside its
+/// transaction, but subscriptions are only woken by commits of their own handle's writer.
+#[derive(Clone)]
+pub struct SqliteEventStore {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SqliteEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteEventStore")
+            .field("path", &self.inner.options.path)
+            .field("durability", &self.inner.options.durability)
+            .finish()
+    }
+}
+
+impl SqliteEventStore {
+    /// Opens the store at `path` with the default [`SqliteOptions`].
+    pub async fn open(path: impl Into<PathBuf>) -> Result<Self, OpenError> {
+        SqliteOptions::new(path).open().await
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.inner.options.path
+    }
+
+    /// The durability the store was opened with.
+    pub fn durability(&self) -> Durability {
+        self.inner.options.durability
+    }
+
+    /// Checks the whole file: SQLite's own structure (`PRAGMA quick_check`), then the hash
+    /// chain of every event in log order. Returns the first event whose hash, link, version
+    /// or position does not hold; an event too damaged to be read is a
+    /// [`StoreError::Corrupt`] naming its position.
+    pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let problems = self
+            .inner
+            .readers
+            .run(|conn| {
+                let mut stmt = conn
+                    .prepare("PRAGMA quick_check")
+                    .map_err(|e| error::store("quick check", e))?;
+                let lines = stmt
+                    .query_map([], |r| r.get::<_, String>(0))
+                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                    .map_err(|e| error::store("quick check", e))?;
+                Ok(lines)
+            })
+            .await?;
+        if problems.iter().any(|line| line != "ok") {
+            return Err(StoreError::Corrupt {
+                what: format!("sqlite quick_check: {}", problems.join("; ")),
+            });
+        }
+        verify_events(self.read_all(Position::START, LogFilter::all())).await
+    }
+
+    /// Finishes the requests already sent, closes every connection (checkpointing the
+    /// write-ahead log into the file) and returns. Later calls on any handle fail with
+    /// [`StoreError::Closed`].
+    pub async fn close(&self) {
+        // Readers first, so that the writer's connection is the last one: closing it
+        // checkpoints the write-ahead log into the file and removes it.
+        self.inner.readers.close().await;
+        let (reply, done) = oneshot::channel();
+        if self
+            .inner
+            .requests
+            .send(Command::Close { reply })
+            .await
+            .is_ok()
+        {
+            let _ = done.await;
+        }
+    }
+
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || StoreError::Closed { backend: BACKEND };
+        self.inner
+            .requests
+            .send(command(reply))
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, AppendError> {
+        check_append_shape(stream, &events)?;
+        let stream = stream.clone();
+        self.request(|reply| Command::Append {
+            stream,
+            expected,
+            events,
+            reply,
+        })
+        .await?
+    }
+
+    fn read_stream(&self, stream: &StreamId, from: Version) -> EventStream<'_> {
+        stream_pages(self, stream.clone(), Some(from), false)
+    }
+
+    fn read_stream_backwards(&self, stream: &StreamId, from: Option<Version>) -> EventStream<'_> {
+        stream_pages(self, stream.clone(), from, true)
+    }
+
+    fn read_all(&self, after: Position, filter: LogFilter) -> EventStream<'_> {
+        log_pages(self, after, filter)
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
+        let stream = stream.clone();
+        self.inner
+            .readers
+            .run(move |conn| rows::stream_version(conn, &stream))
+            .await
+    }
+
+    fn subscribe(&self, after: Position, filter: LogFilter) -> EventStream<'_> {
+        subscription(self, after, filter, self.inner.commits.clone())
+    }
+}
+
+#[async_trait]
+impl PagedStore for SqliteEventStore {
+    async fn stream_page(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        backwards: bool,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let stream = stream.clone();
+        self.inner
+            .readers
+            .run(move |conn| rows::stream_page(conn, &stream, from, backwards, limit))
+            .await
+    }
+
+    async fn log_page(
+        &self,
+        after: Position,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let filter = filter.clone();
+        self.inner
+            .readers
+            .run(move |conn| rows::log_page(conn, after, &filter, limit))
+            .await
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for SqliteEventStore {
+    async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
+        let stream = stream.clone();
+        self.inner
+            .readers
+            .run(move |conn| rows::load_snapshot(conn, &stream))
+            .await
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        self.request(|reply| Command::SaveSnapshot { snapshot, reply })
+            .await?
+    }
+}

@@ -1,0 +1,416 @@
+//! Rows of the events, streams and snapshots tables: the queries and the mapping to and from
+//! smsys types. Events are built from the stored values, hash included, never recomputed, so
+//! that an edit behind the store's back is found by the verifier.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::Value;
+use smsys_core::{
+    Actor, CausationId, CorrelationId, EventData, EventHash, EventId, EventType, LogFilter,
+    Metadata, Position, RecordedEvent, Snapshot, StoreError, StreamId, TenantId, Version,
+};
+use uuid::Uuid;
+
+use super::error::{corrupt, store};
+
+const SELECT_EVENTS: &str = "SELECT e.position, s.name, e.version, e.event_id, e.event_type, \
+    e.schema_version, e.payload, e.actor, e.occurred_at, e.correlation_id, e.causation_id, \
+    e.tenant, e.extensions, e.recorded_at, e.previous_hash, e.hash \
+    FROM events e JOIN streams s ON s.stream_id = e.stream_id";
+
+/// The head of a stream as stored: its row id, version and last hash.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StreamHead {
+    pub(crate) row_id: i64,
+    pub(crate) version: Version,
+    pub(crate) hash: EventHash,
+}
+
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Decodes rows of [`SELECT_EVENTS`], reusing the stream id of the previous row when it is the
+/// same stream (a stream read parses its name once).
+#[derive(Default)]
+struct Decoder {
+    last_stream: Option<StreamId>,
+}
+
+impl Decoder {
+    fn event(&mut self, row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
+        let read = |e| store("read event", e);
+        let position: i64 = row.get(0).map_err(read)?;
+        let bad = |what: String| corrupt(format!("event at position {position}: {what}"));
+        let name = row.get_ref(1).and_then(as_str).map_err(read)?;
+        let stream = match &self.last_stream {
+            Some(s) if s.as_str() == name => s.clone(),
+            _ => {
+                let s: StreamId = name.parse().map_err(|e| bad(format!("stream id: {e}")))?;
+                self.last_stream = Some(s.clone());
+                s
+            }
+        };
+        let unsigned = |i: usize, what: &str| -> Result<u64, StoreError> {
+            let v: i64 = row.get(i).map_err(read)?;
+            u64::try_from(v).map_err(|_| bad(format!("{what} {v} is negative")))
+        };
+        let version = Version::new(unsigned(2, "version")?);
+        let event_id =
+            EventId::from_uuid(uuid(row, 3, &bad)?.ok_or_else(|| bad("no event id".into()))?)
+                .map_err(|e| bad(e.to_string()))?;
+        let event_type = EventType::new(row.get_ref(4).and_then(as_str).map_err(read)?)
+            .map_err(|e| bad(e.to_string()))?;
+        let schema_version = u32::try_from(unsigned(5, "schema version")?)
+            .map_err(|_| bad("schema version out of range".into()))?;
+        let payload: Value = serde_json::from_str(row.get_ref(6).and_then(as_str).map_err(read)?)
+            .map_err(|e| bad(format!("payload: {e}")))?;
+        let actor = Actor::new(row.get_ref(7).and_then(as_str).map_err(read)?)
+            .map_err(|e| bad(e.to_string()))?;
+        let occurred_at =
+            micros(row.get(8).map_err(read)?).ok_or_else(|| bad("occurred at".into()))?;
+        let mut metadata = Metadata::new(event_id, actor, occurred_at);
+        if let Some(id) = uuid(row, 9, &bad)? {
+            metadata = metadata
+                .with_correlation(CorrelationId::from_uuid(id).map_err(|e| bad(e.to_string()))?);
+        }
+        if let Some(id) = uuid(row, 10, &bad)? {
+            metadata = metadata
+                .with_causation(CausationId::from_uuid(id).map_err(|e| bad(e.to_string()))?);
+        }
+        if let Some(tenant) = row.get_ref(11).and_then(as_str_or_null).map_err(read)? {
+            metadata = metadata.with_tenant(TenantId::new(tenant).map_err(|e| bad(e.to_string()))?);
+        }
+        if let Some(text) = row.get_ref(12).and_then(as_str_or_null).map_err(read)? {
+            let entries: BTreeMap<String, Value> =
+                serde_json::from_str(text).map_err(|e| bad(format!("extensions: {e}")))?;
+            for (key, value) in entries {
+                metadata = metadata
+                    .with_extension(key, value)
+                    .map_err(|e| bad(e.to_string()))?;
+            }
+        }
+        let data = EventData::new(event_type, schema_version, payload, metadata)
+            .map_err(|e| bad(e.to_string()))?;
+        let recorded_at =
+            micros(row.get(13).map_err(read)?).ok_or_else(|| bad("recorded at".into()))?;
+        let previous_hash = hash(row, 14, &bad)?;
+        let hash = hash(row, 15, &bad)?.ok_or_else(|| bad("no hash".into()))?;
+        Ok(RecordedEvent {
+            stream,
+            version,
+            position: Position::from_sequence(unsigned(0, "position")?),
+            data,
+            recorded_at,
+            previous_hash,
+            hash,
+        })
+    }
+}
+
+fn as_str(value: ValueRef<'_>) -> rusqlite::Result<&str> {
+    value.as_str().map_err(rusqlite::Error::from)
+}
+
+fn as_str_or_null(value: ValueRef<'_>) -> rusqlite::Result<Option<&str>> {
+    value.as_str_or_null().map_err(rusqlite::Error::from)
+}
+
+fn micros(value: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(value)
+}
+
+fn uuid(
+    row: &Row<'_>,
+    i: usize,
+    bad: &impl Fn(String) -> StoreError,
+) -> Result<Option<Uuid>, StoreError> {
+    let blob = row
+        .get_ref(i)
+        .and_then(|v| v.as_blob_or_null().map_err(rusqlite::Error::from))
+        .map_err(|e| store("read event", e))?;
+    blob.map(|b| Uuid::from_slice(b).map_err(|e| bad(format!("uuid: {e}"))))
+        .transpose()
+}
+
+fn hash(
+    row: &Row<'_>,
+    i: usize,
+    bad: &impl Fn(String) -> StoreError,
+) -> Result<Option<EventHash>, StoreError> {
+    let blob = row
+        .get_ref(i)
+        .and_then(|v| v.as_blob_or_null().map_err(rusqlite::Error::from))
+        .map_err(|e| store("read event", e))?;
+    blob.map(|b| {
+        <[u8; 32]>::try_from(b)
+            .map(EventHash::from_bytes)
+            .map_err(|_| bad(format!("hash of {} bytes", b.len())))
+    })
+    .transpose()
+}
+
+fn collect(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(|e| store("read events", e))?;
+    let mut rows = stmt.query(params).map_err(|e| store("read events", e))?;
+    let mut decoder = Decoder::default();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| store("read events", e))? {
+        out.push(decoder.event(row)?);
+    }
+    Ok(out)
+}
+
+/// Up to `limit` events of `stream` from `from`, ascending or descending.
+pub(crate) fn stream_page(
+    conn: &Connection,
+    stream: &StreamId,
+    from: Version,
+    backwards: bool,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let sql = if backwards {
+        format!(
+            "{SELECT_EVENTS} WHERE s.name = ?1 AND e.version <= ?2 ORDER BY e.version DESC LIMIT ?3"
+        )
+    } else {
+        format!("{SELECT_EVENTS} WHERE s.name = ?1 AND e.version >= ?2 ORDER BY e.version LIMIT ?3")
+    };
+    collect(
+        conn,
+        &sql,
+        params![stream.as_str(), to_i64(from.get()), to_i64(limit as u64)],
+    )
+}
+
+/// Up to `limit` events of the log after `after` that pass `filter`.
+pub(crate) fn log_page(
+    conn: &Connection,
+    after: Position,
+    filter: &LogFilter,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    if after.commit() != 0 {
+        // Not a position of this store: it lies beyond everything here.
+        return Ok(Vec::new());
+    }
+    let mut sql = format!("{SELECT_EVENTS} WHERE e.position > ?");
+    let mut values = vec![SqlValue::Integer(to_i64(after.sequence()))];
+    let mut any_of = |column: &str, items: Vec<String>| {
+        if !items.is_empty() {
+            let marks = vec!["?"; items.len()].join(", ");
+            sql.push_str(&format!(" AND {column} IN ({marks})"));
+            values.extend(items.into_iter().map(SqlValue::Text));
+        }
+    };
+    any_of(
+        "s.category",
+        filter
+            .categories()
+            .iter()
+            .map(|c| c.as_str().to_owned())
+            .collect(),
+    );
+    any_of(
+        "e.event_type",
+        filter
+            .event_types()
+            .iter()
+            .map(|t| t.as_str().to_owned())
+            .collect(),
+    );
+    sql.push_str(" ORDER BY e.position LIMIT ?");
+    values.push(SqlValue::Integer(to_i64(limit as u64)));
+    collect(conn, &sql, rusqlite::params_from_iter(values))
+}
+
+/// The stored event carrying `id`, if any.
+pub(crate) fn event_by_id(
+    conn: &Connection,
+    id: EventId,
+) -> Result<Option<RecordedEvent>, StoreError> {
+    let sql = format!("{SELECT_EVENTS} WHERE e.event_id = ?1");
+    Ok(collect(conn, &sql, params![id.as_uuid().as_bytes().as_slice()])?.pop())
+}
+
+/// The stored head of `stream`, if it exists.
+pub(crate) fn stream_head(
+    conn: &Connection,
+    stream: &StreamId,
+) -> Result<Option<StreamHead>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT stream_id, version, head_hash FROM streams WHERE name = ?1")
+        .map_err(|e| store("read stream head", e))?;
+    let row = stmt
+        .query_row(params![stream.as_str()], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, i64>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+            ))
+        })
+        .optional()
+        .map_err(|e| store("read stream head", e))?;
+    let Some((row_id, version, hash)) = row else {
+        return Ok(None);
+    };
+    let bad = || corrupt(format!("head of stream {stream}"));
+    Ok(Some(StreamHead {
+        row_id,
+        version: Version::new(u64::try_from(version).map_err(|_| bad())?),
+        hash: EventHash::from_bytes(<[u8; 32]>::try_from(hash).map_err(|_| bad())?),
+    }))
+}
+
+/// The last position of the log (0 when empty).
+pub(crate) fn last_position(conn: &Connection) -> Result<u64, StoreError> {
+    let last: i64 = conn
+        .query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
+            r.get(0)
+        })
+        .map_err(|e| store("read last position", e))?;
+    u64::try_from(last).map_err(|_| corrupt(format!("negative position {last}")))
+}
+
+/// Writes `stream`'s head and returns its row id.
+pub(crate) fn upsert_stream(
+    conn: &Connection,
+    stream: &StreamId,
+    version: Version,
+    hash: &EventHash,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO streams (name, category, version, head_hash) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name) DO UPDATE SET version = excluded.version, head_hash = excluded.head_hash
+         RETURNING stream_id",
+    )?
+    .query_row(
+        params![
+            stream.as_str(),
+            stream.category_str(),
+            to_i64(version.get()),
+            hash.as_bytes().as_slice()
+        ],
+        |r| r.get(0),
+    )
+}
+
+/// Inserts one recorded event.
+pub(crate) fn insert_event(
+    conn: &Connection,
+    stream_row: i64,
+    event: &RecordedEvent,
+) -> Result<(), StoreError> {
+    let meta = event.data.metadata();
+    let payload = serde_json::to_string(event.data.payload())
+        .map_err(|e| corrupt(format!("payload: {e}")))?;
+    let extensions = if meta.extensions().is_empty() {
+        None
+    } else {
+        Some(
+            serde_json::to_string(meta.extensions())
+                .map_err(|e| corrupt(format!("extensions: {e}")))?,
+        )
+    };
+    let uuid_blob = |u: Uuid| u.as_bytes().to_vec();
+    conn.prepare_cached(
+        "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version,
+            payload, actor, occurred_at, correlation_id, causation_id, tenant, extensions,
+            recorded_at, previous_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            to_i64(event.position.sequence()),
+            stream_row,
+            to_i64(event.version.get()),
+            event.event_id().as_uuid().as_bytes().as_slice(),
+            event.event_type().as_str(),
+            event.data.schema_version(),
+            payload,
+            meta.actor().as_str(),
+            meta.occurred_at().timestamp_micros(),
+            meta.correlation_id().map(|c| uuid_blob(c.as_uuid())),
+            meta.causation_id().map(|c| uuid_blob(c.as_uuid())),
+            meta.tenant().map(TenantId::as_str),
+            extensions,
+            event.recorded_at.timestamp_micros(),
+            event
+                .previous_hash
+                .as_ref()
+                .map(|h| h.as_bytes().as_slice()),
+            event.hash.as_bytes().as_slice(),
+        ])
+    })
+    .map_err(|e| store("append", e))?;
+    Ok(())
+}
+
+/// The current version of `stream`.
+pub(crate) fn stream_version(
+    conn: &Connection,
+    stream: &StreamId,
+) -> Result<Option<Version>, StoreError> {
+    Ok(stream_head(conn, stream)?.map(|h| h.version))
+}
+
+/// Saves `snapshot` unless a newer one is kept.
+pub(crate) fn save_snapshot(conn: &Connection, snapshot: &Snapshot) -> Result<(), StoreError> {
+    let state = serde_json::to_string(&snapshot.state)
+        .map_err(|e| corrupt(format!("snapshot state: {e}")))?;
+    conn.prepare_cached(
+        "INSERT INTO snapshots (stream, version, schema_version, state) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (stream) DO UPDATE SET version = excluded.version,
+             schema_version = excluded.schema_version, state = excluded.state
+         WHERE excluded.version >= snapshots.version",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            snapshot.stream.as_str(),
+            to_i64(snapshot.version.get()),
+            snapshot.schema_version,
+            state
+        ])
+    })
+    .map_err(|e| store("save snapshot", e))?;
+    Ok(())
+}
+
+/// The snapshot kept for `stream`.
+pub(crate) fn load_snapshot(
+    conn: &Connection,
+    stream: &StreamId,
+) -> Result<Option<Snapshot>, StoreError> {
+    let row = conn
+        .prepare_cached("SELECT version, schema_version, state FROM snapshots WHERE stream = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![stream.as_str()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .optional()
+        })
+        .map_err(|e| store("load snapshot", e))?;
+    let Some((version, schema_version, state)) = row else {
+        return Ok(None);
+    };
+    let bad = |what: &str| corrupt(format!("snapshot of {stream}: {what}"));
+    Ok(Some(Snapshot {
+        stream: stream.clone(),
+        version: Version::new(u64::try_from(version).map_err(|_| bad("negative version"))?),
+        schema_version: u32::try_from(schema_version).map_err(|_| bad("schema version"))?,
+        state: serde_json::from_str(&state).map_err(|e| bad(&e.to_string()))?,
+    }))
+}

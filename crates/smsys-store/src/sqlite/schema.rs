@@ -1,0 +1,276 @@
+//! The file format: header checks made before SQLite touches a file, numbered migrations and
+//! the pragmas of each connection.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use super::error;
+use super::{Durability, OpenError};
+
+/// `PRAGMA application_id` of an smsys store: "SMSY" in ASCII.
+pub(crate) const APPLICATION_ID: i32 = 0x534d_5359;
+
+/// Numbered migrations: entry `i` takes the schema from version `i` to `i + 1`. Shipped entries
+/// are never edited; a change is a new entry.
+const MIGRATIONS: &[&str] = &[
+    // 1: streams, events, snapshots.
+    "CREATE TABLE streams (
+        stream_id INTEGER PRIMARY KEY,
+        name      TEXT    NOT NULL UNIQUE,
+        category  TEXT    NOT NULL,
+        version   INTEGER NOT NULL CHECK (version >= 1),
+        head_hash BLOB    NOT NULL
+    ) STRICT;
+    CREATE TABLE events (
+        position       INTEGER PRIMARY KEY,
+        stream_id      INTEGER NOT NULL REFERENCES streams (stream_id),
+        version        INTEGER NOT NULL CHECK (version >= 1),
+        event_id       BLOB    NOT NULL UNIQUE,
+        event_type     TEXT    NOT NULL,
+        schema_version INTEGER NOT NULL,
+        payload        TEXT    NOT NULL,
+        actor          TEXT    NOT NULL,
+        occurred_at    INTEGER NOT NULL,
+        correlation_id BLOB,
+        causation_id   BLOB,
+        tenant         TEXT,
+        extensions     TEXT,
+        recorded_at    INTEGER NOT NULL,
+        previous_hash  BLOB,
+        hash           BLOB    NOT NULL,
+        UNIQUE (stream_id, version)
+    ) STRICT;
+    CREATE TABLE snapshots (
+        stream         TEXT    PRIMARY KEY,
+        version        INTEGER NOT NULL,
+        schema_version INTEGER NOT NULL,
+        state          TEXT    NOT NULL
+    ) STRICT;",
+];
+
+/// The schema version this build writes and reads.
+pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the file on disk is, judged from its header alone.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// No file, or an empty one: a new store is created.
+    Nothing,
+    /// An smsys store at this schema version (possibly stale in WAL mode; checked again).
+    Store { schema_version: u32 },
+}
+
+/// Reads the 100-byte SQLite header without opening the file with SQLite, so that a file
+/// that is refused is left byte-for-byte untouched.
+pub(crate) fn inspect(path: &Path) -> Result<Found, OpenError> {
+    let io = |source| OpenError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
+        Err(e) => return Err(io(e)),
+    };
+    let len = file.metadata().map_err(io)?.len();
+    if len == 0 {
+        return Ok(Found::Nothing);
+    }
+    let mut header = [0u8; 100];
+    let read = read_up_to(&mut file, &mut header).map_err(io)?;
+    let not_a_store = |why: &str| OpenError::NotAStore {
+        path: path.to_owned(),
+        why: why.to_owned(),
+    };
+    if read < header.len() || &header[..16] != b"SQLite format 3\0" {
+        return Err(not_a_store("no SQLite header"));
+    }
+    let be32 = |at: usize| {
+        u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]])
+    };
+    if be32(68) != APPLICATION_ID as u32 {
+        return Err(not_a_store("SQLite database of another application"));
+    }
+    let schema_version = be32(60);
+    if schema_version > SCHEMA_VERSION {
+        return Err(OpenError::SchemaTooNew {
+            found: schema_version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    // Page size 1 means 65536. The in-header page count is valid when the change counter
+    // matches "version valid for"; with no WAL beside it, the file must hold every page.
+    let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+        1 => 65_536,
+        n => u64::from(n),
+    };
+    let pages = u64::from(be32(28));
+    let counted = pages != 0 && be32(24) == be32(92);
+    if counted && !wal_path(path).exists() && len < pages * page_size {
+        return Err(OpenError::Corrupt {
+            path: path.to_owned(),
+            what: format!("file is {len} bytes, its header counts {pages} pages of {page_size}"),
+        });
+    }
+    Ok(Found::Store { schema_version })
+}
+
+fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..])? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+fn wal_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    name.into()
+}
+
+fn open_error(path: &Path, e: rusqlite::Error) -> OpenError {
+    match error::kind(&e) {
+        error::Kind::Corrupt => OpenError::Corrupt {
+            path: path.to_owned(),
+            what: e.to_string(),
+        },
+        error::Kind::Transient | error::Kind::Failure => {
+            OpenError::Backend(error::backend("open", e))
+        }
+    }
+}
+
+/// Opens the writer connection: creates or migrates the schema, WAL mode, the durability.
+pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connection, OpenError> {
+    let found = inspect(path)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let fail = |e| open_error(path, e);
+    let mut conn = Connection::open_with_flags(path, flags).map_err(fail)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
+    let (application_id, schema_version): (i32, i64) = conn
+        .query_row(
+            "SELECT application_id, user_version FROM pragma_application_id, pragma_user_version",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .map_err(fail)?;
+    // A negative user_version is nothing smsys writes: treat it as too new.
+    let schema_version = u32::try_from(schema_version).unwrap_or(u32::MAX);
+    let new = found == Found::Nothing && application_id == 0 && schema_version == 0;
+    if !new && application_id != APPLICATION_ID {
+        return Err(OpenError::NotAStore {
+            path: path.to_owned(),
+            why: "SQLite database of another application".to_owned(),
+        });
+    }
+    if schema_version > SCHEMA_VERSION {
+        return Err(OpenError::SchemaTooNew {
+            found: schema_version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if schema_version < SCHEMA_VERSION {
+        // A new store is created in rollback-journal mode, so the application id reaches the
+        // main file's header at once (the header check above reads it there).
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        for (from, migration) in MIGRATIONS.iter().enumerate().skip(schema_version as usize) {
+            tracing::info!(path = %path.display(), to = from + 1, "migrating smsys sqlite schema");
+            tx.execute_batch(migration).map_err(fail)?;
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(fail)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(fail)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(OpenError::Backend(smsys_core::BackendError::new(
+            error::BACKEND,
+            "open",
+            false,
+            format!("WAL mode refused, journal mode is {mode}"),
+        )));
+    }
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)
+        .map_err(fail)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Opens a read-only connection of the read pool.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_refuses_garbage_and_foreign_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.db");
+        assert_eq!(inspect(&missing).unwrap(), Found::Nothing);
+
+        let garbage = dir.path().join("garbage.db");
+        std::fs::write(&garbage, b"hello, not a database").unwrap();
+        assert!(matches!(
+            inspect(&garbage),
+            Err(OpenError::NotAStore { .. })
+        ));
+
+        let foreign = dir.path().join("foreign.db");
+        Connection::open(&foreign)
+            .unwrap()
+            .execute_batch("CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        assert!(matches!(
+            inspect(&foreign),
+            Err(OpenError::NotAStore { .. })
+        ));
+    }
+
+    #[test]
+    fn migrations_create_the_current_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let conn = open_writer(&path, Durability::Full).unwrap();
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        drop(conn);
+        assert_eq!(
+            inspect(&path).unwrap(),
+            Found::Store {
+                schema_version: SCHEMA_VERSION
+            }
+        );
+        // Opening again migrates nothing and keeps the data.
+        drop(open_writer(&path, Durability::Normal).unwrap());
+    }
+}

@@ -1,0 +1,431 @@
+//! The single writer thread and its group commit.
+//!
+//! Callers send requests on a bounded channel. The thread waits for one, takes every request
+//! already waiting (up to `max_batch`), and handles them in order inside one `BEGIN IMMEDIATE`
+//! transaction: each append is checked against the stream heads as they stand after the
+//! appends before it in the same batch, retries are recognised against the file and the batch,
+//! and each accepted append is written under its own savepoint so a failing write does not
+//! undo its neighbours. One `COMMIT` (one fsync under `synchronous=FULL`) then makes the whole
+//! batch durable, subscriptions are woken, and every caller gets its own answer.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use rusqlite::{Connection, TransactionBehavior};
+use smsys_core::{
+    AppendError, AppendResult, EventData, EventHash, EventId, ExpectedVersion, Position,
+    RecordedEvent, Snapshot, StoreError, StreamId, Version, resolve_retry,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::error;
+use super::rows::{self, StreamHead};
+
+/// A request to the writer.
+pub(crate) enum Command {
+    /// Append events to a stream.
+    Append {
+        stream: StreamId,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+        reply: oneshot::Sender<Result<AppendResult, AppendError>>,
+    },
+    /// Save a snapshot.
+    SaveSnapshot {
+        snapshot: Snapshot,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Finish what was sent before, close the connection, then answer.
+    Close { reply: oneshot::Sender<()> },
+}
+
+/// An answer held until the batch's commit.
+enum Reply {
+    Append {
+        reply: oneshot::Sender<Result<AppendResult, AppendError>>,
+        result: Result<AppendResult, AppendError>,
+        /// Whether the answer holds only if the batch commits.
+        needs_commit: bool,
+    },
+    Snapshot {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+        result: Result<(), StoreError>,
+    },
+}
+
+/// The head of a stream as the batch sees it.
+#[derive(Clone, Copy)]
+struct Head {
+    row_id: Option<i64>,
+    version: Option<Version>,
+    hash: Option<EventHash>,
+}
+
+struct Batch {
+    heads: HashMap<StreamId, Head>,
+    written: HashMap<EventId, RecordedEvent>,
+    last_position: u64,
+    recorded_at: chrono::DateTime<Utc>,
+    wrote: bool,
+    broken: bool,
+}
+
+pub(crate) struct Writer {
+    conn: Connection,
+    commits: watch::Sender<u64>,
+    max_batch: usize,
+}
+
+impl Writer {
+    pub(crate) fn new(conn: Connection, commits: watch::Sender<u64>, max_batch: usize) -> Self {
+        Self {
+            conn,
+            commits,
+            max_batch: max_batch.max(1),
+        }
+    }
+
+    /// Runs until every sender is gone or a `Close` arrives.
+    pub(crate) fn run(mut self, mut requests: mpsc::Receiver<Command>) {
+        while let Some(first) = requests.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < self.max_batch {
+                match requests.try_recv() {
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
+                }
+            }
+            let close = batch
+                .iter()
+                .position(|c| matches!(c, Command::Close { .. }));
+            let rest = close.map(|at| batch.split_off(at));
+            self.commit(batch);
+            if let Some(rest) = rest {
+                // Refuse what came after the close: dropping a reply sender tells its caller
+                // the store is closed.
+                requests.close();
+                let mut closers = Vec::new();
+                for command in rest
+                    .into_iter()
+                    .chain(std::iter::from_fn(|| requests.try_recv().ok()))
+                {
+                    if let Command::Close { reply } = command {
+                        closers.push(reply);
+                    }
+                }
+                self.finish();
+                for reply in closers {
+                    let _ = reply.send(());
+                }
+                return;
+            }
+        }
+        self.finish();
+    }
+
+    fn finish(self) {
+        if let Err((_, e)) = self.conn.close() {
+            tracing::warn!(error = %e, "closing the sqlite writer connection failed");
+        }
+        tracing::debug!("sqlite writer stopped");
+    }
+
+    fn commit(&mut self, commands: Vec<Command>) {
+        let count = commands.len();
+        let tx = match self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+        {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::warn!(error = %e, "sqlite writer could not begin a transaction");
+                let e = error::store("append", e);
+                for command in commands {
+                    fail(command, &e);
+                }
+                return;
+            }
+        };
+        let mut batch = Batch {
+            heads: HashMap::new(),
+            written: HashMap::new(),
+            last_position: 0,
+            recorded_at: Utc::now(),
+            wrote: false,
+            broken: false,
+        };
+        match rows::last_position(&tx) {
+            Ok(last) => batch.last_position = last,
+            Err(e) => {
+                for command in commands {
+                    fail(command, &e);
+                }
+                return;
+            }
+        }
+        let mut replies = Vec::with_capacity(count);
+        let mut tx = tx;
+        for command in commands {
+            match command {
+                Command::Append {
+                    stream,
+                    expected,
+                    events,
+                    reply,
+                } => {
+                    let (result, needs_commit) =
+                        append(&mut tx, &mut batch, &stream, expected, events);
+                    replies.push(Reply::Append {
+                        reply,
+                        result,
+                        needs_commit,
+                    });
+                }
+                Command::SaveSnapshot { snapshot, reply } => {
+                    let result = tx
+                        .savepoint()
+                        .map_err(|e| error::store("save snapshot", e))
+                        .and_then(|sp| {
+                            rows::save_snapshot(&sp, &snapshot)?;
+                            sp.commit().map_err(|e| error::store("save snapshot", e))
+                        });
+                    batch.wrote |= result.is_ok();
+                    replies.push(Reply::Snapshot { reply, result });
+                }
+                Command::Close { reply } => {
+                    // `run` splits batches at a close; answer it anyway.
+                    let _ = reply.send(());
+                }
+            }
+            if tx.is_autocommit() {
+                // SQLite rolled the whole transaction back (e.g. after an I/O error).
+                batch.broken = true;
+            }
+        }
+        let committed = if batch.broken {
+            Err(StoreError::Backend(smsys_core::BackendError::new(
+                error::BACKEND,
+                "append",
+                true,
+                "the transaction was rolled back by sqlite",
+            )))
+        } else if batch.wrote {
+            tx.commit().map_err(|e| error::store("commit", e))
+        } else {
+            drop(tx);
+            Ok(())
+        };
+        match &committed {
+            Ok(()) if batch.wrote => {
+                self.commits.send_modify(|n| *n += 1);
+                tracing::trace!(requests = count, "sqlite batch committed");
+            }
+            Ok(()) => {}
+            Err(e) => tracing::warn!(error = %e, requests = count, "sqlite batch failed"),
+        }
+        for reply in replies {
+            match (reply, &committed) {
+                (
+                    Reply::Append {
+                        reply,
+                        result: Ok(_),
+                        needs_commit: true,
+                    },
+                    Err(e),
+                ) => {
+                    let _ = reply.send(Err(AppendError::Store(copy(e))));
+                }
+                (Reply::Append { reply, result, .. }, _) => {
+                    let _ = reply.send(result);
+                }
+                (
+                    Reply::Snapshot {
+                        reply,
+                        result: Ok(()),
+                    },
+                    Err(e),
+                ) => {
+                    let _ = reply.send(Err(copy(e)));
+                }
+                (Reply::Snapshot { reply, result }, _) => {
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+}
+
+/// Handles one append inside the batch's transaction. Returns the answer and whether it
+/// depends on the batch committing.
+fn append(
+    tx: &mut rusqlite::Transaction<'_>,
+    batch: &mut Batch,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    events: Vec<EventData>,
+) -> (Result<AppendResult, AppendError>, bool) {
+    if batch.broken {
+        return (Err(AppendError::Store(rolled_back())), false);
+    }
+    // Retries: the ids may be stored in the file or written earlier in this batch.
+    let mut found = Vec::with_capacity(events.len());
+    let mut from_batch = false;
+    for event in &events {
+        if let Some(e) = batch.written.get(&event.event_id()) {
+            from_batch = true;
+            found.push(Some(e.clone()));
+            continue;
+        }
+        match rows::event_by_id(tx, event.event_id()) {
+            Ok(e) => found.push(e),
+            Err(e) => return (Err(e.into()), false),
+        }
+    }
+    let refs: Vec<Option<&RecordedEvent>> = found.iter().map(Option::as_ref).collect();
+    match resolve_retry(stream, expected, &events, &refs) {
+        Ok(Some(original)) => return (Ok(original), from_batch),
+        Ok(None) => {}
+        Err(e) => return (Err(e), false),
+    }
+
+    let head = match batch.heads.get(stream) {
+        Some(head) => *head,
+        None => match rows::stream_head(tx, stream) {
+            Ok(head) => head.map_or(
+                Head {
+                    row_id: None,
+                    version: None,
+                    hash: None,
+                },
+                |StreamHead {
+                     row_id,
+                     version,
+                     hash,
+                 }| Head {
+                    row_id: Some(row_id),
+                    version: Some(version),
+                    hash: Some(hash),
+                },
+            ),
+            Err(e) => return (Err(e.into()), false),
+        },
+    };
+    if !expected.accepts(head.version) {
+        return (
+            Err(AppendError::Conflict {
+                stream: stream.clone(),
+                expected,
+                actual: head.version,
+            }),
+            false,
+        );
+    }
+
+    let mut version = head.version.unwrap_or_default();
+    let mut previous = head.hash;
+    let mut position = batch.last_position;
+    let recorded: Vec<RecordedEvent> = events
+        .into_iter()
+        .map(|data| {
+            version = version.next();
+            position += 1;
+            let event = RecordedEvent::record(
+                stream.clone(),
+                version,
+                Position::from_sequence(position),
+                data,
+                batch.recorded_at,
+                previous,
+            );
+            previous = Some(event.hash);
+            event
+        })
+        .collect();
+    let Some(last) = recorded.last() else {
+        return (
+            Err(AppendError::NoEvents {
+                stream: stream.clone(),
+            }),
+            false,
+        );
+    };
+    let last_hash = last.hash;
+
+    let written = tx
+        .savepoint()
+        .map_err(|e| error::store("append", e))
+        .and_then(|sp| {
+            let row_id = rows::upsert_stream(&sp, stream, version, &last_hash)
+                .map_err(|e| error::store("append", e))?;
+            if head.row_id.is_some_and(|id| id != row_id) {
+                return Err(error::corrupt(format!(
+                    "stream {stream} changed its row id"
+                )));
+            }
+            for event in &recorded {
+                rows::insert_event(&sp, row_id, event)?;
+            }
+            sp.commit().map_err(|e| error::store("append", e))?;
+            Ok(row_id)
+        });
+    let row_id = match written {
+        Ok(row_id) => row_id,
+        Err(e) => {
+            tracing::warn!(%stream, error = %e, "sqlite append failed");
+            return (Err(e.into()), false);
+        }
+    };
+    batch.heads.insert(
+        stream.clone(),
+        Head {
+            row_id: Some(row_id),
+            version: Some(version),
+            hash: Some(last_hash),
+        },
+    );
+    batch.last_position = position;
+    batch.wrote = true;
+    let positions = recorded.iter().map(|e| e.position).collect();
+    for event in recorded {
+        batch.written.insert(event.event_id(), event);
+    }
+    (Ok(AppendResult { version, positions }), true)
+}
+
+fn rolled_back() -> StoreError {
+    StoreError::Backend(smsys_core::BackendError::new(
+        error::BACKEND,
+        "append",
+        true,
+        "the transaction was rolled back by sqlite",
+    ))
+}
+
+/// Answers a request that could not be handled at all.
+fn fail(command: Command, e: &StoreError) {
+    match command {
+        Command::Append { reply, .. } => {
+            let _ = reply.send(Err(AppendError::Store(copy(e))));
+        }
+        Command::SaveSnapshot { reply, .. } => {
+            let _ = reply.send(Err(copy(e)));
+        }
+        Command::Close { reply } => {
+            let _ = reply.send(());
+        }
+    }
+}
+
+/// One failure shared by every request of a batch: each caller gets its own copy.
+fn copy(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Backend(b) => StoreError::Backend(smsys_core::BackendError::new(
+            b.backend(),
+            b.operation(),
+            b.is_transient(),
+            e.to_string(),
+        )),
+        StoreError::Corrupt { what } => StoreError::Corrupt { what: what.clone() },
+        StoreError::Closed { backend } => StoreError::Closed { backend },
+    }
+}
