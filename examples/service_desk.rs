@@ -31,7 +31,7 @@ use smsys::store::SqliteEventStore;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-const SEED: u64 = 20_000_1;
+const SEED: u64 = 20_261_102;
 const INCIDENTS: u64 = 320;
 const REQUESTS: u64 = 180;
 const WORKERS: u64 = 16;

@@ -3,7 +3,9 @@
 
 #![allow(
     clippy::expect_used,
-    reason = "tests stop at the first broken expectation"
+    clippy::wildcard_enum_match_arm,
+    clippy::needless_pass_by_value,
+    reason = "test helpers: stop at the first broken expectation, take commands by value"
 )]
 
 use std::collections::BTreeMap;
