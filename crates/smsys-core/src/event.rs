@@ -76,6 +76,27 @@ uuid_id!(
     "causation id"
 );
 
+impl EventId {
+    /// A deterministic id derived from `name` (a UUID v8 from the first 16 bytes of its
+    /// SHA-256): the same name always gives the same id, so an event the engine derives from
+    /// history (an SLA breach, say) is recorded once however often it is derived.
+    ///
+    /// ```
+    /// use smsys_core::EventId;
+    /// let a = EventId::derived("sla/incident-INC-1/resolution/1/10000");
+    /// assert_eq!(a, EventId::derived("sla/incident-INC-1/resolution/1/10000"));
+    /// assert_ne!(a, EventId::derived("sla/incident-INC-1/resolution/2/10000"));
+    /// assert_eq!(a.as_uuid().get_version_num(), 8);
+    /// ```
+    pub fn derived(name: &str) -> Self {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(name.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(uuid::Builder::from_custom_bytes(bytes).into_uuid())
+    }
+}
+
 macro_rules! name_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $allowed:literal, $ok:expr) => {
         $(#[$doc])*

@@ -44,7 +44,7 @@ pub use event::{
     MAX_EVENT_TYPE_LEN, MAX_NAME_LEN, Metadata, RecordedEvent, TenantId, to_micros,
 };
 pub use record::{
-    Channel, Escalation, Level, LifecycleRef, LinkKind, NoteKind, Phase, Priority, PriorityError,
+    Channel, DefinitionRef, Escalation, Level, LinkKind, NoteKind, Phase, Priority, PriorityError,
     RecordEvent, RecordType, TransitionDetail, TypedRecordEvent,
 };
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};

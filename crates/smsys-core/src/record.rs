@@ -97,16 +97,17 @@ impl fmt::Display for Phase {
     }
 }
 
-/// Which lifecycle definition (name and version) a record follows.
+/// A versioned definition (a lifecycle, an SLA, a calendar) by name and version: what a record
+/// says it followed, so that editing a definition never silently rewrites history.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct LifecycleRef {
+pub struct DefinitionRef {
     /// The lifecycle's name.
     pub name: String,
     /// Its version.
     pub version: u32,
 }
 
-impl fmt::Display for LifecycleRef {
+impl fmt::Display for DefinitionRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} v{}", self.name, self.version)
     }
@@ -293,7 +294,7 @@ pub enum RecordEvent {
         /// The human reference, e.g. `INC-0042`.
         reference: String,
         /// The lifecycle it follows.
-        lifecycle: LifecycleRef,
+        lifecycle: DefinitionRef,
         /// Its first status.
         status: String,
         /// Who reported it (for requests: the requester).
@@ -439,12 +440,37 @@ pub enum RecordEvent {
         /// The task's id.
         task: String,
     },
+    /// An SLA timer reached a warning threshold. Appended by the SLA scheduler with an event id
+    /// derived from (record, timer, cycle, threshold), so it is recorded exactly once.
+    SlaThresholdReached {
+        /// The timer's name (e.g. `resolution`).
+        timer: String,
+        /// The SLA definition version the timer bound to.
+        sla: DefinitionRef,
+        /// The timer's cycle (1 for the first; a reopen may start another).
+        cycle: u32,
+        /// The threshold, in basis points of the target (5000 = 50 %).
+        threshold_bp: u32,
+        /// The instant the threshold was reached.
+        at: DateTime<Utc>,
+    },
+    /// An SLA timer reached 100 % of its target.
+    SlaBreached {
+        /// The timer's name.
+        timer: String,
+        /// The SLA definition version the timer bound to.
+        sla: DefinitionRef,
+        /// The timer's cycle.
+        cycle: u32,
+        /// The instant the target was reached (the due instant).
+        at: DateTime<Utc>,
+    },
     /// The record moved to another lifecycle version, statuses mapped explicitly.
     LifecycleMigrated {
         /// The lifecycle before.
-        from: LifecycleRef,
+        from: DefinitionRef,
         /// The lifecycle after.
-        to: LifecycleRef,
+        to: DefinitionRef,
         /// The status before.
         from_status: String,
         /// The status after.
@@ -477,6 +503,8 @@ impl RecordEvent {
             RecordEvent::ApprovalRejected { .. } => "approval_rejected",
             RecordEvent::TaskAdded { .. } => "task_added",
             RecordEvent::TaskFinished { .. } => "task_finished",
+            RecordEvent::SlaThresholdReached { .. } => "sla_threshold_reached",
+            RecordEvent::SlaBreached { .. } => "sla_breached",
             RecordEvent::LifecycleMigrated { .. } => "lifecycle_migrated",
         }
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 use smsys_core::{
-    Channel, DomainEvent, Escalation, EventType, Level, LifecycleRef, LinkKind, NoteKind, Phase,
+    Channel, DefinitionRef, DomainEvent, Escalation, EventType, Level, LinkKind, NoteKind, Phase,
     Priority, RecordEvent, RecordType, TransitionDetail, TypedRecordEvent,
 };
 
@@ -22,7 +22,7 @@ fn examples() -> Vec<TypedRecordEvent> {
         .with_ymd_and_hms(2026, 11, 2, 9, 30, 0)
         .single()
         .expect("valid");
-    let lifecycle = LifecycleRef {
+    let lifecycle = DefinitionRef {
         name: "incident".into(),
         version: 1,
     };
@@ -116,9 +116,28 @@ fn examples() -> Vec<TypedRecordEvent> {
         E::MajorReviewed {
             findings: "spof".into(),
         },
+        E::SlaThresholdReached {
+            timer: "resolution".into(),
+            sla: DefinitionRef {
+                name: "p-sla".into(),
+                version: 1,
+            },
+            cycle: 1,
+            threshold_bp: 7500,
+            at,
+        },
+        E::SlaBreached {
+            timer: "resolution".into(),
+            sla: DefinitionRef {
+                name: "p-sla".into(),
+                version: 1,
+            },
+            cycle: 2,
+            at,
+        },
         E::LifecycleMigrated {
             from: lifecycle,
-            to: LifecycleRef {
+            to: DefinitionRef {
                 name: "incident".into(),
                 version: 2,
             },

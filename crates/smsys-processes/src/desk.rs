@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use smsys_core::{
-    Aggregate, Channel, Context, Escalation, Level, LifecycleRef, LinkKind, NoteKind, Phase,
+    Aggregate, Channel, Context, DefinitionRef, Escalation, Level, LinkKind, NoteKind, Phase,
     Priority, RecordEvent, RecordType, TransitionDetail, TypedRecordEvent,
 };
 
@@ -56,9 +56,9 @@ pub struct DeskPolicy {
     /// Every lifecycle version records may follow.
     pub lifecycles: LifecycleRegistry,
     /// The lifecycle new incidents are opened under.
-    pub incident_lifecycle: LifecycleRef,
+    pub incident_lifecycle: DefinitionRef,
     /// The lifecycle new service requests are opened under.
-    pub request_lifecycle: LifecycleRef,
+    pub request_lifecycle: DefinitionRef,
     /// Impact x urgency -> priority.
     pub matrix: PriorityMatrix,
     /// When an incident becomes major automatically.
@@ -88,7 +88,7 @@ impl Default for DeskPolicy {
 }
 
 impl DeskPolicy {
-    fn lifecycle_for(&self, record_type: RecordType) -> &LifecycleRef {
+    fn lifecycle_for(&self, record_type: RecordType) -> &DefinitionRef {
         match record_type {
             RecordType::Incident => &self.incident_lifecycle,
             RecordType::ServiceRequest => &self.request_lifecycle,
@@ -253,7 +253,7 @@ pub enum RecordCommand {
     /// Move the record to another lifecycle version with an explicit status mapping.
     MigrateLifecycle {
         /// The lifecycle to move to.
-        to: LifecycleRef,
+        to: DefinitionRef,
         /// Old status -> new status; must map the record's current status to one of the same
         /// phase.
         mapping: BTreeMap<String, String>,
@@ -309,7 +309,7 @@ pub enum RefusalReason {
     #[error("lifecycle {lifecycle} has no {trigger} transition from this status")]
     NoTransition {
         /// The lifecycle.
-        lifecycle: LifecycleRef,
+        lifecycle: DefinitionRef,
         /// The trigger.
         trigger: Trigger,
     },
@@ -384,13 +384,13 @@ pub enum RefusalReason {
     },
     /// The lifecycle is unknown to the desk policy.
     #[error("lifecycle {0} is not known to the desk")]
-    UnknownLifecycle(LifecycleRef),
+    UnknownLifecycle(DefinitionRef),
     /// A lifecycle of another record type.
     #[error("lifecycle {0} is for other records")]
-    LifecycleForOtherType(LifecycleRef),
+    LifecycleForOtherType(DefinitionRef),
     /// The record already follows that lifecycle.
     #[error("the record already follows lifecycle {0}")]
-    SameLifecycle(LifecycleRef),
+    SameLifecycle(DefinitionRef),
     /// The mapping does not say where the current status goes.
     #[error("the status mapping does not map the current status {0:?}")]
     UnmappedStatus(String),
@@ -441,7 +441,7 @@ pub struct Approval {
 #[serde(bound = "")]
 pub struct Record<K> {
     reference: Option<String>,
-    lifecycle: Option<LifecycleRef>,
+    lifecycle: Option<DefinitionRef>,
     status: Option<String>,
     phase: Option<Phase>,
     caller: Option<String>,
@@ -510,7 +510,7 @@ impl<K> Record<K> {
         self.reference.as_deref()
     }
     /// The lifecycle followed.
-    pub fn lifecycle(&self) -> Option<&LifecycleRef> {
+    pub fn lifecycle(&self) -> Option<&DefinitionRef> {
         self.lifecycle.as_ref()
     }
     /// The current status.
@@ -1314,6 +1314,8 @@ impl<K: RecordKind> Record<K> {
             RecordEvent::TaskFinished { task } => {
                 self.tasks.insert(task.clone(), true);
             }
+            // SLA events are read by the SLA projections, not by the record's own rules.
+            RecordEvent::SlaThresholdReached { .. } | RecordEvent::SlaBreached { .. } => {}
             RecordEvent::LifecycleMigrated { to, to_status, .. } => {
                 self.lifecycle = Some(to.clone());
                 self.status = Some(to_status.clone());

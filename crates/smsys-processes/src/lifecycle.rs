@@ -10,7 +10,7 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use smsys_core::{LifecycleRef, Phase, RecordType};
+use smsys_core::{DefinitionRef, Phase, RecordType};
 
 /// The command that takes a transition. Each trigger fixes which phases it may join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -391,8 +391,8 @@ impl Lifecycle {
     }
 
     /// Name and version.
-    pub fn reference(&self) -> LifecycleRef {
-        LifecycleRef {
+    pub fn reference(&self) -> DefinitionRef {
+        DefinitionRef {
             name: self.definition.name.clone(),
             version: self.definition.version,
         }
@@ -650,7 +650,7 @@ fn reach<'a>(
 /// The lifecycles a desk knows, by name and version.
 #[derive(Debug, Clone, Default)]
 pub struct LifecycleRegistry {
-    lifecycles: BTreeMap<LifecycleRef, Arc<Lifecycle>>,
+    lifecycles: BTreeMap<DefinitionRef, Arc<Lifecycle>>,
 }
 
 impl LifecycleRegistry {
@@ -667,7 +667,7 @@ impl LifecycleRegistry {
     }
 
     /// The lifecycle of that name and version.
-    pub fn get(&self, reference: &LifecycleRef) -> Option<&Arc<Lifecycle>> {
+    pub fn get(&self, reference: &DefinitionRef) -> Option<&Arc<Lifecycle>> {
         self.lifecycles.get(reference)
     }
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 use smsys_core::{
-    Aggregate, Channel, Context, Escalation, Level, LifecycleRef, LinkKind, NoteKind, Phase,
+    Aggregate, Channel, Context, DefinitionRef, Escalation, Level, LinkKind, NoteKind, Phase,
     Priority, RecordEvent, RecordType, SequentialIds, TransitionDetail, TypedRecordEvent,
 };
 use smsys_processes::lifecycle::LifecycleDefinition;
@@ -241,7 +241,7 @@ fn sample_commands() -> Vec<RecordCommand> {
         },
         C::FinishTask { task: "t0".into() },
         C::MigrateLifecycle {
-            to: LifecycleRef {
+            to: DefinitionRef {
                 name: String::new(),
                 version: 2,
             },
@@ -258,7 +258,7 @@ fn adapt<K: RecordKind>(command: &RecordCommand, record: &Record<K>) -> RecordCo
             let from = record.lifecycle().expect("logged").clone();
             let status = record.status().expect("logged").to_owned();
             RecordCommand::MigrateLifecycle {
-                to: LifecycleRef {
+                to: DefinitionRef {
                     name: from.name,
                     version: 2,
                 },
@@ -650,7 +650,7 @@ fn migrating_to_a_new_lifecycle_version_is_explicit_and_recorded() {
         group: "desk".into(),
         person: None,
     });
-    let v2 = LifecycleRef {
+    let v2 = DefinitionRef {
         name: "incident".into(),
         version: 2,
     };
@@ -671,7 +671,7 @@ fn migrating_to_a_new_lifecycle_version_is_explicit_and_recorded() {
         RefusalReason::BadMappedStatus("on_hold".into())
     );
     let unknown = RecordCommand::MigrateLifecycle {
-        to: LifecycleRef {
+        to: DefinitionRef {
             name: "incident".into(),
             version: 9,
         },
