@@ -36,6 +36,7 @@
 mod desk;
 pub mod lifecycle;
 mod priority;
+pub mod sla;
 
 pub use desk::{
     Approval, DeskPolicy, Incident, IncidentKind, MajorRule, Record, RecordCommand, RecordKind,

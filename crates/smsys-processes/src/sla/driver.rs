@@ -1,0 +1,342 @@
+//! The SLA engine (definitions and calendars) and the async driver that fires due timers.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::{FutureExt, StreamExt};
+use smsys_core::{
+    AppendError, Category, DecodeError, DomainEvent, EventStore, ExpectedVersion, LogFilter,
+    Position, RecordEvent, RecordType, StoreError, StreamId, TypedRecordEvent, Version,
+};
+
+use super::definition::{Sla, SlaError, SlaRegistry};
+use super::fire::due_events;
+use super::report::{Period, SlaReport};
+use super::scheduler::SlaScheduler;
+use super::timer::{Binding, BusinessTime, Timer, derive_timers};
+
+/// A record's history as timers read it: `(occurred at, event)` in stream order.
+pub type History = Vec<(DateTime<Utc>, RecordEvent)>;
+
+/// SLA definitions and the calendars they name.
+#[derive(Clone, Default)]
+pub struct SlaEngine {
+    slas: SlaRegistry,
+    calendars: BTreeMap<String, Arc<dyn BusinessTime + Send + Sync>>,
+}
+
+impl std::fmt::Debug for SlaEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlaEngine")
+            .field("slas", &self.slas)
+            .field("calendars", &self.calendars.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl SlaEngine {
+    /// An engine with no definitions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a calendar under `name`.
+    pub fn with_calendar(
+        mut self,
+        name: impl Into<String>,
+        calendar: impl BusinessTime + Send + Sync + 'static,
+    ) -> Self {
+        self.calendars.insert(name.into(), Arc::new(calendar));
+        self
+    }
+
+    /// Adds an SLA version; its calendar must be known.
+    pub fn with_sla(mut self, sla: Sla) -> Result<Self, SlaError> {
+        if !self.calendars.contains_key(&sla.definition().calendar) {
+            return Err(SlaError::UnknownCalendar {
+                sla: sla.definition().name.clone(),
+                calendar: sla.definition().calendar.clone(),
+            });
+        }
+        self.slas = self.slas.with(sla)?;
+        Ok(self)
+    }
+
+    /// The definitions.
+    pub fn slas(&self) -> &SlaRegistry {
+        &self.slas
+    }
+
+    /// The calendar a timer counts on.
+    pub fn calendar_for(&self, timer: &Timer) -> Option<&dyn BusinessTime> {
+        let sla = self.slas.get(timer.sla())?;
+        self.calendars
+            .get(&sla.definition().calendar)
+            .map(|c| &**c as &dyn BusinessTime)
+    }
+
+    /// The record's timers under the definitions they bound to: exact, from history alone.
+    pub fn timers(
+        &self,
+        record_type: RecordType,
+        history: &[(DateTime<Utc>, RecordEvent)],
+    ) -> Vec<Timer> {
+        derive_timers(record_type, history, Binding::InEffect(&self.slas))
+    }
+
+    /// The record's timers had `sla` applied instead (what-if): nothing is written.
+    pub fn what_if(
+        &self,
+        record_type: RecordType,
+        history: &[(DateTime<Utc>, RecordEvent)],
+        sla: &Sla,
+    ) -> Vec<Timer> {
+        derive_timers(record_type, history, Binding::Only(sla))
+    }
+
+    /// Adds a record's timers to a report.
+    pub fn report_into(
+        &self,
+        report: &mut SlaReport,
+        stream: &StreamId,
+        service: &str,
+        timers: &[Timer],
+        now: DateTime<Utc>,
+        period: Period,
+    ) {
+        report.add(
+            stream,
+            service,
+            timers,
+            |t| self.calendar_for(t),
+            now,
+            period,
+        );
+    }
+}
+
+/// Why the driver stopped or a record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SlaDriverError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Appending an SLA event failed.
+    #[error("recording sla events on {stream}: {source}")]
+    Append {
+        /// The record.
+        stream: StreamId,
+        /// What failed.
+        #[source]
+        source: AppendError,
+    },
+    /// A record event could not be read.
+    #[error("event {version} of {stream}: {source}")]
+    Decode {
+        /// The record.
+        stream: StreamId,
+        /// The event.
+        version: Version,
+        /// What failed.
+        #[source]
+        source: DecodeError,
+    },
+    /// The stream is not a service-desk record.
+    #[error("{0} is not an incident or service request stream")]
+    NotARecord(StreamId),
+}
+
+/// Reads a record's history from the store.
+pub async fn load_history(
+    store: &dyn EventStore,
+    stream: &StreamId,
+) -> Result<(RecordType, History), SlaDriverError> {
+    let record_type = [RecordType::Incident, RecordType::ServiceRequest]
+        .into_iter()
+        .find(|t| t.category() == stream.category_str())
+        .ok_or_else(|| SlaDriverError::NotARecord(stream.clone()))?;
+    let mut history = Vec::new();
+    let mut events = store.read_stream(stream, Version::FIRST);
+    while let Some(recorded) = events.next().await {
+        let recorded = recorded?;
+        let at = recorded.data.metadata().occurred_at();
+        let version = recorded.version;
+        let (event_type, _, payload, _) = recorded.data.into_parts();
+        let typed = TypedRecordEvent::from_payload(&event_type, payload).map_err(|source| {
+            SlaDriverError::Decode {
+                stream: stream.clone(),
+                version,
+                source,
+            }
+        })?;
+        history.push((at, typed.event));
+    }
+    Ok((record_type, history))
+}
+
+/// The time source of the driver: injectable, so tests and replays control it.
+#[async_trait]
+pub trait Clock: Send + Sync {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+    /// Returns at (or after) `at`.
+    async fn sleep_until(&self, at: DateTime<Utc>);
+}
+
+/// Key of one timer cycle in the scheduler.
+pub type TimerKey = (StreamId, String, u32);
+
+/// What one firing pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FireReport {
+    /// Records looked at.
+    pub records: usize,
+    /// Threshold and breach events appended (a retry of an already recorded one counts 0).
+    pub appended: usize,
+}
+
+/// Keeps the scheduler projection of every timer of the records in a store and appends
+/// threshold and breach events as they fall due, exactly once.
+pub struct SlaDriver {
+    store: Arc<dyn EventStore>,
+    engine: Arc<SlaEngine>,
+    scheduler: SlaScheduler<TimerKey>,
+    keys: HashMap<StreamId, Vec<TimerKey>>,
+}
+
+impl SlaDriver {
+    /// A driver over `store`.
+    pub fn new(store: Arc<dyn EventStore>, engine: Arc<SlaEngine>) -> Self {
+        Self {
+            store,
+            engine,
+            scheduler: SlaScheduler::new(),
+            keys: HashMap::new(),
+        }
+    }
+
+    /// The scheduler projection.
+    pub fn scheduler(&self) -> &SlaScheduler<TimerKey> {
+        &self.scheduler
+    }
+
+    /// Re-reads one record and re-indexes its timers.
+    pub async fn track(&mut self, stream: &StreamId) -> Result<Vec<Timer>, SlaDriverError> {
+        let (record_type, history) = load_history(&*self.store, stream).await?;
+        let timers = self.engine.timers(record_type, &history);
+        for key in self.keys.remove(stream).unwrap_or_default() {
+            self.scheduler.set(key, None);
+        }
+        let mut keys = Vec::new();
+        for t in &timers {
+            let due = self.engine.calendar_for(t).and_then(|cal| t.next_due(cal));
+            let key = (stream.clone(), t.timer().to_owned(), t.cycle());
+            self.scheduler.set(key.clone(), due);
+            if due.is_some() {
+                keys.push(key);
+            }
+        }
+        self.keys.insert(stream.clone(), keys);
+        Ok(timers)
+    }
+
+    /// Appends the events of every threshold due at `now`. Safe to run late, twice, or on
+    /// several nodes at once: event ids are derived, so the store keeps one copy.
+    pub async fn fire_due(&mut self, now: DateTime<Utc>) -> Result<FireReport, SlaDriverError> {
+        let due: BTreeSet<StreamId> = self.scheduler.due(now).map(|(k, _)| k.0.clone()).collect();
+        let mut report = FireReport::default();
+        for stream in due {
+            report.records += 1;
+            report.appended += self.fire_record(&stream, now).await?;
+            self.track(&stream).await?;
+        }
+        Ok(report)
+    }
+
+    /// Appends the due events of one record; returns how many were new.
+    pub async fn fire_record(
+        &self,
+        stream: &StreamId,
+        now: DateTime<Utc>,
+    ) -> Result<usize, SlaDriverError> {
+        let (record_type, history) = load_history(&*self.store, stream).await?;
+        let timers = self.engine.timers(record_type, &history);
+        let events = due_events(
+            stream,
+            record_type,
+            &timers,
+            |t| self.engine.calendar_for(t),
+            now,
+        );
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let before = self.store.stream_version(stream).await?;
+        let result = self
+            .store
+            .append(stream, ExpectedVersion::Any, events)
+            .await
+            .map_err(|source| SlaDriverError::Append {
+                stream: stream.clone(),
+                source,
+            })?;
+        // A retry of events already recorded returns their original place, before `before`.
+        let new = before.is_none_or(|b| result.version > b);
+        tracing::debug!(%stream, events = result.positions.len(), new, "sla events recorded");
+        Ok(if new { result.positions.len() } else { 0 })
+    }
+
+    /// Follows the store from `after`, keeps the scheduler current and fires what falls due,
+    /// until `shutdown` completes. Returns the last position seen (a checkpoint).
+    pub async fn run(
+        &mut self,
+        clock: &dyn Clock,
+        after: Position,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<Position, SlaDriverError> {
+        let store = Arc::clone(&self.store);
+        let categories = [RecordType::Incident, RecordType::ServiceRequest]
+            .into_iter()
+            .filter_map(|t| Category::new(t.category()).ok())
+            .fold(LogFilter::all(), LogFilter::category);
+        let mut events = store.subscribe(after, categories);
+        let mut checkpoint = after;
+        let mut shutdown = std::pin::pin!(shutdown.fuse());
+        loop {
+            let wake = match self.scheduler.next_instant() {
+                Some(at) => clock.sleep_until(at).boxed(),
+                None => futures::future::pending().boxed(),
+            };
+            futures::select! {
+                () = shutdown => return Ok(checkpoint),
+                () = wake.fuse() => {
+                    let fired = self.fire_due(clock.now()).await?;
+                    tracing::debug!(?fired, "sla timers fired");
+                }
+                next = events.next().fuse() => {
+                    let Some(first) = next else { return Ok(checkpoint) };
+                    // Take whatever else is ready, and re-read each record once.
+                    let mut dirty = BTreeSet::new();
+                    let mut batch = vec![first];
+                    while let Some(Some(more)) = events.next().now_or_never() {
+                        batch.push(more);
+                        if batch.len() >= 1024 {
+                            break;
+                        }
+                    }
+                    for event in batch {
+                        let event = event?;
+                        checkpoint = event.position;
+                        dirty.insert(event.stream);
+                    }
+                    for stream in dirty {
+                        self.track(&stream).await?;
+                    }
+                    self.fire_due(clock.now()).await?;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Turning reached thresholds into record events, exactly once.
+
+use chrono::{DateTime, Utc};
+use smsys_core::{
+    Actor, DomainEvent, EventData, EventId, Metadata, RecordEvent, RecordType, StreamId,
+    TypedRecordEvent,
+};
+
+use super::definition::BREACH_BP;
+use super::timer::{BusinessTime, Timer};
+
+/// The actor of the events the SLA engine records.
+pub const SLA_ACTOR: &str = "smsys.sla";
+
+/// The events that record every threshold of `timers` reached by `now` and not yet recorded.
+///
+/// Each event's id is derived from (record, timer, cycle, threshold) and its occurred-at is the
+/// instant the threshold was reached, not the instant of the check: checking late, twice, on two
+/// nodes or during a replay gives the very same events, which the store recognises as a retry.
+pub fn due_events<'a>(
+    stream: &StreamId,
+    record_type: RecordType,
+    timers: &[Timer],
+    cal_for: impl Fn(&Timer) -> Option<&'a dyn BusinessTime>,
+    now: DateTime<Utc>,
+) -> Vec<EventData> {
+    let mut out = Vec::new();
+    for timer in timers {
+        let Some(cal) = cal_for(timer) else { continue };
+        for (bp, at) in timer.unrecorded_reached(cal, now) {
+            let event = if bp == BREACH_BP {
+                RecordEvent::SlaBreached {
+                    timer: timer.timer().to_owned(),
+                    sla: timer.sla().clone(),
+                    cycle: timer.cycle(),
+                    at,
+                }
+            } else {
+                RecordEvent::SlaThresholdReached {
+                    timer: timer.timer().to_owned(),
+                    sla: timer.sla().clone(),
+                    cycle: timer.cycle(),
+                    threshold_bp: bp,
+                    at,
+                }
+            };
+            let id = EventId::derived(&format!(
+                "sla/{stream}/{}/{}/{bp}",
+                timer.timer(),
+                timer.cycle()
+            ));
+            if let Some(data) = to_event_data(record_type, event, id, at) {
+                out.push(data);
+            }
+        }
+    }
+    out.sort_by_key(|e| e.metadata().occurred_at());
+    out
+}
+
+fn to_event_data(
+    record_type: RecordType,
+    event: RecordEvent,
+    id: EventId,
+    at: DateTime<Utc>,
+) -> Option<EventData> {
+    let typed = TypedRecordEvent { record_type, event };
+    let actor = Actor::new(SLA_ACTOR).ok()?;
+    let payload = typed.to_payload().ok()?;
+    EventData::new(
+        typed.event_type(),
+        typed.schema_version(),
+        payload,
+        Metadata::new(id, actor, at),
+    )
+    .ok()
+}

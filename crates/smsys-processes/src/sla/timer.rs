@@ -1,0 +1,451 @@
+//! Timers derived from a record's history: running segments, then pure functions of the
+//! segments, the calendar and `now`.
+//!
+//! # Order of simultaneous effects
+//!
+//! Events are applied in stream order. Within one event the effects on timers apply in this
+//! order: (1) cancel conditions, (2) stop conditions, (3) a priority change, (4) a pause or
+//! resume from the phase change, (5) start conditions and reopen policies. So an event that both
+//! stops one cycle and starts another (a reopen under `NewCycle`) first ends the old cycle.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use smsys_core::{DefinitionRef, Phase, Priority, RecordEvent, RecordType};
+
+use super::definition::{BREACH_BP, DeadlineKind, OnPriorityChange, OnReopen, Sla, SlaRegistry};
+
+/// Business-time arithmetic a timer needs; implemented by business calendars.
+pub trait BusinessTime {
+    /// Business seconds in `[from, to)` (0 when `to <= from`).
+    fn business_seconds(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64;
+    /// The earliest instant at which `seconds` of business time have elapsed since `start`.
+    fn deadline(&self, start: DateTime<Utc>, seconds: i64) -> DateTime<Utc>;
+}
+
+/// How a cycle ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerEnd {
+    /// A stop condition completed it.
+    Stopped,
+    /// A cancel condition, or a priority change under `CancelAndRestart`, cancelled it.
+    Cancelled,
+    /// A priority change under `RestartFromNow` replaced it with a new cycle.
+    Superseded,
+}
+
+/// One cycle of one timer of one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timer {
+    timer: String,
+    sla: DefinitionRef,
+    cycle: u32,
+    deadline: DeadlineKind,
+    priority: Option<Priority>,
+    target: Option<i64>,
+    started_at: DateTime<Utc>,
+    /// Running periods; the last may be open.
+    segments: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+    ended: Option<(DateTime<Utc>, TimerEnd)>,
+    thresholds: Vec<u32>,
+    /// Thresholds (basis points) already recorded in the history.
+    recorded: BTreeSet<u32>,
+}
+
+impl Timer {
+    fn start(
+        sla: &Sla,
+        cycle: u32,
+        at: DateTime<Utc>,
+        priority: Option<Priority>,
+        paused: bool,
+    ) -> Self {
+        let fixed = sla.definition().deadline == DeadlineKind::Fixed;
+        Self {
+            timer: sla.timer().to_owned(),
+            sla: sla.reference(),
+            cycle,
+            deadline: sla.definition().deadline,
+            priority,
+            target: sla.target_seconds(priority),
+            started_at: at,
+            segments: if paused && !fixed {
+                Vec::new()
+            } else {
+                vec![(at, None)]
+            },
+            ended: None,
+            thresholds: sla.thresholds().to_vec(),
+            recorded: BTreeSet::new(),
+        }
+    }
+
+    /// The timer's name.
+    pub fn timer(&self) -> &str {
+        &self.timer
+    }
+    /// The SLA version it bound to.
+    pub fn sla(&self) -> &DefinitionRef {
+        &self.sla
+    }
+    /// The cycle (1 for the first).
+    pub fn cycle(&self) -> u32 {
+        self.cycle
+    }
+    /// The priority the target is taken from.
+    pub fn priority(&self) -> Option<Priority> {
+        self.priority
+    }
+    /// The target in business seconds (`None` until the record has a priority with a target).
+    pub fn target(&self) -> Option<i64> {
+        self.target
+    }
+    /// When the cycle started.
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.started_at
+    }
+    /// How and when it ended.
+    pub fn ended(&self) -> Option<(DateTime<Utc>, TimerEnd)> {
+        self.ended
+    }
+    /// Whether the clock runs now.
+    pub fn is_running(&self) -> bool {
+        self.ended.is_none() && self.segments.last().is_some_and(|s| s.1.is_none())
+    }
+    /// Whether it is paused.
+    pub fn is_paused(&self) -> bool {
+        self.ended.is_none() && !self.is_running()
+    }
+    /// Running periods (the last may be open).
+    pub fn segments(&self) -> &[(DateTime<Utc>, Option<DateTime<Utc>>)] {
+        &self.segments
+    }
+    /// Thresholds already recorded in the history, in basis points.
+    pub fn recorded(&self) -> &BTreeSet<u32> {
+        &self.recorded
+    }
+    /// Thresholds of the definition (warnings and the breach), in basis points.
+    pub fn thresholds(&self) -> &[u32] {
+        &self.thresholds
+    }
+
+    fn close(&mut self, at: DateTime<Utc>) {
+        if let Some(last) = self.segments.last_mut()
+            && last.1.is_none()
+        {
+            last.1 = Some(at.max(last.0));
+        }
+    }
+
+    fn open(&mut self, at: DateTime<Utc>) {
+        if !self.is_running() {
+            self.segments.push((at, None));
+        }
+    }
+
+    fn end(&mut self, at: DateTime<Utc>, how: TimerEnd) {
+        self.close(at);
+        self.ended = Some((at, how));
+    }
+
+    /// Business seconds counted by `now`.
+    pub fn elapsed(&self, cal: &dyn BusinessTime, now: DateTime<Utc>) -> i64 {
+        let stop = self.ended.map_or(now, |(at, _)| at.min(now));
+        self.segments
+            .iter()
+            .map(|(from, to)| cal.business_seconds(*from, to.unwrap_or(stop).min(stop)))
+            .sum()
+    }
+
+    /// Elapsed business seconds counting paused time too (from start to end or `now`).
+    pub fn elapsed_with_pauses(&self, cal: &dyn BusinessTime, now: DateTime<Utc>) -> i64 {
+        let stop = self.ended.map_or(now, |(at, _)| at.min(now));
+        cal.business_seconds(self.started_at, stop)
+    }
+
+    /// Elapsed share of the target in basis points (floor: 99.995 % is 9999, not a breach).
+    pub fn percent_bp(&self, cal: &dyn BusinessTime, now: DateTime<Utc>) -> Option<u64> {
+        let target = self.target?;
+        let elapsed = u64::try_from(self.elapsed(cal, now)).unwrap_or(0);
+        Some(elapsed.saturating_mul(10_000) / target.unsigned_abs().max(1))
+    }
+
+    /// Business seconds left to the target (negative once overrun).
+    pub fn remaining(&self, cal: &dyn BusinessTime, now: DateTime<Utc>) -> Option<i64> {
+        Some(self.target? - self.elapsed(cal, now))
+    }
+
+    /// Business seconds past the target (0 while within it).
+    pub fn overrun(&self, cal: &dyn BusinessTime, now: DateTime<Utc>) -> i64 {
+        self.remaining(cal, now).map_or(0, |r| (-r).max(0))
+    }
+
+    /// The instant at which `seconds` of business time are counted, if the history (as it
+    /// stands) gets there: `None` while paused short of it, or when it ended short of it.
+    pub fn instant_at(&self, cal: &dyn BusinessTime, seconds: i64) -> Option<DateTime<Utc>> {
+        if seconds <= 0 {
+            return Some(self.started_at);
+        }
+        let mut counted = 0;
+        for (from, to) in &self.segments {
+            let to = match (to, self.ended) {
+                (Some(to), _) => Some(*to),
+                (None, Some((at, _))) => Some(at),
+                (None, None) => None,
+            };
+            let Some(to) = to else {
+                return Some(cal.deadline(*from, seconds - counted));
+            };
+            let here = cal.business_seconds(*from, to);
+            if counted + here >= seconds {
+                return Some(cal.deadline(*from, seconds - counted));
+            }
+            counted += here;
+        }
+        None
+    }
+
+    /// The instant at which a threshold (basis points of the target) is reached.
+    pub fn threshold_instant(&self, cal: &dyn BusinessTime, bp: u32) -> Option<DateTime<Utc>> {
+        let target = self.target?;
+        // Round up: a threshold is reached once at least that share has elapsed.
+        let seconds = (target * i64::from(bp) + 9_999) / 10_000;
+        self.instant_at(cal, seconds)
+    }
+
+    /// The due instant (100 % of the target).
+    pub fn due(&self, cal: &dyn BusinessTime) -> Option<DateTime<Utc>> {
+        self.threshold_instant(cal, BREACH_BP)
+    }
+
+    /// Thresholds reached by `now` and not yet recorded, with the instant each was reached.
+    pub fn unrecorded_reached(
+        &self,
+        cal: &dyn BusinessTime,
+        now: DateTime<Utc>,
+    ) -> Vec<(u32, DateTime<Utc>)> {
+        self.thresholds
+            .iter()
+            .filter(|bp| !self.recorded.contains(bp))
+            .filter_map(|&bp| self.threshold_instant(cal, bp).map(|at| (bp, at)))
+            .filter(|(_, at)| *at <= now && self.ended.is_none_or(|(end, _)| *at <= end))
+            .collect()
+    }
+
+    /// The earliest instant at which a threshold not yet recorded is reached, as the history
+    /// stands: what a scheduler indexes.
+    pub fn next_due(&self, cal: &dyn BusinessTime) -> Option<DateTime<Utc>> {
+        self.thresholds
+            .iter()
+            .filter(|bp| !self.recorded.contains(bp))
+            .filter_map(|&bp| self.threshold_instant(cal, bp))
+            .filter(|at| self.ended.is_none_or(|(end, _)| *at <= end))
+            .min()
+    }
+}
+
+/// Which definitions timers bind to.
+#[derive(Debug, Clone, Copy)]
+pub enum Binding<'a> {
+    /// The version of each definition in effect when a cycle starts (the exact recompute).
+    InEffect(&'a SlaRegistry),
+    /// Only this definition, whatever its dates: a what-if under another version.
+    Only(&'a Sla),
+}
+
+impl Binding<'_> {
+    fn candidates(&self, at: DateTime<Utc>) -> Vec<&Sla> {
+        match self {
+            Binding::InEffect(registry) => registry.in_effect(at).collect(),
+            Binding::Only(sla) => vec![*sla],
+        }
+    }
+
+    fn get(&self, reference: &DefinitionRef) -> Option<&Sla> {
+        match self {
+            Binding::InEffect(registry) => registry.get(reference),
+            Binding::Only(sla) => (sla.reference() == *reference).then_some(*sla),
+        }
+    }
+}
+
+/// Derives every timer cycle of one record from its history: `(instant, event)` in stream order.
+pub fn derive_timers(
+    record_type: RecordType,
+    history: &[(DateTime<Utc>, RecordEvent)],
+    binding: Binding<'_>,
+) -> Vec<Timer> {
+    let mut timers: Vec<Timer> = Vec::new();
+    let mut phase: Option<Phase> = None;
+    let mut priority: Option<Priority> = None;
+    let mut service = String::new();
+    for (at, event) in history {
+        let at = *at;
+        let before = phase;
+        let mut after = before;
+        if let RecordEvent::Transitioned { phase, .. } = event {
+            after = Some(*phase);
+        }
+        if let RecordEvent::Logged { service: s, .. } = event {
+            after = Some(Phase::New);
+            service.clone_from(s);
+        }
+        if let RecordEvent::SlaThresholdReached {
+            timer,
+            cycle,
+            threshold_bp,
+            ..
+        } = event
+        {
+            mark(&mut timers, timer, *cycle, *threshold_bp);
+        }
+        if let RecordEvent::SlaBreached { timer, cycle, .. } = event {
+            mark(&mut timers, timer, *cycle, BREACH_BP);
+        }
+        let mut new_priority = None;
+        if let RecordEvent::Prioritised { priority, .. }
+        | RecordEvent::PriorityOverridden { priority, .. } = event
+        {
+            new_priority = Some(*priority);
+        }
+        let mut restarts: Vec<(DefinitionRef, TimerEnd)> = Vec::new();
+        for t in timers.iter_mut().filter(|t| t.ended.is_none()) {
+            let Some(sla) = binding.get(&t.sla) else {
+                continue;
+            };
+            let def = sla.definition();
+            // (1) cancel, (2) stop
+            if def.cancel.iter().any(|c| c.matches(event, before)) {
+                t.end(at, TimerEnd::Cancelled);
+                continue;
+            }
+            if def.stop.iter().any(|c| c.matches(event, before)) {
+                t.end(at, TimerEnd::Stopped);
+                continue;
+            }
+            // (3) a priority change
+            if let Some(p) = new_priority.filter(|p| Some(*p) != t.priority) {
+                if t.priority.is_none() || t.target.is_none() {
+                    t.priority = Some(p);
+                    t.target = sla.target_seconds(Some(p));
+                } else {
+                    match def.on_priority_change {
+                        OnPriorityChange::KeepElapsed => {
+                            t.priority = Some(p);
+                            t.target = sla.target_seconds(Some(p));
+                        }
+                        OnPriorityChange::CancelAndRestart => {
+                            t.end(at, TimerEnd::Cancelled);
+                            restarts.push((t.sla.clone(), TimerEnd::Cancelled));
+                            continue;
+                        }
+                        OnPriorityChange::RestartFromNow => {
+                            t.end(at, TimerEnd::Superseded);
+                            restarts.push((t.sla.clone(), TimerEnd::Superseded));
+                            continue;
+                        }
+                    }
+                }
+            }
+            // (4) pause or resume
+            if t.deadline == DeadlineKind::Pausable
+                && let (Some(before), Some(after)) = (before, after)
+            {
+                match (sla.pauses_in(before), sla.pauses_in(after)) {
+                    (false, true) => t.close(at),
+                    (true, false) => t.open(at),
+                    (true, true) | (false, false) => {}
+                }
+            }
+        }
+        if let Some(p) = new_priority {
+            priority = Some(p);
+        }
+        let paused_now = |sla: &Sla| after.is_some_and(|p| sla.pauses_in(p));
+        for (reference, _) in restarts {
+            if let Some(sla) = binding.get(&reference) {
+                let cycle = next_cycle(&timers, sla.timer());
+                timers.push(Timer::start(sla, cycle, at, priority, paused_now(sla)));
+            }
+        }
+        // (5) reopen policies, then start conditions
+        if Sla::is_reopen(event) {
+            let names: BTreeSet<String> = timers.iter().map(|t| t.timer.clone()).collect();
+            for name in names {
+                let Some(last) = timers.iter().rposition(|t| t.timer == name) else {
+                    continue;
+                };
+                if timers[last].ended.map(|(_, how)| how) != Some(TimerEnd::Stopped) {
+                    continue;
+                }
+                let Some(sla) = binding.get(&timers[last].sla) else {
+                    continue;
+                };
+                match sla.definition().on_reopen {
+                    OnReopen::Ignore => {}
+                    OnReopen::Resume => {
+                        let t = &mut timers[last];
+                        t.ended = None;
+                        if t.deadline == DeadlineKind::Fixed || !paused_now(sla) {
+                            t.segments.push((at, None));
+                        }
+                    }
+                    OnReopen::NewCycle => {
+                        let cycle = next_cycle(&timers, &name);
+                        timers.push(Timer::start(sla, cycle, at, priority, paused_now(sla)));
+                    }
+                }
+            }
+        }
+        for sla in binding.candidates(at) {
+            let active = timers
+                .iter()
+                .any(|t| t.timer == sla.timer() && t.ended.is_none());
+            let starts = sla
+                .definition()
+                .start
+                .iter()
+                .any(|c| c.matches(event, before));
+            if starts && !active && sla.applies_to(record_type, &service) {
+                let cycle = next_cycle(&timers, sla.timer());
+                timers.push(Timer::start(sla, cycle, at, priority, paused_now(sla)));
+            }
+        }
+        phase = after;
+    }
+    timers
+}
+
+fn next_cycle(timers: &[Timer], name: &str) -> u32 {
+    timers
+        .iter()
+        .filter(|t| t.timer == name)
+        .map(|t| t.cycle)
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+fn mark(timers: &mut [Timer], name: &str, cycle: u32, bp: u32) {
+    if let Some(t) = timers
+        .iter_mut()
+        .find(|t| t.timer == name && t.cycle == cycle)
+    {
+        t.recorded.insert(bp);
+    }
+}
+
+/// A 24x7 calendar in UTC: business time is elapsed time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AlwaysOpen;
+
+impl BusinessTime for AlwaysOpen {
+    fn business_seconds(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+        (to - from).num_seconds().max(0)
+    }
+    fn deadline(&self, start: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
+        start + TimeDelta::seconds(seconds.max(0))
+    }
+}
