@@ -1,0 +1,664 @@
+//! SLA timers: the worked examples of DOMAIN.md, policies, validation, and exactly-once firing.
+
+#![allow(
+    clippy::expect_used,
+    clippy::needless_pass_by_value,
+    reason = "tests stop at the first broken expectation"
+)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use futures::StreamExt;
+use proptest::prelude::*;
+use smsys_core::{
+    Channel, DefinitionRef, EventStore, Level, LogFilter, Phase, Position, Priority, RecordEvent,
+    RecordType, TransitionDetail,
+};
+use smsys_processes::sla::{
+    AlwaysOpen, AppliesTo, Clock, Condition, DeadlineKind, OnPriorityChange, OnReopen, Sla,
+    SlaDefinition, SlaDriver, SlaEngine, SlaError, SlaRegistry, Target, TimerEnd,
+};
+use smsys_store::MemoryEventStore;
+
+fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
+        .single()
+        .expect("valid")
+}
+
+fn p(n: u8) -> Priority {
+    Priority::new(n).expect("valid")
+}
+
+fn definition(timer: &str, targets: &[(Option<u8>, u32)]) -> SlaDefinition {
+    SlaDefinition {
+        name: format!("{timer}-sla"),
+        version: 1,
+        effective_from: at(2000, 1, 1, 0, 0),
+        timer: timer.into(),
+        applies_to: AppliesTo::default(),
+        start: vec![Condition::Logged],
+        stop: vec![Condition::Entered(Phase::Resolved)],
+        cancel: vec![Condition::Entered(Phase::Cancelled)],
+        pause_in: vec![Phase::Pending],
+        targets: targets
+            .iter()
+            .map(|(pr, minutes)| Target {
+                priority: pr.map(p),
+                minutes: *minutes,
+            })
+            .collect(),
+        calendar: "24x7".into(),
+        warnings: vec![50.0, 75.0],
+        on_priority_change: OnPriorityChange::KeepElapsed,
+        on_reopen: OnReopen::Resume,
+        deadline: DeadlineKind::Pausable,
+    }
+}
+
+fn engine(defs: Vec<SlaDefinition>) -> SlaEngine {
+    defs.into_iter().fold(
+        SlaEngine::new().with_calendar("24x7", AlwaysOpen),
+        |e, d| {
+            e.with_sla(Sla::new(d).expect("valid"))
+                .expect("calendar known")
+        },
+    )
+}
+
+fn logged(service: &str) -> RecordEvent {
+    RecordEvent::Logged {
+        reference: "INC-1".into(),
+        lifecycle: DefinitionRef {
+            name: "incident".into(),
+            version: 1,
+        },
+        status: "new".into(),
+        caller: "ana".into(),
+        channel: Channel::Phone,
+        service: service.into(),
+        affected_cis: vec![],
+        summary: "s".into(),
+        description: String::new(),
+        catalogue_item: None,
+        fulfilment_instructions: None,
+    }
+}
+
+fn prioritised(n: u8) -> RecordEvent {
+    RecordEvent::PriorityOverridden {
+        priority: p(n),
+        reason: "test".into(),
+    }
+}
+
+fn moved(phase: Phase, detail: TransitionDetail, when: DateTime<Utc>) -> RecordEvent {
+    RecordEvent::Transitioned {
+        transition: "t".into(),
+        from: "x".into(),
+        to: phase.as_str().into(),
+        phase,
+        detail,
+        at: when,
+    }
+}
+
+fn hold(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
+    (
+        when,
+        moved(
+            Phase::Pending,
+            TransitionDetail::Hold {
+                reason: "caller".into(),
+            },
+            when,
+        ),
+    )
+}
+
+fn resume(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
+    (
+        when,
+        moved(
+            Phase::Active,
+            TransitionDetail::Resume { by_caller: true },
+            when,
+        ),
+    )
+}
+
+fn resolved(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
+    (
+        when,
+        moved(
+            Phase::Resolved,
+            TransitionDetail::Resolution {
+                code: "c".into(),
+                notes: "n".into(),
+            },
+            when,
+        ),
+    )
+}
+
+fn reopened(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
+    (
+        when,
+        moved(
+            Phase::Active,
+            TransitionDetail::Reopen {
+                reason: "r".into(),
+                count: 1,
+            },
+            when,
+        ),
+    )
+}
+
+#[test]
+fn example_7_ten_hours_on_a_24x7_calendar() {
+    let e = engine(vec![definition("resolution", &[(None, 600)])]);
+    let t0 = at(2015, 1, 1, 10, 30);
+    let timers = e.timers(RecordType::Incident, &[(t0, logged("email"))]);
+    let cal = e.calendar_for(&timers[0]).expect("calendar");
+    assert_eq!(timers[0].due(cal), Some(at(2015, 1, 1, 20, 30)));
+    assert_eq!(
+        timers[0].threshold_instant(cal, 5000),
+        Some(at(2015, 1, 1, 15, 30))
+    );
+}
+
+#[test]
+fn example_6_a_goal_switch_keeps_elapsed_time() {
+    let t0 = at(2026, 11, 2, 10, 0);
+    let history = vec![
+        (t0, logged("email")),
+        (t0, prioritised(3)),
+        (at(2026, 11, 2, 11, 0), prioritised(2)),
+    ];
+    let mut def = definition("resolution", &[(Some(3), 180), (Some(2), 120)]);
+    let e = engine(vec![def.clone()]);
+    let cal = AlwaysOpen;
+    let before = e.timers(RecordType::Incident, &history[..2]);
+    assert_eq!(before[0].due(&cal), Some(at(2026, 11, 2, 13, 0)));
+    let after = e.timers(RecordType::Incident, &history);
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        after[0].due(&cal),
+        Some(at(2026, 11, 2, 12, 0)),
+        "3 h target at 10:00, 2 h from 11:00 keeping 1 h elapsed"
+    );
+
+    def.on_priority_change = OnPriorityChange::CancelAndRestart;
+    let restarted = engine(vec![def.clone()]).timers(RecordType::Incident, &history);
+    assert_eq!(restarted.len(), 2);
+    assert_eq!(
+        restarted[0].ended().map(|(_, how)| how),
+        Some(TimerEnd::Cancelled)
+    );
+    assert_eq!(restarted[1].cycle(), 2);
+    assert_eq!(
+        restarted[1].due(&cal),
+        Some(at(2026, 11, 2, 13, 0)),
+        "a new 2 h cycle from 11:00"
+    );
+
+    def.on_priority_change = OnPriorityChange::RestartFromNow;
+    let superseded = engine(vec![def]).timers(RecordType::Incident, &history);
+    assert_eq!(
+        superseded[0].ended().map(|(_, how)| how),
+        Some(TimerEnd::Superseded)
+    );
+    assert_eq!(superseded[1].due(&cal), Some(at(2026, 11, 2, 13, 0)));
+}
+
+#[test]
+fn example_8_response_met_and_resolution_resumes_on_reopen() {
+    let mut response = definition("response", &[(None, 240)]);
+    response.stop = vec![Condition::Assigned];
+    response.on_reopen = OnReopen::Ignore;
+    let resolution = definition("resolution", &[(None, 480)]);
+    let t0 = at(2026, 11, 2, 9, 0);
+    let history = vec![
+        (t0, logged("email")),
+        (
+            at(2026, 11, 2, 10, 0),
+            RecordEvent::Assigned {
+                group: "desk".into(),
+                person: None,
+                reassignment: false,
+            },
+        ),
+        resolved(at(2026, 11, 2, 12, 0)),
+        reopened(at(2026, 11, 3, 9, 0)),
+    ];
+    let e = engine(vec![response, resolution.clone()]);
+    let cal = AlwaysOpen;
+    let timers = e.timers(RecordType::Incident, &history);
+    let response = timers
+        .iter()
+        .find(|t| t.timer() == "response")
+        .expect("response timer");
+    assert_eq!(
+        response.ended().map(|(_, how)| how),
+        Some(TimerEnd::Stopped)
+    );
+    assert_eq!(
+        response.elapsed(&cal, at(2026, 11, 4, 0, 0)),
+        3600,
+        "4 h response met after 1 h"
+    );
+    let resolution_timers: Vec<_> = timers
+        .iter()
+        .filter(|t| t.timer() == "resolution")
+        .collect();
+    assert_eq!(resolution_timers.len(), 1, "resumed, not restarted");
+    assert!(resolution_timers[0].is_running());
+    assert_eq!(
+        resolution_timers[0].elapsed(&cal, at(2026, 11, 3, 9, 0)),
+        3 * 3600,
+        "time spent resolved is not counted"
+    );
+    assert_eq!(resolution_timers[0].due(&cal), Some(at(2026, 11, 3, 14, 0)));
+
+    let mut fresh = resolution;
+    fresh.on_reopen = OnReopen::NewCycle;
+    let timers = engine(vec![fresh]).timers(RecordType::Incident, &history);
+    assert_eq!(timers.len(), 2);
+    assert_eq!(timers[1].cycle(), 2);
+    assert_eq!(timers[1].due(&cal), Some(at(2026, 11, 3, 17, 0)));
+}
+
+#[test]
+fn holds_move_a_pausable_due_instant_but_not_a_fixed_deadline() {
+    let t0 = at(2026, 11, 2, 9, 0);
+    let history = vec![
+        (t0, logged("email")),
+        hold(at(2026, 11, 2, 10, 0)),
+        resume(at(2026, 11, 2, 13, 0)),
+    ];
+    let mut def = definition("resolution", &[(None, 240)]);
+    let cal = AlwaysOpen;
+    let timers = engine(vec![def.clone()]).timers(RecordType::Incident, &history);
+    assert_eq!(
+        timers[0].due(&cal),
+        Some(at(2026, 11, 2, 16, 0)),
+        "4 h + 3 h on hold"
+    );
+    let paused = engine(vec![def.clone()]).timers(RecordType::Incident, &history[..2]);
+    assert!(paused[0].is_paused());
+    assert_eq!(
+        paused[0].due(&cal),
+        None,
+        "no due instant while paused short of the target"
+    );
+    def.deadline = DeadlineKind::Fixed;
+    let fixed = engine(vec![def]).timers(RecordType::Incident, &history);
+    assert_eq!(
+        fixed[0].due(&cal),
+        Some(at(2026, 11, 2, 13, 0)),
+        "a fixed deadline ignores the hold"
+    );
+}
+
+#[test]
+fn whole_seconds_never_round_up_to_a_breach() {
+    let t0 = at(2026, 11, 2, 9, 0);
+    let e = engine(vec![definition("resolution", &[(None, 1000)])]);
+    let timers = e.timers(RecordType::Incident, &[(t0, logged("email"))]);
+    let cal = AlwaysOpen;
+    let just_before = t0 + TimeDelta::seconds(59_999);
+    assert_eq!(
+        timers[0].percent_bp(&cal, just_before),
+        Some(9999),
+        "99.998 % is not 100 %"
+    );
+    assert!(
+        timers[0]
+            .unrecorded_reached(&cal, just_before)
+            .iter()
+            .all(|(bp, _)| *bp < 10_000)
+    );
+    assert!(
+        timers[0]
+            .unrecorded_reached(&cal, just_before + TimeDelta::seconds(1))
+            .iter()
+            .any(|(bp, _)| *bp == 10_000)
+    );
+}
+
+#[test]
+fn cancellation_and_services_scope_timers() {
+    let mut def = definition("resolution", &[(None, 60)]);
+    def.applies_to = AppliesTo {
+        record_types: vec![RecordType::Incident],
+        services: vec!["erp".into()],
+    };
+    let e = engine(vec![def]);
+    let t0 = at(2026, 11, 2, 9, 0);
+    assert!(
+        e.timers(RecordType::Incident, &[(t0, logged("email"))])
+            .is_empty(),
+        "another service"
+    );
+    assert!(
+        e.timers(RecordType::ServiceRequest, &[(t0, logged("erp"))])
+            .is_empty(),
+        "another record type"
+    );
+    let cancelled = e.timers(
+        RecordType::Incident,
+        &[
+            (t0, logged("erp")),
+            (
+                t0,
+                moved(
+                    Phase::Cancelled,
+                    TransitionDetail::Cancellation {
+                        reason: "dup".into(),
+                    },
+                    t0,
+                ),
+            ),
+        ],
+    );
+    assert_eq!(
+        cancelled[0].ended().map(|(_, h)| h),
+        Some(TimerEnd::Cancelled)
+    );
+    assert!(
+        cancelled[0]
+            .unrecorded_reached(&AlwaysOpen, t0 + TimeDelta::days(9))
+            .is_empty(),
+        "a cancelled timer never breaches"
+    );
+}
+
+#[test]
+fn bad_definitions_are_refused_with_the_reason() {
+    let base = definition("resolution", &[(None, 60)]);
+    let mut d = base.clone();
+    d.warnings = vec![50.0, 120.0];
+    assert_eq!(
+        Sla::new(d).expect_err("refused").to_string(),
+        "sla resolution-sla: warning threshold 120 % is outside (0, 100]"
+    );
+    let mut d = base.clone();
+    d.warnings = vec![0.0];
+    assert!(matches!(
+        Sla::new(d),
+        Err(SlaError::ThresholdOutOfRange { .. })
+    ));
+    let mut d = base.clone();
+    d.stop = vec![Condition::Logged];
+    assert!(matches!(Sla::new(d), Err(SlaError::NeverStops { .. })));
+    let mut d = base.clone();
+    d.start = vec![Condition::Entered(Phase::Closed)];
+    assert!(matches!(Sla::new(d), Err(SlaError::NeverStops { .. })));
+    let mut d = base.clone();
+    d.targets.clear();
+    assert!(matches!(Sla::new(d), Err(SlaError::BadTarget { .. })));
+    let mut d = base.clone();
+    d.calendar = "mars".into();
+    let err = SlaEngine::new()
+        .with_calendar("24x7", AlwaysOpen)
+        .with_sla(Sla::new(d).expect("valid"))
+        .expect_err("unknown calendar");
+    assert!(err.to_string().contains("mars"), "{err}");
+    let mut v2 = base.clone();
+    v2.version = 2;
+    v2.effective_from = base.effective_from - TimeDelta::days(1);
+    let registry = SlaRegistry::new()
+        .with(Sla::new(base).expect("valid"))
+        .expect("first");
+    assert!(matches!(
+        registry.with(Sla::new(v2).expect("valid")),
+        Err(SlaError::NotAfterPrevious { .. })
+    ));
+}
+
+#[test]
+fn timers_bind_to_the_version_in_effect_at_their_start_and_what_if_writes_nothing() {
+    let v1 = definition("resolution", &[(None, 240)]);
+    let mut v2 = v1.clone();
+    v2.version = 2;
+    v2.effective_from = at(2026, 11, 2, 12, 0);
+    v2.targets = vec![Target {
+        priority: None,
+        minutes: 120,
+    }];
+    let e = engine(vec![v1, v2.clone()]);
+    let early = e.timers(
+        RecordType::Incident,
+        &[(at(2026, 11, 2, 9, 0), logged("email"))],
+    );
+    assert_eq!(early[0].sla().version, 1);
+    let late = e.timers(
+        RecordType::Incident,
+        &[(at(2026, 11, 2, 13, 0), logged("email"))],
+    );
+    assert_eq!(late[0].sla().version, 2);
+    let what_if = e.what_if(
+        RecordType::Incident,
+        &[(at(2026, 11, 2, 9, 0), logged("email"))],
+        &Sla::new(v2).expect("valid"),
+    );
+    assert_eq!(
+        what_if[0].due(&AlwaysOpen),
+        Some(at(2026, 11, 2, 11, 0)),
+        "the same history under version 2"
+    );
+}
+
+proptest! {
+    /// While the definition and priority stay the same, no event moves the due instant earlier;
+    /// and deriving twice gives the same timers.
+    #[test]
+    fn due_instants_never_move_earlier_while_a_timer_runs(steps in proptest::collection::vec((0u8..3, 1i64..600), 1..30)) {
+        let e = engine(vec![definition("resolution", &[(None, 480)])]);
+        let cal = AlwaysOpen;
+        let mut now = at(2026, 11, 2, 9, 0);
+        let mut history = vec![(now, logged("email"))];
+        let mut last_due = None;
+        let mut pending = false;
+        for (kind, minutes) in steps {
+            now += TimeDelta::minutes(minutes);
+            match kind {
+                0 if !pending => { history.push(hold(now)); pending = true; }
+                1 if pending => { history.push(resume(now)); pending = false; }
+                _ => history.push((now, RecordEvent::Noted { kind: smsys_core::NoteKind::WorkNote, text: "n".into() })),
+            }
+            let timers = e.timers(RecordType::Incident, &history);
+            prop_assert_eq!(&timers, &e.timers(RecordType::Incident, &history));
+            if let Some(due) = timers[0].due(&cal) {
+                if let Some(before) = last_due {
+                    prop_assert!(due >= before, "due moved from {} to {}", before, due);
+                }
+                last_due = Some(due);
+            }
+        }
+    }
+}
+
+// ---- firing, exactly once ---------------------------------------------------------------------
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn log_incident(store: &MemoryEventStore, t0: DateTime<Utc>) -> smsys_core::StreamId {
+    use smsys_core::{Actor, CommandHandler, CommandMeta, Context, SequentialIds};
+    use smsys_processes::{DeskPolicy, Incident, RecordCommand};
+    let handler = CommandHandler::<Incident>::new(Arc::new(store.clone()), DeskPolicy::default());
+    let ids = SequentialIds::new(1);
+    let stream: smsys_core::StreamId = "incident-INC-9".parse().expect("valid");
+    let meta = CommandMeta::new(Actor::new("agent").expect("valid"));
+    let ctx = Context::new(t0, &ids);
+    handler
+        .execute(
+            &stream,
+            &RecordCommand::Log {
+                reference: "INC-9".into(),
+                caller: "ana".into(),
+                channel: Channel::Email,
+                service: "email".into(),
+                affected_cis: vec![],
+                summary: "s".into(),
+                description: String::new(),
+                catalogue_item: None,
+                fulfilment_instructions: None,
+            },
+            &meta,
+            &ctx,
+        )
+        .await
+        .expect("logged");
+    handler
+        .execute(
+            &stream,
+            &RecordCommand::Prioritise {
+                impact: Level::Medium,
+                urgency: Level::Medium,
+            },
+            &meta,
+            &ctx,
+        )
+        .await
+        .expect("prioritised");
+    stream
+}
+
+#[test]
+fn thresholds_and_breaches_are_recorded_once_even_late_twice_and_on_two_nodes() {
+    runtime().block_on(async {
+        let store = MemoryEventStore::new();
+        let t0 = at(2026, 11, 2, 9, 0);
+        let stream = log_incident(&store, t0).await;
+        let e = Arc::new(engine(vec![definition("resolution", &[(None, 240)])]));
+        let mut node_a = SlaDriver::new(Arc::new(store.clone()), e.clone());
+        let mut node_b = SlaDriver::new(Arc::new(store.clone()), e.clone());
+        node_a.track(&stream).await.expect("tracks");
+        node_b.track(&stream).await.expect("tracks");
+        assert_eq!(
+            node_a.scheduler().next_instant(),
+            Some(at(2026, 11, 2, 11, 0)),
+            "50 % of 4 h"
+        );
+
+        // The check runs late: every threshold is recorded at the instant it was reached.
+        let late = at(2026, 11, 3, 8, 0);
+        let fired = node_a.fire_due(late).await.expect("fires");
+        assert_eq!(fired.appended, 3, "50 %, 75 % and the breach");
+        assert_eq!(
+            node_a.fire_due(late).await.expect("fires").appended,
+            0,
+            "twice: nothing new"
+        );
+        assert_eq!(
+            node_b.fire_due(late).await.expect("fires").appended,
+            0,
+            "another node: nothing new"
+        );
+        assert_eq!(
+            node_a.scheduler().next_instant(),
+            None,
+            "nothing left to fire"
+        );
+
+        let sla_events: Vec<_> = store
+            .read_all(Position::START, LogFilter::all())
+            .map(|e| e.expect("reads"))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .filter(|e| e.event_type().as_str().contains(".sla_"))
+            .collect();
+        let instants: Vec<_> = sla_events
+            .iter()
+            .map(|e| (e.event_type().to_string(), e.data.metadata().occurred_at()))
+            .collect();
+        assert_eq!(
+            instants,
+            vec![
+                (
+                    "incident.sla_threshold_reached".into(),
+                    at(2026, 11, 2, 11, 0)
+                ),
+                (
+                    "incident.sla_threshold_reached".into(),
+                    at(2026, 11, 2, 12, 0)
+                ),
+                ("incident.sla_breached".into(), at(2026, 11, 2, 13, 0)),
+            ]
+        );
+        assert!(
+            sla_events
+                .iter()
+                .all(|e| e.data.metadata().actor().as_str() == smsys_processes::sla::SLA_ACTOR)
+        );
+
+        // Replay: the history gives back the same timers, now with everything recorded.
+        let (record_type, history) = smsys_processes::sla::load_history(&store, &stream)
+            .await
+            .expect("reads");
+        let timers = e.timers(record_type, &history);
+        assert_eq!(timers[0].recorded().len(), 3);
+        assert_eq!(timers, e.timers(record_type, &history));
+    });
+}
+
+/// A clock that jumps to whatever instant it is asked to sleep until.
+struct Jumping(std::sync::Mutex<DateTime<Utc>>);
+
+#[async_trait::async_trait]
+impl smsys_processes::sla::Clock for Jumping {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("not poisoned")
+    }
+    async fn sleep_until(&self, at: DateTime<Utc>) {
+        let mut now = self.0.lock().expect("not poisoned");
+        *now = (*now).max(at);
+    }
+}
+
+#[test]
+fn the_driver_follows_the_store_and_fires_as_its_clock_advances() {
+    runtime().block_on(async {
+        let store = MemoryEventStore::new();
+        let t0 = at(2026, 11, 2, 9, 0);
+        let stream = log_incident(&store, t0).await;
+        let e = Arc::new(engine(vec![definition("resolution", &[(None, 240)])]));
+        let mut driver = SlaDriver::new(Arc::new(store.clone()), e);
+        let clock = Jumping(std::sync::Mutex::new(t0));
+        let watched = store.clone();
+        let stop = async move {
+            let mut log = watched.subscribe(Position::START, LogFilter::all());
+            while let Some(e) = log.next().await {
+                if e.expect("reads").event_type().as_str() == "incident.sla_breached" {
+                    return;
+                }
+            }
+        };
+        let run = driver.run(&clock, Position::START, stop);
+        tokio::time::timeout(std::time::Duration::from_secs(20), run)
+            .await
+            .expect("breaches in time")
+            .expect("runs");
+        assert!(clock.now() >= at(2026, 11, 2, 13, 0));
+        let version = store
+            .stream_version(&stream)
+            .await
+            .expect("reads")
+            .expect("exists");
+        assert_eq!(
+            version.get(),
+            2 + 3,
+            "logged and prioritised, then 50 %, 75 % and the breach"
+        );
+    });
+}
