@@ -16,13 +16,12 @@ pub(crate) const APPLICATION_ID: i32 = 0x534d_5359;
 /// Numbered migrations: entry `i` takes the schema from version `i` to `i + 1`. Shipped entries
 /// are never edited; a change is a new entry.
 const MIGRATIONS: &[&str] = &[
-    // 1: streams, events, snapshots.
+    // 1: streams (written once per stream; a stream's head is its last event, so an append
+    // touches no stream row), events, snapshots.
     "CREATE TABLE streams (
         stream_id INTEGER PRIMARY KEY,
         name      TEXT    NOT NULL UNIQUE,
-        category  TEXT    NOT NULL,
-        version   INTEGER NOT NULL CHECK (version >= 1),
-        head_hash BLOB    NOT NULL
+        category  TEXT    NOT NULL
     ) STRICT;
     CREATE TABLE events (
         position       INTEGER PRIMARY KEY,

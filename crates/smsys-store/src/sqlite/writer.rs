@@ -257,6 +257,12 @@ impl Writer {
 
 /// Handles one append inside the batch's transaction. Returns the answer and whether it
 /// depends on the batch committing.
+///
+/// The common case, new event ids, costs no id lookups: the UNIQUE index on event ids refuses
+/// a stored id at insert. The retry rule ([`resolve_retry`]) is applied, as it is for every
+/// backend, whenever an id may be stored already: some id was written earlier in the batch,
+/// the version check fails (a retry of an append that committed looks like a conflict), or
+/// the insert meets a stored id.
 fn append(
     tx: &mut rusqlite::Transaction<'_>,
     batch: &mut Batch,
@@ -267,25 +273,15 @@ fn append(
     if batch.broken {
         return (Err(AppendError::Store(rolled_back())), false);
     }
-    // Retries: the ids may be stored in the file or written earlier in this batch.
-    let mut found = Vec::with_capacity(events.len());
-    let mut from_batch = false;
-    for event in &events {
-        if let Some(e) = batch.written.get(&event.event_id()) {
-            from_batch = true;
-            found.push(Some(e.clone()));
-            continue;
+    if events
+        .iter()
+        .any(|e| batch.written.contains_key(&e.event_id()))
+    {
+        match retry(tx, batch, stream, expected, &events) {
+            (Ok(None), _) => {}
+            (Ok(Some(original)), from_batch) => return (Ok(original), from_batch),
+            (Err(e), _) => return (Err(e), false),
         }
-        match rows::event_by_id(tx, event.event_id()) {
-            Ok(e) => found.push(e),
-            Err(e) => return (Err(e.into()), false),
-        }
-    }
-    let refs: Vec<Option<&RecordedEvent>> = found.iter().map(Option::as_ref).collect();
-    match resolve_retry(stream, expected, &events, &refs) {
-        Ok(Some(original)) => return (Ok(original), from_batch),
-        Ok(None) => {}
-        Err(e) => return (Err(e), false),
     }
 
     let head = match batch.heads.get(stream) {
@@ -311,14 +307,18 @@ fn append(
         },
     };
     if !expected.accepts(head.version) {
-        return (
-            Err(AppendError::Conflict {
-                stream: stream.clone(),
-                expected,
-                actual: head.version,
-            }),
-            false,
-        );
+        return match retry(tx, batch, stream, expected, &events) {
+            (Ok(Some(original)), from_batch) => (Ok(original), from_batch),
+            (Ok(None), _) => (
+                Err(AppendError::Conflict {
+                    stream: stream.clone(),
+                    expected,
+                    actual: head.version,
+                }),
+                false,
+            ),
+            (Err(e), _) => (Err(e), false),
+        };
     }
 
     let mut version = head.version.unwrap_or_default();
@@ -351,28 +351,25 @@ fn append(
     };
     let last_hash = last.hash;
 
-    let written = tx
-        .savepoint()
-        .map_err(|e| error::store("append", e))
-        .and_then(|sp| {
-            let row_id = rows::upsert_stream(&sp, stream, version, &last_hash)
-                .map_err(|e| error::store("append", e))?;
-            if head.row_id.is_some_and(|id| id != row_id) {
-                return Err(error::corrupt(format!(
-                    "stream {stream} changed its row id"
-                )));
-            }
-            for event in &recorded {
-                rows::insert_event(&sp, row_id, event)?;
-            }
-            sp.commit().map_err(|e| error::store("append", e))?;
-            Ok(row_id)
-        });
+    // Each append under its own savepoint: a failing write leaves its neighbours intact.
+    let written = tx.savepoint().and_then(|sp| {
+        let row_id = rows::write_append(&sp, stream, head.row_id, &recorded)?;
+        sp.commit()?;
+        Ok(row_id)
+    });
     let row_id = match written {
         Ok(row_id) => row_id,
+        Err(e) if error::is_unique_violation(&e) => {
+            let events: Vec<EventData> = recorded.into_iter().map(|e| e.data).collect();
+            return match retry(tx, batch, stream, expected, &events) {
+                (Ok(Some(original)), from_batch) => (Ok(original), from_batch),
+                (Ok(None), _) => (Err(error::store("append", e).into()), false),
+                (Err(refused), _) => (Err(refused), false),
+            };
+        }
         Err(e) => {
             tracing::warn!(%stream, error = %e, "sqlite append failed");
-            return (Err(e.into()), false);
+            return (Err(error::store("append", e).into()), false);
         }
     };
     batch.heads.insert(
@@ -390,6 +387,32 @@ fn append(
         batch.written.insert(event.event_id(), event);
     }
     (Ok(AppendResult { version, positions }), true)
+}
+
+/// The retry rule over the ids as stored in the file or written earlier in the batch. The
+/// flag tells whether the answer rests on the batch.
+fn retry(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &Batch,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    events: &[EventData],
+) -> (Result<Option<AppendResult>, AppendError>, bool) {
+    let mut found = Vec::with_capacity(events.len());
+    let mut from_batch = false;
+    for event in events {
+        if let Some(e) = batch.written.get(&event.event_id()) {
+            from_batch = true;
+            found.push(Some(e.clone()));
+            continue;
+        }
+        match rows::event_by_id(tx, event.event_id()) {
+            Ok(e) => found.push(e),
+            Err(e) => return (Err(e.into()), false),
+        }
+    }
+    let refs: Vec<Option<&RecordedEvent>> = found.iter().map(Option::as_ref).collect();
+    (resolve_retry(stream, expected, events, &refs), from_batch)
 }
 
 fn rolled_back() -> StoreError {
