@@ -9,6 +9,7 @@
 //! batch durable, subscriptions are woken, and every caller gets its own answer.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rusqlite::{Connection, TransactionBehavior};
@@ -74,27 +75,56 @@ pub(crate) struct Writer {
     conn: Connection,
     commits: watch::Sender<u64>,
     max_batch: usize,
+    window: Duration,
 }
 
+/// How long the writer sleeps between looks at the channel while gathering a batch.
+const GATHER_TICK: Duration = Duration::from_micros(40);
+
 impl Writer {
-    pub(crate) fn new(conn: Connection, commits: watch::Sender<u64>, max_batch: usize) -> Self {
+    pub(crate) fn new(
+        conn: Connection,
+        commits: watch::Sender<u64>,
+        max_batch: usize,
+        window: Duration,
+    ) -> Self {
         Self {
             conn,
             commits,
             max_batch: max_batch.max(1),
+            window,
         }
     }
 
     /// Runs until every sender is gone or a `Close` arrives.
+    ///
+    /// Gathering: the writer takes what is waiting. When the previous batch held several
+    /// requests (callers are writing concurrently) and fewer are waiting now, it waits up to
+    /// the gather window for as many to arrive: callers answered by the previous commit are
+    /// sending their next appends, and one fsync for all of them beats two. A lone caller
+    /// (previous batch of one) never waits.
     pub(crate) fn run(mut self, mut requests: mpsc::Receiver<Command>) {
+        let mut expected = 1;
         while let Some(first) = requests.blocking_recv() {
             let mut batch = vec![first];
-            while batch.len() < self.max_batch {
+            let deadline = Instant::now() + self.window;
+            let wanted = expected.min(self.max_batch);
+            loop {
                 match requests.try_recv() {
-                    Ok(command) => batch.push(command),
+                    Ok(command) if batch.len() < self.max_batch => batch.push(command),
+                    Ok(command) => {
+                        batch.push(command);
+                        break;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty)
+                        if batch.len() < wanted && Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(GATHER_TICK);
+                    }
                     Err(_) => break,
                 }
             }
+            expected = batch.len();
             let close = batch
                 .iter()
                 .position(|c| matches!(c, Command::Close { .. }));
