@@ -1,7 +1,8 @@
 //! The single writer thread and its group commit.
 //!
 //! Callers send requests on a bounded channel. The thread waits for one, takes every request
-//! already waiting (up to `max_batch`), and handles them in order inside one `BEGIN IMMEDIATE`
+//! already waiting (up to `max_batch`; under concurrent writers, after a short gather window,
+//! see [`Writer::run`]), and handles them in order inside one `BEGIN IMMEDIATE`
 //! transaction: each append is checked against the stream heads as they stand after the
 //! appends before it in the same batch, retries are recognised against the file and the batch,
 //! and each accepted append is written under its own savepoint so a failing write does not
