@@ -28,6 +28,13 @@ pub(crate) fn kind(error: &rusqlite::Error) -> Kind {
     }
 }
 
+/// Whether an insert collided with a UNIQUE index (for an append: an event id already stored).
+pub(crate) fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    error
+        .sqlite_error()
+        .is_some_and(|e| e.extended_code == ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
 /// A backend error for `operation`.
 pub(crate) fn backend(operation: &'static str, error: rusqlite::Error) -> BackendError {
     let transient = kind(&error) == Kind::Transient;
@@ -94,5 +101,13 @@ mod tests {
             assert_eq!(e.operation(), "append");
         }
         assert_eq!(kind(&rusqlite::Error::QueryReturnedNoRows), Kind::Failure);
+    }
+
+    #[test]
+    fn only_unique_violations_are_duplicates() {
+        assert!(is_unique_violation(&failure(ffi::SQLITE_CONSTRAINT_UNIQUE)));
+        assert!(!is_unique_violation(&failure(ffi::SQLITE_CONSTRAINT_CHECK)));
+        assert!(!is_unique_violation(&failure(ffi::SQLITE_CONSTRAINT)));
+        assert!(!is_unique_violation(&rusqlite::Error::QueryReturnedNoRows));
     }
 }

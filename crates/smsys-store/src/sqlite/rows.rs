@@ -21,6 +21,13 @@ const SELECT_EVENTS: &str = "SELECT e.position, s.name, e.version, e.event_id, e
     e.tenant, e.extensions, e.recorded_at, e.previous_hash, e.hash \
     FROM events e JOIN streams s ON s.stream_id = e.stream_id";
 
+/// The events of one stream, named by `?1`: the stream's row is looked up once, not joined
+/// to every event.
+const SELECT_STREAM_EVENTS: &str = "SELECT e.position, ?1, e.version, e.event_id, e.event_type, \
+    e.schema_version, e.payload, e.actor, e.occurred_at, e.correlation_id, e.causation_id, \
+    e.tenant, e.extensions, e.recorded_at, e.previous_hash, e.hash \
+    FROM events e WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = ?1)";
+
 /// The head of a stream as stored: its row id, version and last hash.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct StreamHead {
@@ -183,7 +190,7 @@ pub(crate) fn stream_page(
             "{SELECT_EVENTS} WHERE s.name = ?1 AND e.version <= ?2 ORDER BY e.version DESC LIMIT ?3"
         )
     } else {
-        format!("{SELECT_EVENTS} WHERE s.name = ?1 AND e.version >= ?2 ORDER BY e.version LIMIT ?3")
+        format!("{SELECT_STREAM_EVENTS} AND e.version >= ?2 ORDER BY e.version LIMIT ?3")
     };
     collect(
         conn,
@@ -248,7 +255,11 @@ pub(crate) fn stream_head(
     stream: &StreamId,
 ) -> Result<Option<StreamHead>, StoreError> {
     let mut stmt = conn
-        .prepare_cached("SELECT stream_id, version, head_hash FROM streams WHERE name = ?1")
+        .prepare_cached(
+            "SELECT s.stream_id, e.version, e.hash FROM streams s
+             JOIN events e ON e.stream_id = s.stream_id
+             WHERE s.name = ?1 ORDER BY e.version DESC LIMIT 1",
+        )
         .map_err(|e| store("read stream head", e))?;
     let row = stmt
         .query_row(params![stream.as_str()], |row| {
@@ -274,73 +285,57 @@ pub(crate) fn stream_head(
 /// The last position of the log (0 when empty).
 pub(crate) fn last_position(conn: &Connection) -> Result<u64, StoreError> {
     let last: i64 = conn
-        .query_row("SELECT coalesce(max(position), 0) FROM events", [], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT coalesce(max(position), 0) FROM events")
+        .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
         .map_err(|e| store("read last position", e))?;
     u64::try_from(last).map_err(|_| corrupt(format!("negative position {last}")))
 }
 
-/// Writes `stream`'s head and returns its row id.
-pub(crate) fn upsert_stream(
+/// Writes one append's events, and the stream's row when it is new (`row_id: None`). Returns
+/// the stream's row id. A stored event id makes the insert fail with a UNIQUE violation.
+pub(crate) fn write_append(
     conn: &Connection,
     stream: &StreamId,
-    version: Version,
-    hash: &EventHash,
+    row_id: Option<i64>,
+    events: &[RecordedEvent],
 ) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "INSERT INTO streams (name, category, version, head_hash) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (name) DO UPDATE SET version = excluded.version, head_hash = excluded.head_hash
-         RETURNING stream_id",
-    )?
-    .query_row(
-        params![
-            stream.as_str(),
-            stream.category_str(),
-            to_i64(version.get()),
-            hash.as_bytes().as_slice()
-        ],
-        |r| r.get(0),
-    )
-}
-
-/// Inserts one recorded event.
-pub(crate) fn insert_event(
-    conn: &Connection,
-    stream_row: i64,
-    event: &RecordedEvent,
-) -> Result<(), StoreError> {
-    let meta = event.data.metadata();
-    let payload = serde_json::to_string(event.data.payload())
-        .map_err(|e| corrupt(format!("payload: {e}")))?;
-    let extensions = if meta.extensions().is_empty() {
-        None
-    } else {
-        Some(
-            serde_json::to_string(meta.extensions())
-                .map_err(|e| corrupt(format!("extensions: {e}")))?,
-        )
+    let row_id: i64 = match row_id {
+        Some(id) => id,
+        None => conn
+            .prepare_cached(
+                "INSERT INTO streams (name, category) VALUES (?1, ?2) RETURNING stream_id",
+            )?
+            .query_row(params![stream.as_str(), stream.category_str()], |r| {
+                r.get(0)
+            })?,
     };
-    let uuid_blob = |u: Uuid| u.as_bytes().to_vec();
-    conn.prepare_cached(
+    let mut insert = conn.prepare_cached(
         "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version,
             payload, actor, occurred_at, correlation_id, causation_id, tenant, extensions,
             recorded_at, previous_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
+    )?;
+    let unencodable = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+    for event in events {
+        let meta = event.data.metadata();
+        let extensions = if meta.extensions().is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(meta.extensions()).map_err(unencodable)?)
+        };
+        insert.execute(params![
             to_i64(event.position.sequence()),
-            stream_row,
+            row_id,
             to_i64(event.version.get()),
             event.event_id().as_uuid().as_bytes().as_slice(),
             event.event_type().as_str(),
             event.data.schema_version(),
-            payload,
+            serde_json::to_string(event.data.payload()).map_err(unencodable)?,
             meta.actor().as_str(),
             meta.occurred_at().timestamp_micros(),
-            meta.correlation_id().map(|c| uuid_blob(c.as_uuid())),
-            meta.causation_id().map(|c| uuid_blob(c.as_uuid())),
+            meta.correlation_id()
+                .map(|c| c.as_uuid().as_bytes().to_vec()),
+            meta.causation_id().map(|c| c.as_uuid().as_bytes().to_vec()),
             meta.tenant().map(TenantId::as_str),
             extensions,
             event.recorded_at.timestamp_micros(),
@@ -349,10 +344,9 @@ pub(crate) fn insert_event(
                 .as_ref()
                 .map(|h| h.as_bytes().as_slice()),
             event.hash.as_bytes().as_slice(),
-        ])
-    })
-    .map_err(|e| store("append", e))?;
-    Ok(())
+        ])?;
+    }
+    Ok(row_id)
 }
 
 /// The current version of `stream`.

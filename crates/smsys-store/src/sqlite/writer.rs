@@ -1,7 +1,8 @@
 //! The single writer thread and its group commit.
 //!
 //! Callers send requests on a bounded channel. The thread waits for one, takes every request
-//! already waiting (up to `max_batch`), and handles them in order inside one `BEGIN IMMEDIATE`
+//! already waiting (up to `max_batch`; under concurrent writers, after a short gather window,
+//! see [`Writer::run`]), and handles them in order inside one `BEGIN IMMEDIATE`
 //! transaction: each append is checked against the stream heads as they stand after the
 //! appends before it in the same batch, retries are recognised against the file and the batch,
 //! and each accepted append is written under its own savepoint so a failing write does not
@@ -9,6 +10,7 @@
 //! batch durable, subscriptions are woken, and every caller gets its own answer.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use rusqlite::{Connection, TransactionBehavior};
@@ -74,27 +76,56 @@ pub(crate) struct Writer {
     conn: Connection,
     commits: watch::Sender<u64>,
     max_batch: usize,
+    window: Duration,
 }
 
+/// How long the writer sleeps between looks at the channel while gathering a batch.
+const GATHER_TICK: Duration = Duration::from_micros(40);
+
 impl Writer {
-    pub(crate) fn new(conn: Connection, commits: watch::Sender<u64>, max_batch: usize) -> Self {
+    pub(crate) fn new(
+        conn: Connection,
+        commits: watch::Sender<u64>,
+        max_batch: usize,
+        window: Duration,
+    ) -> Self {
         Self {
             conn,
             commits,
             max_batch: max_batch.max(1),
+            window,
         }
     }
 
     /// Runs until every sender is gone or a `Close` arrives.
+    ///
+    /// Gathering: the writer takes what is waiting. When the previous batch held several
+    /// requests (callers are writing concurrently) and fewer are waiting now, it waits up to
+    /// the gather window for as many to arrive: callers answered by the previous commit are
+    /// sending their next appends, and one fsync for all of them beats two. A lone caller
+    /// (previous batch of one) never waits.
     pub(crate) fn run(mut self, mut requests: mpsc::Receiver<Command>) {
+        let mut expected = 1;
         while let Some(first) = requests.blocking_recv() {
             let mut batch = vec![first];
-            while batch.len() < self.max_batch {
+            let deadline = Instant::now() + self.window;
+            let wanted = expected.min(self.max_batch);
+            loop {
                 match requests.try_recv() {
-                    Ok(command) => batch.push(command),
+                    Ok(command) if batch.len() < self.max_batch => batch.push(command),
+                    Ok(command) => {
+                        batch.push(command);
+                        break;
+                    }
+                    Err(mpsc::error::TryRecvError::Empty)
+                        if batch.len() < wanted && Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(GATHER_TICK);
+                    }
                     Err(_) => break,
                 }
             }
+            expected = batch.len();
             let close = batch
                 .iter()
                 .position(|c| matches!(c, Command::Close { .. }));
@@ -257,6 +288,12 @@ impl Writer {
 
 /// Handles one append inside the batch's transaction. Returns the answer and whether it
 /// depends on the batch committing.
+///
+/// The common case, new event ids, costs no id lookups: the UNIQUE index on event ids refuses
+/// a stored id at insert. The retry rule ([`resolve_retry`]) is applied, as it is for every
+/// backend, whenever an id may be stored already: some id was written earlier in the batch,
+/// the version check fails (a retry of an append that committed looks like a conflict), or
+/// the insert meets a stored id.
 fn append(
     tx: &mut rusqlite::Transaction<'_>,
     batch: &mut Batch,
@@ -267,25 +304,15 @@ fn append(
     if batch.broken {
         return (Err(AppendError::Store(rolled_back())), false);
     }
-    // Retries: the ids may be stored in the file or written earlier in this batch.
-    let mut found = Vec::with_capacity(events.len());
-    let mut from_batch = false;
-    for event in &events {
-        if let Some(e) = batch.written.get(&event.event_id()) {
-            from_batch = true;
-            found.push(Some(e.clone()));
-            continue;
+    if events
+        .iter()
+        .any(|e| batch.written.contains_key(&e.event_id()))
+    {
+        match retry(tx, batch, stream, expected, &events) {
+            (Ok(None), _) => {}
+            (Ok(Some(original)), from_batch) => return (Ok(original), from_batch),
+            (Err(e), _) => return (Err(e), false),
         }
-        match rows::event_by_id(tx, event.event_id()) {
-            Ok(e) => found.push(e),
-            Err(e) => return (Err(e.into()), false),
-        }
-    }
-    let refs: Vec<Option<&RecordedEvent>> = found.iter().map(Option::as_ref).collect();
-    match resolve_retry(stream, expected, &events, &refs) {
-        Ok(Some(original)) => return (Ok(original), from_batch),
-        Ok(None) => {}
-        Err(e) => return (Err(e), false),
     }
 
     let head = match batch.heads.get(stream) {
@@ -311,14 +338,18 @@ fn append(
         },
     };
     if !expected.accepts(head.version) {
-        return (
-            Err(AppendError::Conflict {
-                stream: stream.clone(),
-                expected,
-                actual: head.version,
-            }),
-            false,
-        );
+        return match retry(tx, batch, stream, expected, &events) {
+            (Ok(Some(original)), from_batch) => (Ok(original), from_batch),
+            (Ok(None), _) => (
+                Err(AppendError::Conflict {
+                    stream: stream.clone(),
+                    expected,
+                    actual: head.version,
+                }),
+                false,
+            ),
+            (Err(e), _) => (Err(e), false),
+        };
     }
 
     let mut version = head.version.unwrap_or_default();
@@ -351,28 +382,25 @@ fn append(
     };
     let last_hash = last.hash;
 
-    let written = tx
-        .savepoint()
-        .map_err(|e| error::store("append", e))
-        .and_then(|sp| {
-            let row_id = rows::upsert_stream(&sp, stream, version, &last_hash)
-                .map_err(|e| error::store("append", e))?;
-            if head.row_id.is_some_and(|id| id != row_id) {
-                return Err(error::corrupt(format!(
-                    "stream {stream} changed its row id"
-                )));
-            }
-            for event in &recorded {
-                rows::insert_event(&sp, row_id, event)?;
-            }
-            sp.commit().map_err(|e| error::store("append", e))?;
-            Ok(row_id)
-        });
+    // Each append under its own savepoint: a failing write leaves its neighbours intact.
+    let written = tx.savepoint().and_then(|sp| {
+        let row_id = rows::write_append(&sp, stream, head.row_id, &recorded)?;
+        sp.commit()?;
+        Ok(row_id)
+    });
     let row_id = match written {
         Ok(row_id) => row_id,
+        Err(e) if error::is_unique_violation(&e) => {
+            let events: Vec<EventData> = recorded.into_iter().map(|e| e.data).collect();
+            return match retry(tx, batch, stream, expected, &events) {
+                (Ok(Some(original)), from_batch) => (Ok(original), from_batch),
+                (Ok(None), _) => (Err(error::store("append", e).into()), false),
+                (Err(refused), _) => (Err(refused), false),
+            };
+        }
         Err(e) => {
             tracing::warn!(%stream, error = %e, "sqlite append failed");
-            return (Err(e.into()), false);
+            return (Err(error::store("append", e).into()), false);
         }
     };
     batch.heads.insert(
@@ -390,6 +418,32 @@ fn append(
         batch.written.insert(event.event_id(), event);
     }
     (Ok(AppendResult { version, positions }), true)
+}
+
+/// The retry rule over the ids as stored in the file or written earlier in the batch. The
+/// flag tells whether the answer rests on the batch.
+fn retry(
+    tx: &rusqlite::Transaction<'_>,
+    batch: &Batch,
+    stream: &StreamId,
+    expected: ExpectedVersion,
+    events: &[EventData],
+) -> (Result<Option<AppendResult>, AppendError>, bool) {
+    let mut found = Vec::with_capacity(events.len());
+    let mut from_batch = false;
+    for event in events {
+        if let Some(e) = batch.written.get(&event.event_id()) {
+            from_batch = true;
+            found.push(Some(e.clone()));
+            continue;
+        }
+        match rows::event_by_id(tx, event.event_id()) {
+            Ok(e) => found.push(e),
+            Err(e) => return (Err(e.into()), false),
+        }
+    }
+    let refs: Vec<Option<&RecordedEvent>> = found.iter().map(Option::as_ref).collect();
+    (resolve_retry(stream, expected, events, &refs), from_batch)
 }
 
 fn rolled_back() -> StoreError {
