@@ -37,9 +37,10 @@
 //! // Monday 2026-12-28 11:00 Berlin (10:00 UTC) plus 4 h: 1 h before lunch, 3 h after.
 //! let start = Utc.with_ymd_and_hms(2026, 12, 28, 10, 0, 0).unwrap();
 //! assert_eq!(office.deadline(start, 4 * 3600), Utc.with_ymd_and_hms(2026, 12, 28, 15, 0, 0).unwrap());
-//! // Plus 8 h: Tuesday is closed, so it runs into Monday 2027-01-04.
-//! assert_eq!(office.deadline(start, 8 * 3600), Utc.with_ymd_and_hms(2027, 1, 4, 7, 0, 0).unwrap());
-//! assert_eq!(office.business_seconds_between(start, Utc.with_ymd_and_hms(2027, 1, 4, 7, 0, 0).unwrap()), 8 * 3600);
+//! // Plus 8 h: 5 h on Monday, Tuesday closed, 3 h on Monday 2027-01-04 (until 11:00 Berlin).
+//! let due = Utc.with_ymd_and_hms(2027, 1, 4, 10, 0, 0).unwrap();
+//! assert_eq!(office.deadline(start, 8 * 3600), due);
+//! assert_eq!(office.business_seconds_between(start, due), 8 * 3600);
 //! # Ok::<(), smsys_processes::CalendarError>(())
 //! ```
 

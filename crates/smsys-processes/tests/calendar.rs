@@ -74,7 +74,10 @@ fn example_1_counting_starts_at_opening_and_thresholds_fall_inside_the_day() {
 fn example_2_a_day_of_business_time_is_three_working_days() {
     let c = weekdays("Europe/Berlin", r#"{ start = "09:00", end = "17:00" }"#);
     let started = local(&c, "2026-03-02 09:00");
-    assert_eq!(show(&c, c.deadline(started, 24 * H)), "Wed 2026-03-04 17:00");
+    assert_eq!(
+        show(&c, c.deadline(started, 24 * H)),
+        "Wed 2026-03-04 17:00"
+    );
     // Opened Friday afternoon, the weekend does not count.
     let friday = local(&c, "2026-03-06 13:00");
     assert_eq!(show(&c, c.deadline(friday, 24 * H)), "Wed 2026-03-11 13:00");
@@ -86,10 +89,7 @@ fn example_3_due_next_morning_and_a_hold_moves_it_by_the_paused_business_time() 
     let opened = local(&c, "2026-03-02 16:00");
     assert_eq!(show(&c, c.deadline(opened, 4 * H)), "Tue 2026-03-03 10:00");
     // On hold Tuesday 08:00-11:00: 2 h had elapsed, the remaining 2 h run from 11:00.
-    let (hold, resume) = (
-        local(&c, "2026-03-03 08:00"),
-        local(&c, "2026-03-03 11:00"),
-    );
+    let (hold, resume) = (local(&c, "2026-03-03 08:00"), local(&c, "2026-03-03 11:00"));
     let elapsed = c.business_seconds_between(opened, hold);
     assert_eq!(elapsed, 2 * H);
     let paused = c.business_seconds_between(hold, resume);
@@ -128,7 +128,10 @@ fn example_5_different_hours_per_day_and_a_closed_weekday() {
     "#,
     );
     let started = local(&c, "2026-03-02 11:00");
-    assert_eq!(show(&c, c.deadline(started, 16 * H)), "Thu 2026-03-05 11:00");
+    assert_eq!(
+        show(&c, c.deadline(started, 16 * H)),
+        "Thu 2026-03-05 11:00"
+    );
     let day_end = |day: &str| c.business_seconds_between(started, local(&c, day));
     assert_eq!(day_end("2026-03-02 23:00"), 6 * H);
     assert_eq!(day_end("2026-03-03 23:00"), 13 * H);
@@ -216,8 +219,7 @@ fn business_hours_spanning_the_changed_hour() {
 }
 
 #[test]
-fn a_boundary_in_the_skipped_hour_moves_to_the_jump_and_a_repeated_one_to_its_first_occurrence()
-{
+fn a_boundary_in_the_skipped_hour_moves_to_the_jump_and_a_repeated_one_to_its_first_occurrence() {
     let c = calendar(
         r#"
         name = "late sunday"
@@ -294,7 +296,10 @@ fn weekday_hours_keep_their_local_times_over_a_change() {
     let late_friday = local(&c, "2026-03-27 16:00");
     assert_eq!(late_friday, utc("2026-03-27T15:00:00Z"));
     assert_eq!(c.deadline(late_friday, 2 * H), utc("2026-03-30T08:00:00Z"));
-    assert_eq!(show(&c, c.deadline(late_friday, 2 * H)), "Mon 2026-03-30 10:00");
+    assert_eq!(
+        show(&c, c.deadline(late_friday, 2 * H)),
+        "Mon 2026-03-30 10:00"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -337,10 +342,8 @@ fn a_closure_skips_its_day_and_a_dated_opening_replaces_the_hours() {
     let friday = local(&c, "2026-12-18 15:00");
     assert_eq!(show(&c, c.deadline(friday, 3 * H)), "Sat 2026-12-19 12:00");
     // A week with a short day and a holiday: 8 + 8 + 8 + 4 + 0.
-    let week = c.business_seconds_between(
-        local(&c, "2026-12-21 00:00"),
-        local(&c, "2026-12-28 00:00"),
-    );
+    let week =
+        c.business_seconds_between(local(&c, "2026-12-21 00:00"), local(&c, "2026-12-28 00:00"));
     assert_eq!(week, 28 * H);
     // The year end: 4 days of 8 h, then New Year closed.
     assert_eq!(
@@ -356,7 +359,9 @@ fn a_closure_skips_its_day_and_a_dated_opening_replaces_the_hours() {
 #[test]
 fn an_overnight_interval_belongs_to_the_day_it_starts_on() {
     let nights = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-        .map(|day| format!("{{ day = \"{day}\", intervals = [{{ start = \"22:00\", end = \"06:00\" }}] }}"))
+        .map(|day| {
+            format!("{{ day = \"{day}\", intervals = [{{ start = \"22:00\", end = \"06:00\" }}] }}")
+        })
         .join(", ");
     let c = calendar(&format!(
         r#"
@@ -376,10 +381,8 @@ fn an_overnight_interval_belongs_to_the_day_it_starts_on() {
     assert!(c.is_open(local(&c, "2026-06-03 22:00")));
     // Monday 00:00 to Thursday 00:00: Sunday night's 6 h, Monday night's 8 h, 2 h of
     // Wednesday night.
-    let between = c.business_seconds_between(
-        local(&c, "2026-06-01 00:00"),
-        local(&c, "2026-06-04 00:00"),
-    );
+    let between =
+        c.business_seconds_between(local(&c, "2026-06-01 00:00"), local(&c, "2026-06-04 00:00"));
     assert_eq!(between, 16 * H);
     // Thursday's dated opening 23:00-02:00 replaces Thursday night.
     assert_eq!(
@@ -395,7 +398,10 @@ fn an_overnight_interval_belongs_to_the_day_it_starts_on() {
 
 #[test]
 fn opening_hours_are_half_open() {
-    let c = weekdays("Europe/Berlin", r#"{ start = "08:00", end = "12:00" }, { start = "12:00", end = "16:00" }"#);
+    let c = weekdays(
+        "Europe/Berlin",
+        r#"{ start = "08:00", end = "12:00" }, { start = "12:00", end = "16:00" }"#,
+    );
     assert!(c.is_open(local(&c, "2026-03-02 08:00")));
     assert!(c.is_open(local(&c, "2026-03-02 12:00")));
     assert!(!c.is_open(local(&c, "2026-03-02 16:00")));
@@ -445,7 +451,10 @@ fn definitions_round_trip_through_serde() {
     let mut bad: serde_json::Value = serde_json::from_str(&json).expect("json");
     bad["time_zone"] = "Mars/Olympus_Mons".into();
     let refused = serde_json::from_value::<BusinessCalendar>(bad).expect_err("refused");
-    assert!(refused.to_string().contains("Mars/Olympus_Mons"), "{refused}");
+    assert!(
+        refused.to_string().contains("Mars/Olympus_Mons"),
+        "{refused}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -598,11 +607,15 @@ fn with_weekly(weekly: &str) -> String {
 
 #[test]
 fn an_unknown_time_zone_is_named() {
-    let e = refused(
-        "name = \"bad\"\nversion = 1\ntime_zone = \"Europe/Berlim\"\nalways_open = true",
+    let e =
+        refused("name = \"bad\"\nversion = 1\ntime_zone = \"Europe/Berlim\"\nalways_open = true");
+    assert!(
+        matches!(e, CalendarError::UnknownTimeZone { ref zone, .. } if zone == "Europe/Berlim")
     );
-    assert!(matches!(e, CalendarError::UnknownTimeZone { ref zone, .. } if zone == "Europe/Berlim"));
-    assert_eq!(e.to_string(), "calendar bad: unknown time zone \"Europe/Berlim\"");
+    assert_eq!(
+        e.to_string(),
+        "calendar bad: unknown time zone \"Europe/Berlim\""
+    );
 }
 
 #[test]
@@ -658,7 +671,10 @@ fn an_overnight_interval_running_into_the_next_day_is_refused() {
         r#"{ day = "sun", intervals = [{ start = "23:00", end = "01:00" }] },
            { day = "mon", intervals = [{ start = "00:30", end = "09:00" }] }"#,
     ));
-    assert!(e.to_string().contains("on Sunday runs into 00:30-09:00"), "{e}");
+    assert!(
+        e.to_string().contains("on Sunday runs into 00:30-09:00"),
+        "{e}"
+    );
     // Touching is fine.
     assert!(
         BusinessCalendar::from_toml(&with_weekly(
@@ -668,7 +684,8 @@ fn an_overnight_interval_running_into_the_next_day_is_refused() {
         .is_ok()
     );
     // A dated opening's night runs into the weekly hours of the next day (a Friday).
-    let weekly = with_weekly(r#"{ day = "fri", intervals = [{ start = "01:00", end = "09:00" }] }"#);
+    let weekly =
+        with_weekly(r#"{ day = "fri", intervals = [{ start = "01:00", end = "09:00" }] }"#);
     let e = refused(&format!(
         "{weekly}\nopenings = [{{ date = \"2026-12-24\", intervals = [{{ start = \"20:00\", end = \"02:00\" }}] }}]"
     ));
@@ -677,17 +694,27 @@ fn an_overnight_interval_running_into_the_next_day_is_refused() {
         "calendar bad: overnight interval 20:00-02:00 on 2026-12-24 runs into 01:00-09:00 on the next day"
     );
     // A weekly night (Wednesday) runs into a dated opening on Thursday 2026-12-24.
-    let weekly = with_weekly(r#"{ day = "wed", intervals = [{ start = "22:00", end = "06:00" }] }"#);
+    let weekly =
+        with_weekly(r#"{ day = "wed", intervals = [{ start = "22:00", end = "06:00" }] }"#);
     let e = refused(&format!(
         "{weekly}\nopenings = [{{ date = \"2026-12-24\", intervals = [{{ start = \"05:00\", end = \"12:00\" }}] }}]"
     ));
-    assert!(e.to_string().contains("on 2026-12-23 runs into 05:00-12:00"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("on 2026-12-23 runs into 05:00-12:00"),
+        "{e}"
+    );
     // Closing the Thursday clears the conflict with Wednesday's night.
     let weekly = with_weekly(
         r#"{ day = "wed", intervals = [{ start = "22:00", end = "06:00" }] },
            { day = "thu", intervals = [{ start = "07:00", end = "12:00" }] }"#,
     );
-    assert!(BusinessCalendar::from_toml(&format!("{weekly}\nclosures = [{{ date = \"2026-12-24\" }}]")).is_ok());
+    assert!(
+        BusinessCalendar::from_toml(&format!(
+            "{weekly}\nclosures = [{{ date = \"2026-12-24\" }}]"
+        ))
+        .is_ok()
+    );
 }
 
 #[test]
@@ -701,7 +728,8 @@ fn duplicates_are_refused_by_name() {
         e.to_string(),
         "calendar bad: Friday is listed twice in the weekly hours"
     );
-    let weekly = with_weekly(r#"{ day = "fri", intervals = [{ start = "08:00", end = "12:00" }] }"#);
+    let weekly =
+        with_weekly(r#"{ day = "fri", intervals = [{ start = "08:00", end = "12:00" }] }"#);
     let e = refused(&format!(
         "{weekly}\nclosures = [{{ date = \"2026-12-25\" }}, {{ date = \"2026-12-26\" }}, {{ date = \"2026-12-25\" }}]"
     ));
