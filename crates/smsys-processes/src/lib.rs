@@ -1,5 +1,7 @@
 //! The ISO/IEC 20000-1 processes of smsys, on the event-sourcing kernel.
 //!
+//! - [`BusinessCalendar`]: opening hours, holidays and time zones; business time between two
+//!   instants and deadlines, in whole seconds, right across clock changes;
 //! - [`lifecycle`]: lifecycles as data (statuses mapped to engine-known phases, transitions
 //!   taken by triggers), validated, loadable from TOML or JSON, exportable to Mermaid and DOT;
 //! - [`PriorityMatrix`]: impact x urgency -> priority, versioned;
@@ -33,11 +35,16 @@
 
 #![deny(missing_docs)]
 
+mod calendar;
 mod desk;
 pub mod lifecycle;
 mod priority;
 pub mod sla;
 
+pub use calendar::{
+    BusinessCalendar, CalendarDay, CalendarDefinition, CalendarError, Closure, DatedOpening,
+    Interval, WeeklyHours,
+};
 pub use desk::{
     Approval, DeskPolicy, Incident, IncidentKind, MajorRule, Record, RecordCommand, RecordKind,
     Refusal, RefusalReason, RequestKind, ServiceRequest,
