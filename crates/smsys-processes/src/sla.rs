@@ -23,4 +23,4 @@ pub use driver::{
 pub use fire::{SLA_ACTOR, due_events};
 pub use report::{Attainment, Breach, Period, ReportKey, SlaReport};
 pub use scheduler::SlaScheduler;
-pub use timer::{AlwaysOpen, Binding, BusinessTime, Timer, TimerEnd, derive_timers};
+pub use timer::{Binding, Timer, TimerEnd, derive_timers};

@@ -15,9 +15,10 @@ use smsys_core::{
     Channel, DefinitionRef, EventStore, Level, LogFilter, Phase, Position, Priority, RecordEvent,
     RecordType, TransitionDetail,
 };
+use smsys_processes::BusinessCalendar;
 use smsys_processes::sla::{
-    AlwaysOpen, AppliesTo, Clock, Condition, DeadlineKind, OnPriorityChange, OnReopen, Sla,
-    SlaDefinition, SlaDriver, SlaEngine, SlaError, SlaRegistry, Target, TimerEnd,
+    AppliesTo, Clock, Condition, DeadlineKind, OnPriorityChange, OnReopen, Sla, SlaDefinition,
+    SlaDriver, SlaEngine, SlaError, SlaRegistry, Target, TimerEnd,
 };
 use smsys_store::MemoryEventStore;
 
@@ -59,7 +60,7 @@ fn definition(timer: &str, targets: &[(Option<u8>, u32)]) -> SlaDefinition {
 
 fn engine(defs: Vec<SlaDefinition>) -> SlaEngine {
     defs.into_iter().fold(
-        SlaEngine::new().with_calendar("24x7", AlwaysOpen),
+        SlaEngine::new().with_calendar(BusinessCalendar::always_open()),
         |e, d| {
             e.with_sla(Sla::new(d).expect("valid"))
                 .expect("calendar known")
@@ -179,7 +180,7 @@ fn example_6_a_goal_switch_keeps_elapsed_time() {
     ];
     let mut def = definition("resolution", &[(Some(3), 180), (Some(2), 120)]);
     let e = engine(vec![def.clone()]);
-    let cal = AlwaysOpen;
+    let cal = BusinessCalendar::always_open();
     let before = e.timers(RecordType::Incident, &history[..2]);
     assert_eq!(before[0].due(&cal), Some(at(2026, 11, 2, 13, 0)));
     let after = e.timers(RecordType::Incident, &history);
@@ -234,7 +235,7 @@ fn example_8_response_met_and_resolution_resumes_on_reopen() {
         reopened(at(2026, 11, 3, 9, 0)),
     ];
     let e = engine(vec![response, resolution.clone()]);
-    let cal = AlwaysOpen;
+    let cal = BusinessCalendar::always_open();
     let timers = e.timers(RecordType::Incident, &history);
     let response = timers
         .iter()
@@ -279,7 +280,7 @@ fn holds_move_a_pausable_due_instant_but_not_a_fixed_deadline() {
         resume(at(2026, 11, 2, 13, 0)),
     ];
     let mut def = definition("resolution", &[(None, 240)]);
-    let cal = AlwaysOpen;
+    let cal = BusinessCalendar::always_open();
     let timers = engine(vec![def.clone()]).timers(RecordType::Incident, &history);
     assert_eq!(
         timers[0].due(&cal),
@@ -307,7 +308,7 @@ fn whole_seconds_never_round_up_to_a_breach() {
     let t0 = at(2026, 11, 2, 9, 0);
     let e = engine(vec![definition("resolution", &[(None, 1000)])]);
     let timers = e.timers(RecordType::Incident, &[(t0, logged("email"))]);
-    let cal = AlwaysOpen;
+    let cal = BusinessCalendar::always_open();
     let just_before = t0 + TimeDelta::seconds(59_999);
     assert_eq!(
         timers[0].percent_bp(&cal, just_before),
@@ -369,7 +370,7 @@ fn cancellation_and_services_scope_timers() {
     );
     assert!(
         cancelled[0]
-            .unrecorded_reached(&AlwaysOpen, t0 + TimeDelta::days(9))
+            .unrecorded_reached(&BusinessCalendar::always_open(), t0 + TimeDelta::days(9))
             .is_empty(),
         "a cancelled timer never breaches"
     );
@@ -402,7 +403,7 @@ fn bad_definitions_are_refused_with_the_reason() {
     let mut d = base.clone();
     d.calendar = "mars".into();
     let err = SlaEngine::new()
-        .with_calendar("24x7", AlwaysOpen)
+        .with_calendar(BusinessCalendar::always_open())
         .with_sla(Sla::new(d).expect("valid"))
         .expect_err("unknown calendar");
     assert!(err.to_string().contains("mars"), "{err}");
@@ -445,7 +446,7 @@ fn timers_bind_to_the_version_in_effect_at_their_start_and_what_if_writes_nothin
         &Sla::new(v2).expect("valid"),
     );
     assert_eq!(
-        what_if[0].due(&AlwaysOpen),
+        what_if[0].due(&BusinessCalendar::always_open()),
         Some(at(2026, 11, 2, 11, 0)),
         "the same history under version 2"
     );
@@ -457,7 +458,7 @@ proptest! {
     #[test]
     fn due_instants_never_move_earlier_while_a_timer_runs(steps in proptest::collection::vec((0u8..3, 1i64..600), 1..30)) {
         let e = engine(vec![definition("resolution", &[(None, 480)])]);
-        let cal = AlwaysOpen;
+        let cal = BusinessCalendar::always_open();
         let mut now = at(2026, 11, 2, 9, 0);
         let mut history = vec![(now, logged("email"))];
         let mut last_due = None;
@@ -661,4 +662,148 @@ fn the_driver_follows_the_store_and_fires_as_its_clock_advances() {
             "logged and prioritised, then 50 %, 75 % and the breach"
         );
     });
+}
+
+// ---- business calendars -----------------------------------------------------------------------
+
+fn weekdays(zone: &str, intervals: &str) -> BusinessCalendar {
+    let days = ["mon", "tue", "wed", "thu", "fri"]
+        .map(|day| format!("{{ day = \"{day}\", intervals = [{intervals}] }}"))
+        .join(", ");
+    BusinessCalendar::from_toml(&format!(
+        "name = \"office\"\nversion = 1\ntime_zone = \"{zone}\"\nweekly = [{days}]"
+    ))
+    .expect("valid calendar")
+}
+
+fn office_engine(calendar: BusinessCalendar, minutes: u32, warnings: Vec<f64>) -> SlaEngine {
+    let mut d = definition("resolution", &[(None, minutes)]);
+    d.calendar = "office".into();
+    d.warnings = warnings;
+    SlaEngine::new()
+        .with_calendar(calendar)
+        .with_sla(Sla::new(d).expect("valid"))
+        .expect("calendar known")
+}
+
+#[test]
+fn example_1_thresholds_on_business_hours() {
+    let e = office_engine(
+        weekdays("UTC", "{ start = \"08:00\", end = \"16:00\" }"),
+        480,
+        vec![50.0, 75.0],
+    );
+    let timers = e.timers(
+        RecordType::Incident,
+        &[(at(2026, 11, 2, 7, 0), logged("email"))],
+    );
+    let cal = e.calendar_for(&timers[0]).expect("calendar");
+    assert_eq!(
+        timers[0].threshold_instant(cal, 5000),
+        Some(at(2026, 11, 2, 12, 0))
+    );
+    assert_eq!(
+        timers[0].threshold_instant(cal, 7500),
+        Some(at(2026, 11, 2, 14, 0))
+    );
+    assert_eq!(timers[0].due(cal), Some(at(2026, 11, 2, 16, 0)));
+    assert_eq!(
+        timers[0].elapsed(cal, at(2026, 11, 2, 8, 0)),
+        0,
+        "counting starts at opening"
+    );
+}
+
+#[test]
+fn examples_3_and_4_due_next_working_day_moved_by_a_hold_and_a_warning_before_it() {
+    let e = office_engine(
+        weekdays("UTC", "{ start = \"08:00\", end = \"18:00\" }"),
+        240,
+        vec![75.0],
+    );
+    // Opened Monday 16:00: 2 h today, 2 h tomorrow -> Tuesday 10:00; 3 h on hold on Tuesday.
+    let opened = vec![(at(2026, 11, 2, 16, 0), logged("email"))];
+    let timers = e.timers(RecordType::Incident, &opened);
+    let cal = e.calendar_for(&timers[0]).expect("calendar");
+    assert_eq!(timers[0].due(cal), Some(at(2026, 11, 3, 10, 0)));
+    let mut held = opened.clone();
+    held.push(hold(at(2026, 11, 3, 8, 30)));
+    held.push(resume(at(2026, 11, 3, 11, 30)));
+    let timers = e.timers(RecordType::Incident, &held);
+    assert_eq!(
+        timers[0].due(cal),
+        Some(at(2026, 11, 3, 13, 0)),
+        "3 h on hold move the due to 13:00"
+    );
+    // Example 4: opened Monday 17:00, 4 h -> Tuesday 11:00; a warning 1 h before at 10:00.
+    let timers = e.timers(
+        RecordType::Incident,
+        &[(at(2026, 11, 2, 17, 0), logged("email"))],
+    );
+    assert_eq!(timers[0].due(cal), Some(at(2026, 11, 3, 11, 0)));
+    assert_eq!(
+        timers[0].threshold_instant(cal, 7500),
+        Some(at(2026, 11, 3, 10, 0)),
+        "not at midnight"
+    );
+}
+
+#[test]
+fn a_timer_across_the_berlin_autumn_clock_change_counts_real_business_seconds() {
+    // 24x7 in Berlin local time: the night of 2026-10-25 has 25 hours.
+    let berlin = BusinessCalendar::from_toml(
+        "name = \"office\"\nversion = 1\ntime_zone = \"Europe/Berlin\"\nalways_open = true",
+    )
+    .expect("valid");
+    let e = office_engine(berlin, 24 * 60, vec![]);
+    let start = at(2026, 10, 24, 22, 0); // 00:00 local on Sunday 25 October
+    let timers = e.timers(RecordType::Incident, &[(start, logged("email"))]);
+    let cal = e.calendar_for(&timers[0]).expect("calendar");
+    assert_eq!(
+        timers[0].due(cal),
+        Some(start + TimeDelta::hours(24)),
+        "24 real hours, whatever the wall clock says"
+    );
+    // Business hours 08:00-18:00 Berlin: the due instant is in local office hours on both sides.
+    let e = office_engine(
+        weekdays("Europe/Berlin", "{ start = \"08:00\", end = \"18:00\" }"),
+        12 * 60,
+        vec![],
+    );
+    let friday_noon = at(2026, 10, 23, 10, 0); // 12:00 CEST
+    let timers = e.timers(RecordType::Incident, &[(friday_noon, logged("email"))]);
+    let cal = e.calendar_for(&timers[0]).expect("calendar");
+    // 6 h on Friday (to 18:00 CEST), 6 h on Monday from 08:00 CET (07:00 UTC) -> 14:00 CET.
+    assert_eq!(timers[0].due(cal), Some(at(2026, 10, 26, 13, 0)));
+}
+
+#[test]
+fn the_reference_engine_loads_its_shipped_definitions() {
+    let e = SlaEngine::reference();
+    let names: Vec<_> = e.slas().names().collect();
+    assert_eq!(names, vec!["desk-resolution", "desk-response"]);
+    let t0 = at(2026, 11, 2, 9, 0); // Monday 10:00 Berlin
+    let history = vec![(t0, logged("email")), (t0, prioritised(2))];
+    let timers = e.timers(RecordType::Incident, &history);
+    let response = timers
+        .iter()
+        .find(|t| t.timer() == "response")
+        .expect("response");
+    let cal = e.calendar_for(response).expect("office");
+    assert_eq!(
+        response.due(cal),
+        Some(t0 + TimeDelta::minutes(30)),
+        "P2 response: 30 business minutes"
+    );
+    let resolution = timers
+        .iter()
+        .find(|t| t.timer() == "resolution")
+        .expect("resolution");
+    // 8 business hours from Monday 10:00 (lunch 12:30-13:00): 10-12:30, 13-18 = 7.5 h, then
+    // 0.5 h on Tuesday from 08:00 -> 08:30 Berlin = 07:30 UTC.
+    assert_eq!(resolution.due(cal), Some(at(2026, 11, 3, 7, 30)));
+    assert!(
+        SlaEngine::from_toml(&[], "[[sla]]\nname = 1").is_err(),
+        "bad input is an error, not a panic"
+    );
 }

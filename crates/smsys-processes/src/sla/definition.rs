@@ -229,6 +229,12 @@ pub enum SlaError {
         /// When the previous version took effect.
         previous_from: DateTime<Utc>,
     },
+    /// A definitions file that does not parse.
+    #[error("sla definitions do not parse: {0}")]
+    Parse(String),
+    /// A calendar that does not validate.
+    #[error(transparent)]
+    Calendar(#[from] crate::calendar::CalendarError),
     /// The same name and version twice.
     #[error("sla {sla}: version {version} is registered already")]
     DuplicateVersion {

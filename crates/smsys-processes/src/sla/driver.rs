@@ -15,7 +15,8 @@ use super::definition::{Sla, SlaError, SlaRegistry};
 use super::fire::due_events;
 use super::report::{Period, SlaReport};
 use super::scheduler::SlaScheduler;
-use super::timer::{Binding, BusinessTime, Timer, derive_timers};
+use super::timer::{Binding, Timer, derive_timers};
+use crate::calendar::BusinessCalendar;
 
 /// A record's history as timers read it: `(occurred at, event)` in stream order.
 pub type History = Vec<(DateTime<Utc>, RecordEvent)>;
@@ -24,7 +25,7 @@ pub type History = Vec<(DateTime<Utc>, RecordEvent)>;
 #[derive(Clone, Default)]
 pub struct SlaEngine {
     slas: SlaRegistry,
-    calendars: BTreeMap<String, Arc<dyn BusinessTime + Send + Sync>>,
+    calendars: BTreeMap<String, BusinessCalendar>,
 }
 
 impl std::fmt::Debug for SlaEngine {
@@ -36,19 +37,45 @@ impl std::fmt::Debug for SlaEngine {
     }
 }
 
+const OFFICE_CALENDAR: &str = include_str!("../../sla/office.calendar.toml");
+const ALWAYS_CALENDAR: &str = include_str!("../../sla/always.calendar.toml");
+const DESK_SLAS: &str = include_str!("../../sla/desk.sla.toml");
+
+/// A file of SLA definitions: `[[sla]]` tables.
+#[derive(serde::Deserialize)]
+struct SlaFile {
+    sla: Vec<super::definition::SlaDefinition>,
+}
+
 impl SlaEngine {
     /// An engine with no definitions.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Adds a calendar under `name`.
-    pub fn with_calendar(
-        mut self,
-        name: impl Into<String>,
-        calendar: impl BusinessTime + Send + Sync + 'static,
-    ) -> Self {
-        self.calendars.insert(name.into(), Arc::new(calendar));
+    /// An engine from TOML texts: calendars (one per text), then a file of `[[sla]]` tables.
+    pub fn from_toml(calendars: &[&str], slas: &str) -> Result<Self, SlaError> {
+        let mut engine = calendars.iter().try_fold(Self::new(), |engine, text| {
+            Ok::<_, SlaError>(engine.with_calendar(BusinessCalendar::from_toml(text)?))
+        })?;
+        let file: SlaFile = toml::from_str(slas).map_err(|e| SlaError::Parse(e.to_string()))?;
+        for definition in file.sla {
+            engine = engine.with_sla(Sla::new(definition)?)?;
+        }
+        Ok(engine)
+    }
+
+    /// The reference desk SLAs (`crates/smsys-processes/sla/`): response and resolution
+    /// timers for incidents and service requests on the office calendar (Mon-Fri, Berlin,
+    /// with holidays), and a 24x7 calendar for products' own definitions.
+    pub fn reference() -> Self {
+        Self::from_toml(&[OFFICE_CALENDAR, ALWAYS_CALENDAR], DESK_SLAS)
+            .unwrap_or_else(|e| unreachable!("the shipped sla definitions are valid: {e}"))
+    }
+
+    /// Adds a calendar, known by its name (a later one of the same name replaces it).
+    pub fn with_calendar(mut self, calendar: BusinessCalendar) -> Self {
+        self.calendars.insert(calendar.name().to_owned(), calendar);
         self
     }
 
@@ -70,11 +97,9 @@ impl SlaEngine {
     }
 
     /// The calendar a timer counts on.
-    pub fn calendar_for(&self, timer: &Timer) -> Option<&dyn BusinessTime> {
+    pub fn calendar_for(&self, timer: &Timer) -> Option<&BusinessCalendar> {
         let sla = self.slas.get(timer.sla())?;
-        self.calendars
-            .get(&sla.definition().calendar)
-            .map(|c| &**c as &dyn BusinessTime)
+        self.calendars.get(&sla.definition().calendar)
     }
 
     /// The record's timers under the definitions they bound to: exact, from history alone.

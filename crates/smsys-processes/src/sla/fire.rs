@@ -7,7 +7,8 @@ use smsys_core::{
 };
 
 use super::definition::BREACH_BP;
-use super::timer::{BusinessTime, Timer};
+use super::timer::Timer;
+use crate::calendar::BusinessCalendar;
 
 /// The actor of the events the SLA engine records.
 pub const SLA_ACTOR: &str = "smsys.sla";
@@ -21,7 +22,7 @@ pub fn due_events<'a>(
     stream: &StreamId,
     record_type: RecordType,
     timers: &[Timer],
-    cal_for: impl Fn(&Timer) -> Option<&'a dyn BusinessTime>,
+    cal_for: impl Fn(&Timer) -> Option<&'a BusinessCalendar>,
     now: DateTime<Utc>,
 ) -> Vec<EventData> {
     let mut out = Vec::new();

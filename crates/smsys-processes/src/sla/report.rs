@@ -6,7 +6,8 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use smsys_core::{Priority, StreamId};
 
-use super::timer::{BusinessTime, Timer, TimerEnd};
+use super::timer::{Timer, TimerEnd};
+use crate::calendar::BusinessCalendar;
 
 /// The length of a reporting period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +104,7 @@ impl SlaReport {
         stream: &StreamId,
         service: &str,
         timers: &[Timer],
-        cal_for: impl Fn(&Timer) -> Option<&'a dyn BusinessTime>,
+        cal_for: impl Fn(&Timer) -> Option<&'a BusinessCalendar>,
         now: DateTime<Utc>,
         period: Period,
     ) {

@@ -10,19 +10,13 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use smsys_core::{DefinitionRef, Phase, Priority, RecordEvent, RecordType};
 
-use super::definition::{BREACH_BP, DeadlineKind, OnPriorityChange, OnReopen, Sla, SlaRegistry};
+use crate::calendar::BusinessCalendar;
 
-/// Business-time arithmetic a timer needs; implemented by business calendars.
-pub trait BusinessTime {
-    /// Business seconds in `[from, to)` (0 when `to <= from`).
-    fn business_seconds(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64;
-    /// The earliest instant at which `seconds` of business time have elapsed since `start`.
-    fn deadline(&self, start: DateTime<Utc>, seconds: i64) -> DateTime<Utc>;
-}
+use super::definition::{BREACH_BP, DeadlineKind, OnPriorityChange, OnReopen, Sla, SlaRegistry};
 
 /// How a cycle ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,40 +145,40 @@ impl Timer {
     }
 
     /// Business seconds counted by `now`.
-    pub fn elapsed(&self, cal: &dyn BusinessTime, now: DateTime<Utc>) -> i64 {
+    pub fn elapsed(&self, cal: &BusinessCalendar, now: DateTime<Utc>) -> i64 {
         let stop = self.ended.map_or(now, |(at, _)| at.min(now));
         self.segments
             .iter()
-            .map(|(from, to)| cal.business_seconds(*from, to.unwrap_or(stop).min(stop)))
+            .map(|(from, to)| cal.business_seconds_between(*from, to.unwrap_or(stop).min(stop)))
             .sum()
     }
 
     /// Elapsed business seconds counting paused time too (from start to end or `now`).
-    pub fn elapsed_with_pauses(&self, cal: &dyn BusinessTime, now: DateTime<Utc>) -> i64 {
+    pub fn elapsed_with_pauses(&self, cal: &BusinessCalendar, now: DateTime<Utc>) -> i64 {
         let stop = self.ended.map_or(now, |(at, _)| at.min(now));
-        cal.business_seconds(self.started_at, stop)
+        cal.business_seconds_between(self.started_at, stop)
     }
 
     /// Elapsed share of the target in basis points (floor: 99.995 % is 9999, not a breach).
-    pub fn percent_bp(&self, cal: &dyn BusinessTime, now: DateTime<Utc>) -> Option<u64> {
+    pub fn percent_bp(&self, cal: &BusinessCalendar, now: DateTime<Utc>) -> Option<u64> {
         let target = self.target?;
         let elapsed = u64::try_from(self.elapsed(cal, now)).unwrap_or(0);
         Some(elapsed.saturating_mul(10_000) / target.unsigned_abs().max(1))
     }
 
     /// Business seconds left to the target (negative once overrun).
-    pub fn remaining(&self, cal: &dyn BusinessTime, now: DateTime<Utc>) -> Option<i64> {
+    pub fn remaining(&self, cal: &BusinessCalendar, now: DateTime<Utc>) -> Option<i64> {
         Some(self.target? - self.elapsed(cal, now))
     }
 
     /// Business seconds past the target (0 while within it).
-    pub fn overrun(&self, cal: &dyn BusinessTime, now: DateTime<Utc>) -> i64 {
+    pub fn overrun(&self, cal: &BusinessCalendar, now: DateTime<Utc>) -> i64 {
         self.remaining(cal, now).map_or(0, |r| (-r).max(0))
     }
 
     /// The instant at which `seconds` of business time are counted, if the history (as it
     /// stands) gets there: `None` while paused short of it, or when it ended short of it.
-    pub fn instant_at(&self, cal: &dyn BusinessTime, seconds: i64) -> Option<DateTime<Utc>> {
+    pub fn instant_at(&self, cal: &BusinessCalendar, seconds: i64) -> Option<DateTime<Utc>> {
         if seconds <= 0 {
             return Some(self.started_at);
         }
@@ -198,7 +192,7 @@ impl Timer {
             let Some(to) = to else {
                 return Some(cal.deadline(*from, seconds - counted));
             };
-            let here = cal.business_seconds(*from, to);
+            let here = cal.business_seconds_between(*from, to);
             if counted + here >= seconds {
                 return Some(cal.deadline(*from, seconds - counted));
             }
@@ -208,7 +202,7 @@ impl Timer {
     }
 
     /// The instant at which a threshold (basis points of the target) is reached.
-    pub fn threshold_instant(&self, cal: &dyn BusinessTime, bp: u32) -> Option<DateTime<Utc>> {
+    pub fn threshold_instant(&self, cal: &BusinessCalendar, bp: u32) -> Option<DateTime<Utc>> {
         let target = self.target?;
         // Round up: a threshold is reached once at least that share has elapsed.
         let seconds = (target * i64::from(bp) + 9_999) / 10_000;
@@ -216,14 +210,14 @@ impl Timer {
     }
 
     /// The due instant (100 % of the target).
-    pub fn due(&self, cal: &dyn BusinessTime) -> Option<DateTime<Utc>> {
+    pub fn due(&self, cal: &BusinessCalendar) -> Option<DateTime<Utc>> {
         self.threshold_instant(cal, BREACH_BP)
     }
 
     /// Thresholds reached by `now` and not yet recorded, with the instant each was reached.
     pub fn unrecorded_reached(
         &self,
-        cal: &dyn BusinessTime,
+        cal: &BusinessCalendar,
         now: DateTime<Utc>,
     ) -> Vec<(u32, DateTime<Utc>)> {
         self.thresholds
@@ -236,7 +230,7 @@ impl Timer {
 
     /// The earliest instant at which a threshold not yet recorded is reached, as the history
     /// stands: what a scheduler indexes.
-    pub fn next_due(&self, cal: &dyn BusinessTime) -> Option<DateTime<Utc>> {
+    pub fn next_due(&self, cal: &BusinessCalendar) -> Option<DateTime<Utc>> {
         self.thresholds
             .iter()
             .filter(|bp| !self.recorded.contains(bp))
@@ -434,18 +428,5 @@ fn mark(timers: &mut [Timer], name: &str, cycle: u32, bp: u32) {
         .find(|t| t.timer == name && t.cycle == cycle)
     {
         t.recorded.insert(bp);
-    }
-}
-
-/// A 24x7 calendar in UTC: business time is elapsed time.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct AlwaysOpen;
-
-impl BusinessTime for AlwaysOpen {
-    fn business_seconds(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
-        (to - from).num_seconds().max(0)
-    }
-    fn deadline(&self, start: DateTime<Utc>, seconds: i64) -> DateTime<Utc> {
-        start + TimeDelta::seconds(seconds.max(0))
     }
 }
