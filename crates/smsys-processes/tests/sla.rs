@@ -726,7 +726,7 @@ fn examples_3_and_4_due_next_working_day_moved_by_a_hold_and_a_warning_before_it
     let timers = e.timers(RecordType::Incident, &opened);
     let cal = e.calendar_for(&timers[0]).expect("calendar");
     assert_eq!(timers[0].due(cal), Some(at(2026, 11, 3, 10, 0)));
-    let mut held = opened.clone();
+    let mut held = opened;
     held.push(hold(at(2026, 11, 3, 8, 30)));
     held.push(resume(at(2026, 11, 3, 11, 30)));
     let timers = e.timers(RecordType::Incident, &held);
