@@ -26,6 +26,7 @@ use smsys::core::{
     EventId, EventStore, EventType, ExpectedVersion, Level, LinkKind, Metadata, NoteKind, Phase,
     SequentialIds, SnapshotPolicy, StreamId, Version,
 };
+use smsys::processes::sla::{Period, SlaDriver, SlaEngine, SlaReport, load_history};
 use smsys::processes::{DeskPolicy, Incident, Record, RecordCommand, RecordKind, ServiceRequest};
 use smsys::store::SqliteEventStore;
 
@@ -605,6 +606,75 @@ async fn main() -> Result<(), Error> {
     println!("\nRefused commands ({}), for example:", refusals.len());
     for refusal in refusals.iter().take(4) {
         println!("  {refusal}");
+    }
+
+    // SLA timers: a driver indexes every record's timers and records each warning and breach
+    // that fell due, a week after the day began (everything has closed by then).
+    let engine = Arc::new(SlaEngine::reference());
+    let mut driver = SlaDriver::new(store.clone(), engine.clone());
+    let streams: Vec<&StreamId> = incident_outcomes
+        .iter()
+        .chain(&request_outcomes)
+        .map(|o| &o.stream)
+        .collect();
+    for stream in &streams {
+        driver.track(stream).await?;
+    }
+    let week_later = day + TimeDelta::days(7);
+    let fired = driver.fire_due(week_later).await?;
+    let mut report = SlaReport::default();
+    let mut warnings = 0;
+    for stream in &streams {
+        let (record_type, history) = load_history(&*store, stream).await?;
+        warnings += history
+            .iter()
+            .filter(|(_, e)| matches!(e, smsys::core::RecordEvent::SlaThresholdReached { .. }))
+            .count();
+        let service = history.iter().find_map(|(_, e)| {
+            if let smsys::core::RecordEvent::Logged { service, .. } = e {
+                Some(service.clone())
+            } else {
+                None
+            }
+        });
+        let timers = engine.timers(record_type, &history);
+        engine.report_into(
+            &mut report,
+            stream,
+            service.as_deref().unwrap_or("-"),
+            &timers,
+            week_later,
+            Period::Day,
+        );
+    }
+    println!(
+        "\nSLA timers (office hours, Europe/Berlin): {warnings} warnings and {} breach{} recorded",
+        report.breaches.len(),
+        if report.breaches.len() == 1 { "" } else { "es" }
+    );
+    println!(
+        "  {} events appended by the SLA driver for {} records",
+        fired.appended, fired.records
+    );
+    for (timer, row) in report.by_timer() {
+        println!(
+            "  {timer:<11} met {:>3}, breached {:>3}, cancelled {:>2}: attainment {:.1} % ({:.1} % had paused time counted)",
+            row.met,
+            row.breached,
+            row.cancelled,
+            row.percent().unwrap_or(100.0),
+            row.percent_counting_pauses().unwrap_or(100.0)
+        );
+    }
+    if let Some(worst) = report.breaches.iter().max_by_key(|b| b.overrun_seconds) {
+        println!(
+            "  largest overrun: {} {} cycle {}, {}h{:02}m of business time late",
+            worst.stream,
+            worst.timer,
+            worst.cycle,
+            worst.overrun_seconds / 3600,
+            worst.overrun_seconds % 3600 / 60
+        );
     }
 
     let major: StreamId = format!("incident-INC-{run}-{MAJOR:04}").parse()?;
