@@ -61,9 +61,43 @@ struct Run<'a, K: RecordKind> {
     now: DateTime<Utc>,
     commands: u64,
     refusals: Vec<String>,
+    logged_at: DateTime<Utc>,
 }
 
-impl<K: RecordKind> Run<'_, K> {
+impl<'a, K: RecordKind> Run<'a, K> {
+    /// A record's run: its own generator (so concurrency does not change the day), starting at
+    /// a random minute of the working day.
+    fn new(
+        handler: &'a CommandHandler<Record<K>>,
+        ids: &'a SequentialIds,
+        stream: &str,
+        seed: u64,
+        day: DateTime<Utc>,
+    ) -> Result<Self, Error> {
+        let mut run = Self {
+            handler,
+            ids,
+            stream: stream.parse()?,
+            rng: StdRng::seed_from_u64(SEED ^ seed),
+            now: day + TimeDelta::hours(8),
+            commands: 0,
+            refusals: Vec::new(),
+            logged_at: day,
+        };
+        run.later(0, 600);
+        run.logged_at = run.now;
+        Ok(run)
+    }
+
+    fn done(self) -> Outcome {
+        Outcome {
+            stream: self.stream,
+            logged_at: self.logged_at,
+            commands: self.commands,
+            refusals: self.refusals,
+        }
+    }
+
     fn later(&mut self, min_minutes: i64, max_minutes: i64) {
         self.now += TimeDelta::minutes(self.rng.random_range(min_minutes..=max_minutes));
     }
@@ -101,17 +135,13 @@ async fn incident(
     day: DateTime<Utc>,
     i: u64,
 ) -> Result<Outcome, Error> {
-    let mut r = Run {
+    let mut r = Run::new(
         handler,
         ids,
-        stream: format!("incident-INC-{run}-{i:04}").parse()?,
-        rng: StdRng::seed_from_u64(SEED ^ (i << 1)),
-        now: day + TimeDelta::hours(8),
-        commands: 0,
-        refusals: Vec::new(),
-    };
-    r.later(0, 600);
-    let logged_at = r.now;
+        &format!("incident-INC-{run}-{i:04}"),
+        i << 1,
+        day,
+    )?;
     let (service, group) = SERVICES[r.rng.random_range(0..SERVICES.len())];
     let major = i == MAJOR;
     let caller = format!("user{:03}", r.rng.random_range(0..200));
@@ -176,12 +206,7 @@ async fn incident(
             },
         )
         .await?;
-        return Ok(Outcome {
-            stream: r.stream,
-            logged_at,
-            commands: r.commands,
-            refusals: r.refusals,
-        });
+        return Ok(r.done());
     }
     if major {
         r.exec(
@@ -300,12 +325,7 @@ async fn incident(
         r.now += TimeDelta::days(3) + TimeDelta::minutes(1);
         r.exec("smsys.engine", RecordCommand::AutoClose).await?;
     }
-    Ok(Outcome {
-        stream: r.stream,
-        logged_at,
-        commands: r.commands,
-        refusals: r.refusals,
-    })
+    Ok(r.done())
 }
 
 async fn request(
@@ -315,17 +335,13 @@ async fn request(
     day: DateTime<Utc>,
     j: u64,
 ) -> Result<Outcome, Error> {
-    let mut r = Run {
+    let mut r = Run::new(
         handler,
         ids,
-        stream: format!("request-REQ-{run}-{j:04}").parse()?,
-        rng: StdRng::seed_from_u64(SEED ^ (j << 1 | 1)),
-        now: day + TimeDelta::hours(8),
-        commands: 0,
-        refusals: Vec::new(),
-    };
-    r.later(0, 600);
-    let logged_at = r.now;
+        &format!("request-REQ-{run}-{j:04}"),
+        j << 1 | 1,
+        day,
+    )?;
     // The first request comes from an approver, who then tries to approve it.
     let caller = if j == 0 {
         APPROVERS[0].to_owned()
@@ -377,12 +393,7 @@ async fn request(
                 },
             )
             .await?;
-            return Ok(Outcome {
-                stream: r.stream,
-                logged_at,
-                commands: r.commands,
-                refusals: r.refusals,
-            });
+            return Ok(r.done());
         }
         for approver in &APPROVERS[1..=quorum as usize] {
             r.exec(
@@ -442,12 +453,7 @@ async fn request(
     .await?;
     r.later(60, 1440);
     r.exec(&caller, RecordCommand::Close).await?;
-    Ok(Outcome {
-        stream: r.stream,
-        logged_at,
-        commands: r.commands,
-        refusals: r.refusals,
-    })
+    Ok(r.done())
 }
 
 /// Counts per status, per priority; reopen rate and mean time to resolve.
