@@ -12,7 +12,11 @@
 
 mod memory;
 pub mod paging;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use memory::{MemoryEventStore, MemorySnapshotStore};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgEventStore, PgEventStoreBuilder};

@@ -1,0 +1,351 @@
+//! The append transaction.
+//!
+//! One transaction per append, two round trips:
+//! 1. `BEGIN`; an advisory lock keyed by the stream; read the stream's row (version, hash of
+//!    its last event);
+//! 2. update that row `WHERE version = <read version>` (insert it for a new stream) and insert
+//!    the events with `tx_id = pg_current_xact_id()`, in one statement; `COMMIT`.
+//!
+//! Writers of one stream serialise on that stream's lock; writers of different streams never
+//! wait for each other. The lock is an advisory lock, not `SELECT ... FOR UPDATE`, on purpose:
+//! a row lock gives the transaction its id *before* it waits, so a writer that waited could
+//! carry a lower id than the writer it waited for, and its events would sort before that
+//! writer's in the log although they come later in the stream. With the advisory lock the id
+//! is taken after the lock is held, hence after the previous writer committed, so the log order
+//! `(tx_id, seq)` agrees with every stream's version order.
+//!
+//! Retries: a stored event id makes the insert fail on the `event_id` unique key (or the
+//! version check fail, when the stream moved on since); either way the ids are looked up and
+//! [`resolve_retry`] gives the answer every backend gives.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use deadpool_postgres::{Object, Pool};
+use serde_json::Value;
+use smsys_core::chain::event_hash;
+use smsys_core::{
+    AppendError, AppendResult, BackendError, EventData, EventHash, EventId, ExpectedVersion,
+    Metadata, Position, RecordedEvent, StoreError, StreamId, Version, check_append_shape,
+    resolve_retry, to_micros,
+};
+use tokio_postgres::types::{Json, ToSql};
+use uuid::Uuid;
+
+use super::error::{BACKEND, Class, class_of, pool_error, store_error};
+use super::queries::Queries;
+use super::rows::{decode, hash, unsigned};
+
+/// Attempts when writers keep racing to create the same stream (never more than two in
+/// practice: the stream lock serialises them).
+const ATTEMPTS: usize = 5;
+
+/// A pooled connection inside a transaction: dropped before the transaction ended (an error,
+/// a cancelled future), it is taken out of the pool and closed, so the server rolls back.
+struct InTransaction {
+    client: Option<Object>,
+}
+
+impl InTransaction {
+    fn client(&self) -> Result<&Object, StoreError> {
+        self.client.as_ref().ok_or(StoreError::Closed { backend: BACKEND })
+    }
+
+    /// The transaction ended: the connection may go back to the pool.
+    fn finish(mut self) {
+        self.client = None;
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
+}
+
+enum Attempt {
+    Done(AppendResult),
+    Conflict(Option<Version>),
+    IdTaken,
+    Race,
+}
+
+/// Everything the append needs from the store.
+pub(crate) struct Appender<'a> {
+    pub(crate) pool: &'a Pool,
+    pub(crate) queries: &'a Queries,
+    pub(crate) lock_prefix: &'a str,
+}
+
+impl Appender<'_> {
+    pub(crate) async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[EventData],
+    ) -> Result<AppendResult, AppendError> {
+        check_append_shape(stream, events)?;
+        for _ in 0..ATTEMPTS {
+            match self.attempt(stream, expected, events).await? {
+                Attempt::Done(result) => return Ok(result),
+                Attempt::Conflict(actual) => {
+                    // The stream moved on: perhaps because this very append committed before
+                    // (a retry after a lost answer).
+                    if let Some(original) = self.recognise_retry(stream, expected, events).await? {
+                        return Ok(original);
+                    }
+                    return Err(AppendError::Conflict {
+                        stream: stream.clone(),
+                        expected,
+                        actual,
+                    });
+                }
+                Attempt::IdTaken => {
+                    if let Some(original) = self.recognise_retry(stream, expected, events).await? {
+                        return Ok(original);
+                    }
+                }
+                Attempt::Race => {}
+            }
+            tracing::debug!(%stream, "append raced, trying again");
+        }
+        Err(StoreError::Backend(BackendError::new(
+            BACKEND,
+            "append",
+            true,
+            format!("append to {stream} kept racing with other writers"),
+        ))
+        .into())
+    }
+
+    /// The original result if `events` are stored already (see [`resolve_retry`]).
+    async fn recognise_retry(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[EventData],
+    ) -> Result<Option<AppendResult>, AppendError> {
+        let client = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| pool_error("append", e))?;
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id().as_uuid()).collect();
+        let statement = client
+            .prepare_cached(&self.queries.events_by_id)
+            .await
+            .map_err(|e| store_error("append", e))?;
+        let rows = client
+            .query(&statement, &[&ids])
+            .await
+            .map_err(|e| store_error("append", e))?;
+        let stored: HashMap<EventId, RecordedEvent> = rows
+            .iter()
+            .map(|row| decode(row).map(|e| (e.event_id(), e)))
+            .collect::<Result<_, _>>()?;
+        let recorded: Vec<Option<&RecordedEvent>> =
+            events.iter().map(|e| stored.get(&e.event_id())).collect();
+        resolve_retry(stream, expected, events, &recorded)
+    }
+
+    async fn attempt(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[EventData],
+    ) -> Result<Attempt, StoreError> {
+        let op = |e| store_error("append", e);
+        let client = self.pool.get().await.map_err(|e| pool_error("append", e))?;
+        let (lock, head, new_stream, existing_stream) = tokio::try_join!(
+            client.prepare_cached(&self.queries.lock_stream),
+            client.prepare_cached(&self.queries.stream_head),
+            client.prepare_cached(&self.queries.insert_new_stream),
+            client.prepare_cached(&self.queries.insert_existing_stream),
+        )
+        .map_err(op)?;
+        let tx = InTransaction {
+            client: Some(client),
+        };
+        let client = tx.client()?;
+
+        // Round trip 1: begin, lock the stream, read its head.
+        let key = format!("{}{}", self.lock_prefix, stream.as_str());
+        let stream_id = stream.as_str();
+        let lock_params: [&(dyn ToSql + Sync); 1] = [&key];
+        let head_params: [&(dyn ToSql + Sync); 1] = [&stream_id];
+        let (begun, locked, row) = tokio::join!(
+            client.batch_execute("BEGIN"),
+            client.execute(&lock, &lock_params),
+            client.query_opt(&head, &head_params),
+        );
+        begun.map_err(op)?;
+        locked.map_err(op)?;
+        let current = match row.map_err(op)? {
+            Some(row) => {
+                let version: i64 = row.try_get(0).map_err(op)?;
+                let head: &[u8] = row.try_get(1).map_err(op)?;
+                Some((
+                    Version::new(unsigned(version, "stream version")?),
+                    hash(head, "stream head hash")?,
+                ))
+            }
+            None => None,
+        };
+        let current_version = current.map(|(v, _)| v);
+        if !expected.accepts(current_version) {
+            client.batch_execute("ROLLBACK").await.map_err(op)?;
+            tx.finish();
+            return Ok(Attempt::Conflict(current_version));
+        }
+
+        // Hash the chain links here: the hash covers the previous event's hash.
+        let recorded_at = to_micros(Utc::now());
+        let mut previous = current.map(|(_, h)| h);
+        let mut version = current_version.unwrap_or_default();
+        let mut rows = Rows::with_capacity(events.len());
+        for data in events {
+            version = version.next();
+            let link = event_hash(previous.as_ref(), stream, version, data, recorded_at);
+            rows.push(version, data, previous, link)?;
+            previous = Some(link);
+        }
+        let last_version = to_i64(version)?;
+        let head_hash = previous.map(|h| h.as_bytes().to_vec()).unwrap_or_default();
+        let previous_hashes: Vec<Option<&[u8]>> = rows
+            .previous
+            .iter()
+            .map(|h| h.as_ref().map(|h| h.as_bytes().as_slice()))
+            .collect();
+        let hashes: Vec<&[u8]> = rows.hashes.iter().map(|h| h.as_bytes().as_slice()).collect();
+        let category = stream.category_str();
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &stream_id,
+            &last_version,
+            &head_hash,
+            &category,
+            &recorded_at,
+            &rows.versions,
+            &rows.ids,
+            &rows.types,
+            &rows.schema_versions,
+            &rows.tenants,
+            &rows.payloads,
+            &rows.metadata,
+            &previous_hashes,
+            &hashes,
+        ];
+        let current_i64 = current_version.map(to_i64).transpose()?;
+        let statement = match &current_i64 {
+            Some(v) => {
+                params.push(v);
+                &existing_stream
+            }
+            None => &new_stream,
+        };
+
+        // Round trip 2: write and commit.
+        let (inserted, committed) = tokio::join!(
+            client.query(statement, &params),
+            client.batch_execute("COMMIT"),
+        );
+        if let Err(error) = committed {
+            // The outcome is unknown; the caller retries with the same ids.
+            return Err(op(error));
+        }
+        tx.finish();
+        let inserted = match inserted {
+            Ok(inserted) => inserted,
+            Err(error) => {
+                return match class_of(&error) {
+                    Class::EventIdTaken => Ok(Attempt::IdTaken),
+                    Class::StreamRace => Ok(Attempt::Race),
+                    Class::Transient | Class::Permanent => Err(op(error)),
+                };
+            }
+        };
+        if inserted.len() != events.len() {
+            // The stream row was not where the lock said: nothing was written.
+            return Ok(Attempt::Race);
+        }
+        let mut by_version = HashMap::with_capacity(inserted.len());
+        for row in &inserted {
+            let v: i64 = row.try_get(0).map_err(op)?;
+            let tx_id: i64 = row.try_get(1).map_err(op)?;
+            let seq: i64 = row.try_get(2).map_err(op)?;
+            by_version.insert(
+                v,
+                Position::new(
+                    unsigned(tx_id, "transaction id")?,
+                    unsigned(seq, "sequence")?,
+                ),
+            );
+        }
+        let positions = rows
+            .versions
+            .iter()
+            .map(|v| {
+                by_version.get(v).copied().ok_or_else(|| StoreError::Corrupt {
+                    what: format!("the insert into {stream} did not return version {v}"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Attempt::Done(AppendResult { version, positions }))
+    }
+}
+
+fn to_i64(version: Version) -> Result<i64, StoreError> {
+    i64::try_from(version.get()).map_err(|_| StoreError::Corrupt {
+        what: format!("version {version} is beyond what the store can hold"),
+    })
+}
+
+/// The column arrays of one append.
+struct Rows<'a> {
+    versions: Vec<i64>,
+    ids: Vec<Uuid>,
+    types: Vec<&'a str>,
+    schema_versions: Vec<i64>,
+    tenants: Vec<Option<&'a str>>,
+    payloads: Vec<Json<&'a Value>>,
+    metadata: Vec<Json<&'a Metadata>>,
+    previous: Vec<Option<EventHash>>,
+    hashes: Vec<EventHash>,
+}
+
+impl<'a> Rows<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            versions: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            types: Vec::with_capacity(n),
+            schema_versions: Vec::with_capacity(n),
+            tenants: Vec::with_capacity(n),
+            payloads: Vec::with_capacity(n),
+            metadata: Vec::with_capacity(n),
+            previous: Vec::with_capacity(n),
+            hashes: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(
+        &mut self,
+        version: Version,
+        data: &'a EventData,
+        previous: Option<EventHash>,
+        hash: EventHash,
+    ) -> Result<(), StoreError> {
+        self.versions.push(to_i64(version)?);
+        self.ids.push(data.event_id().as_uuid());
+        self.types.push(data.event_type().as_str());
+        self.schema_versions.push(i64::from(data.schema_version()));
+        self.tenants
+            .push(data.metadata().tenant().map(|t| t.as_str()));
+        self.payloads.push(Json(data.payload()));
+        self.metadata.push(Json(data.metadata()));
+        self.previous.push(previous);
+        self.hashes.push(hash);
+        Ok(())
+    }
+}
