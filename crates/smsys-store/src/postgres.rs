@@ -186,11 +186,7 @@ impl PgEventStore {
             Arc::clone(&wake),
             options.held_back_poll,
         ));
-        let announcer = tokio::spawn(wakeup::announce(
-            pool.clone(),
-            channel,
-            Arc::clone(&wake),
-        ));
+        let announcer = tokio::spawn(wakeup::announce(pool.clone(), channel, Arc::clone(&wake)));
         tracing::info!(schema = %schema, pool_size = options.pool_size, "postgres event store open");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -211,7 +207,10 @@ impl PgEventStore {
         &self.inner.schema
     }
 
-    async fn client(&self, operation: &'static str) -> Result<deadpool_postgres::Object, StoreError> {
+    async fn client(
+        &self,
+        operation: &'static str,
+    ) -> Result<deadpool_postgres::Object, StoreError> {
         self.inner
             .pool
             .get()
@@ -235,10 +234,9 @@ impl PgEventStore {
         let seq: Option<i64> = row.try_get(2).map_err(op)?;
         let held_back: i64 = row.try_get(3).map_err(op)?;
         let deliverable = match (tx_id, seq) {
-            (Some(t), Some(s)) => Position::new(
-                unsigned(t, "transaction id")?,
-                unsigned(s, "sequence")?,
-            ),
+            (Some(t), Some(s)) => {
+                Position::new(unsigned(t, "transaction id")?, unsigned(s, "sequence")?)
+            }
             _ => Position::START,
         };
         Ok(LogHorizon {

@@ -116,7 +116,11 @@ impl Harness for Pg {
             .await
             .execute(
                 &sql,
-                &[&tokio_postgres::types::Json(&payload), &stream.as_str(), &version],
+                &[
+                    &tokio_postgres::types::Json(&payload),
+                    &stream.as_str(),
+                    &version,
+                ],
             )
             .await
             .expect("tampering works")
@@ -286,7 +290,10 @@ async fn postgres_multi_node_subscriber_sees_every_event_once_in_one_order() {
         &format!(
             "INSERT INTO \"{schema}\".streams (stream_id, version, head_hash) VALUES ($1, 1, $2)"
         ),
-        &[&slow_stream.as_str(), &slow_event.hash.as_bytes().as_slice()],
+        &[
+            &slow_stream.as_str(),
+            &slow_event.hash.as_bytes().as_slice(),
+        ],
     )
     .await
     .expect("slow stream row");
@@ -319,13 +326,19 @@ async fn postgres_multi_node_subscriber_sees_every_event_once_in_one_order() {
     let seen_ids: Vec<_> = seen.iter().map(RecordedEvent::event_id).collect();
     let unique: HashSet<_> = seen_ids.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "no event delivered twice");
-    assert_eq!(unique, appended, "every committed event delivered, no other");
+    assert_eq!(
+        unique, appended,
+        "every committed event delivered, no other"
+    );
     assert_eq!(
         seen[0], slow_event,
         "the slow transaction's event comes first: it holds the lowest position"
     );
     for pair in seen.windows(2) {
-        assert!(pair[0].position < pair[1].position, "delivered in log order");
+        assert!(
+            pair[0].position < pair[1].position,
+            "delivered in log order"
+        );
     }
     for node in nodes.iter().chain(std::iter::once(&reader)) {
         assert_eq!(read_all(node).await, seen, "every node reads the same log");
@@ -516,9 +529,15 @@ async fn postgres_fault_terminated_connections() {
             .await
             .expect("the subscriber catches up")
             .expect("subscriber finishes");
-    assert_eq!(projection, stored, "no event lost or duplicated, in log order");
     assert_eq!(
-        store.load_checkpoint(&name).await.expect("checkpoint reads"),
+        projection, stored,
+        "no event lost or duplicated, in log order"
+    );
+    assert_eq!(
+        store
+            .load_checkpoint(&name)
+            .await
+            .expect("checkpoint reads"),
         Some(stored[APPENDS - 1].position)
     );
 
@@ -563,9 +582,15 @@ async fn postgres_snapshots_and_checkpoints_round_trip() {
     };
     store.save_snapshot(snap(5, 5)).await.expect("saves");
     store.save_snapshot(snap(3, 3)).await.expect("saves");
-    assert_eq!(store.load_snapshot(&s).await.expect("loads"), Some(snap(5, 5)));
+    assert_eq!(
+        store.load_snapshot(&s).await.expect("loads"),
+        Some(snap(5, 5))
+    );
     store.save_snapshot(snap(9, 9)).await.expect("saves");
-    assert_eq!(store.load_snapshot(&s).await.expect("loads"), Some(snap(9, 9)));
+    assert_eq!(
+        store.load_snapshot(&s).await.expect("loads"),
+        Some(snap(9, 9))
+    );
 
     let name = CheckpointName::new("projection-a").expect("valid");
     assert_eq!(store.load_checkpoint(&name).await.expect("loads"), None);
@@ -595,10 +620,18 @@ async fn postgres_configuration_errors() {
         PgEventStore::builder("host=127.0.0.1").schema("Bad-Name"),
         Err(PgError::InvalidSchemaName { .. })
     ));
-    let r = PgEventStore::builder("host=127.0.0.1").pool_size(0).connect().await;
+    let r = PgEventStore::builder("host=127.0.0.1")
+        .pool_size(0)
+        .connect()
+        .await;
     assert!(matches!(r, Err(PgError::ZeroPoolSize)), "{r:?}");
-    let r = PgEventStore::builder("not a = valid = string").connect().await;
-    assert!(matches!(r, Err(PgError::InvalidConnectionString(_))), "{r:?}");
+    let r = PgEventStore::builder("not a = valid = string")
+        .connect()
+        .await;
+    assert!(
+        matches!(r, Err(PgError::InvalidConnectionString(_))),
+        "{r:?}"
+    );
     let r = PgEventStore::builder("host=127.0.0.1 port=1 user=postgres dbname=none")
         .connect_timeout(Duration::from_secs(2))
         .connect()

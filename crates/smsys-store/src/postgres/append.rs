@@ -48,7 +48,9 @@ struct InTransaction {
 
 impl InTransaction {
     fn client(&self) -> Result<&Object, StoreError> {
-        self.client.as_ref().ok_or(StoreError::Closed { backend: BACKEND })
+        self.client
+            .as_ref()
+            .ok_or(StoreError::Closed { backend: BACKEND })
     }
 
     /// The transaction ended: the connection may go back to the pool.
@@ -127,11 +129,7 @@ impl Appender<'_> {
         expected: ExpectedVersion,
         events: &[EventData],
     ) -> Result<Option<AppendResult>, AppendError> {
-        let client = self
-            .pool
-            .get()
-            .await
-            .map_err(|e| pool_error("append", e))?;
+        let client = self.pool.get().await.map_err(|e| pool_error("append", e))?;
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id().as_uuid()).collect();
         let statement = client
             .prepare_cached(&self.queries.events_by_id)
@@ -218,7 +216,11 @@ impl Appender<'_> {
             .iter()
             .map(|h| h.as_ref().map(|h| h.as_bytes().as_slice()))
             .collect();
-        let hashes: Vec<&[u8]> = rows.hashes.iter().map(|h| h.as_bytes().as_slice()).collect();
+        let hashes: Vec<&[u8]> = rows
+            .hashes
+            .iter()
+            .map(|h| h.as_bytes().as_slice())
+            .collect();
         let category = stream.category_str();
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![
             &stream_id,
@@ -286,9 +288,12 @@ impl Appender<'_> {
             .versions
             .iter()
             .map(|v| {
-                by_version.get(v).copied().ok_or_else(|| StoreError::Corrupt {
-                    what: format!("the insert into {stream} did not return version {v}"),
-                })
+                by_version
+                    .get(v)
+                    .copied()
+                    .ok_or_else(|| StoreError::Corrupt {
+                        what: format!("the insert into {stream} did not return version {v}"),
+                    })
             })
             .collect::<Result<_, _>>()?;
         Ok(Attempt::Done(AppendResult { version, positions }))

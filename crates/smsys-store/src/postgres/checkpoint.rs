@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use smsys_core::{EventStream, LogFilter, Position, StoreError};
 use smsys_core::EventStore;
+use smsys_core::{EventStream, LogFilter, Position, StoreError};
 
 use super::PgEventStore;
 use super::error::{PgError, store_error};

@@ -171,7 +171,11 @@ mod tests {
             SqlState::T_R_DEADLOCK_DETECTED,
             SqlState::TOO_MANY_CONNECTIONS,
         ] {
-            assert_eq!(classify(Some(&code), None, false), Class::Transient, "{code:?}");
+            assert_eq!(
+                classify(Some(&code), None, false),
+                Class::Transient,
+                "{code:?}"
+            );
         }
         assert_eq!(classify(None, None, true), Class::Transient);
         assert_eq!(classify(None, None, false), Class::Transient);
@@ -186,7 +190,11 @@ mod tests {
             SqlState::INSUFFICIENT_PRIVILEGE,
             SqlState::INVALID_TEXT_REPRESENTATION,
         ] {
-            assert_eq!(classify(Some(&code), None, false), Class::Permanent, "{code:?}");
+            assert_eq!(
+                classify(Some(&code), None, false),
+                Class::Permanent,
+                "{code:?}"
+            );
         }
     }
 }

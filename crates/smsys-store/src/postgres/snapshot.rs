@@ -34,7 +34,9 @@ impl SnapshotStore for PgEventStore {
             stream: stream.clone(),
             version: Version::new(unsigned(version, "snapshot version")?),
             schema_version: u32::try_from(schema_version).map_err(|_| {
-                corrupt(format!("snapshot schema version {schema_version} of {stream}"))
+                corrupt(format!(
+                    "snapshot schema version {schema_version} of {stream}"
+                ))
             })?,
             state,
         }))
@@ -45,7 +47,10 @@ impl SnapshotStore for PgEventStore {
         let version = i64::try_from(snapshot.version.get())
             .map_err(|_| corrupt(format!("snapshot version {}", snapshot.version)))?;
         let schema_version = i32::try_from(snapshot.schema_version).map_err(|_| {
-            corrupt(format!("snapshot schema version {}", snapshot.schema_version))
+            corrupt(format!(
+                "snapshot schema version {}",
+                snapshot.schema_version
+            ))
         })?;
         let client = self.client("save snapshot").await?;
         let statement = client

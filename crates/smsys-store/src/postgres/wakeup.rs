@@ -78,7 +78,9 @@ pub(crate) async fn listen(
     loop {
         match listen_once(&config, &channel, &wake, &mut ticker).await {
             Ok(()) => tracing::warn!(%channel, "listen connection closed, reconnecting"),
-            Err(error) => tracing::warn!(%channel, %error, "listen connection failed, reconnecting"),
+            Err(error) => {
+                tracing::warn!(%channel, %error, "listen connection failed, reconnecting")
+            }
         }
         // Not listening: keep subscriptions looking until the connection is back.
         wake.bump();
@@ -124,9 +126,7 @@ async fn listen_once(
 pub(crate) async fn announce(pool: Pool, channel: String, wake: Arc<Wake>) {
     let mut local = wake.local.subscribe();
     drop(wake);
-    let sql = format!(
-        "BEGIN; SET LOCAL synchronous_commit = off; NOTIFY \"{channel}\"; COMMIT;"
-    );
+    let sql = format!("BEGIN; SET LOCAL synchronous_commit = off; NOTIFY \"{channel}\"; COMMIT;");
     while local.changed().await.is_ok() {
         local.borrow_and_update();
         loop {
