@@ -481,8 +481,8 @@ async fn postgres_fault_terminated_connections() {
     };
 
     let s = Fixture::stream("faulty");
-    let mut results: Vec<(Vec<EventData>, AppendResult, usize)> = Vec::new();
-    let mut ambiguous = 0;
+    let mut results: Vec<(Vec<EventData>, AppendResult)> = Vec::new();
+    let (mut failed, mut committed_anyway, mut cancelled) = (0, 0, 0);
     for i in 0..APPENDS {
         let expected = if i == 0 {
             ExpectedVersion::NoStream
@@ -490,19 +490,54 @@ async fn postgres_fault_terminated_connections() {
             ExpectedVersion::Exact(Version::new(i as u64))
         };
         let events = vec![event("faulty", json!({ "i": i }))];
-        let (result, failures) = append_retrying(&store, &s, expected, &events)
-            .await
-            .expect("the append succeeds once the connection is back");
-        ambiguous += failures;
+        let mut tries = 0_u64;
+        let result = loop {
+            tries += 1;
+            // Every other append's first try is also cut off by a short timeout: the caller
+            // gives up at any point, perhaps after the commit was sent.
+            let cut = Duration::from_micros(200 + (i as u64 * 397) % 3000);
+            let outcome = if i % 2 == 1 && tries == 1 {
+                tokio::time::timeout(cut, store.append(&s, expected, events.clone())).await
+            } else {
+                Ok(store.append(&s, expected, events.clone()).await)
+            };
+            let failure = match outcome {
+                Ok(Ok(result)) => break result,
+                Ok(Err(AppendError::Store(StoreError::Backend(error)))) if error.is_transient() => {
+                    error.to_string()
+                }
+                Ok(Err(other)) => panic!("unexpected append error: {other}"),
+                Err(_) => {
+                    cancelled += 1;
+                    "cancelled by the caller".to_owned()
+                }
+            };
+            failed += 1;
+            assert!(failed < 1000, "appends keep failing: {failure}");
+            // Committed or not? Look, then retry with the same ids either way.
+            let version = loop {
+                if let Ok(v) = store.stream_version(&s).await {
+                    break v;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            };
+            let want = Some(Version::new(i as u64 + 1));
+            if version == want {
+                committed_anyway += 1;
+            } else {
+                let before = (i > 0).then(|| Version::new(i as u64));
+                assert_eq!(version, before, "a failed append wrote all or nothing");
+            }
+        };
         assert_eq!(result.version, Version::new(i as u64 + 1));
-        results.push((events, result, failures));
+        results.push((events, result));
     }
     stop.store(true, Ordering::Relaxed);
     let killed = killer.await.expect("killer finishes");
     assert!(killed > 0, "connections were terminated");
 
     // Every retry, of a call that failed or not, gives the original result and writes nothing.
-    for (i, (events, original, _)) in results.iter().enumerate() {
+    for (i, (events, original)) in results.iter().enumerate() {
         let expected = if i == 0 {
             ExpectedVersion::NoStream
         } else {
@@ -519,7 +554,7 @@ async fn postgres_fault_terminated_connections() {
         .collect()
         .await;
     assert_eq!(stored.len(), APPENDS, "each append is stored exactly once");
-    for ((events, result, _), e) in results.iter().zip(&stored) {
+    for ((events, result), e) in results.iter().zip(&stored) {
         assert_eq!(e.data, events[0]);
         assert_eq!(e.position, result.positions[0]);
     }
@@ -557,10 +592,79 @@ async fn postgres_fault_terminated_connections() {
         .expect("reads");
     assert!(report.is_intact(), "{:?}", report.first_break);
     eprintln!(
-        "fault test: {killed} backends terminated, {ambiguous} failed appends retried, \
-         {restarts} subscription restarts, {redelivered} redelivered events skipped"
+        "fault test: {killed} backends terminated, {failed} appends failed \
+         ({cancelled} cut off by the caller; {committed_anyway} of all had committed), {restarts} subscription restarts, \
+         {redelivered} redelivered events skipped"
     );
 
+    drop(store);
+    drop_schema(&url, &schema).await;
+}
+
+/// An append waiting for its stream lock is terminated: it fails as transient, wrote
+/// nothing, and the same append succeeds afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_fault_append_terminated_while_waiting_for_its_stream() {
+    let Some(url) = database_url() else { return };
+    let schema = fresh_schema();
+    let app = format!("smsys_lock_{}", uuid::Uuid::now_v7().simple());
+    let store = Arc::new(open(&format!("{url} application_name={app}"), &schema, 2).await);
+    let s = Fixture::stream("locked");
+    let holder = raw(&url).await;
+    holder
+        .execute(
+            "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+            &[&format!("smsys:{schema}:{s}")],
+        )
+        .await
+        .expect("the stream lock is taken");
+    let events = batch(2, "locked", 0);
+    let pending = {
+        let store = Arc::clone(&store);
+        let events = events.clone();
+        let s = s.clone();
+        tokio::spawn(async move { store.append(&s, ExpectedVersion::NoStream, events).await })
+    };
+    let admin = raw(&url).await;
+    let mut terminated = 0;
+    for _ in 0..500 {
+        let row = admin
+            .query_one(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                 WHERE application_name = $1 AND wait_event_type = 'Lock'",
+                &[&app],
+            )
+            .await
+            .expect("terminating works");
+        terminated = row.get::<_, i64>(0);
+        if terminated > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(terminated, 1, "the waiting append's backend was found");
+    match pending.await.expect("append task") {
+        Err(AppendError::Store(StoreError::Backend(error))) => {
+            assert!(error.is_transient(), "{error}")
+        }
+        other => panic!("expected a transient backend error, got {other:?}"),
+    }
+    holder
+        .execute(
+            "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+            &[&format!("smsys:{schema}:{s}")],
+        )
+        .await
+        .expect("unlock");
+    assert_eq!(
+        store.stream_version(&s).await.expect("reads"),
+        None,
+        "nothing written"
+    );
+    let (result, _) = append_retrying(&store, &s, ExpectedVersion::NoStream, &events)
+        .await
+        .expect("the same append succeeds now");
+    assert_eq!(result.version, Version::new(2));
     drop(store);
     drop_schema(&url, &schema).await;
 }

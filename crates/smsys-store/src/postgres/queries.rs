@@ -6,7 +6,8 @@ use super::config::SchemaName;
 pub(crate) const EVENT_COLUMNS: &str = "stream_id, version, tx_id, seq, event_type, \
      schema_version, payload, metadata, recorded_at, previous_hash, hash";
 
-/// The transaction's log position part and the delivery gate, as bigint. `xid8` has no
+/// The transaction's log position part and the delivery gate, as bigint (wrap the gate in a
+/// scalar subquery in a select list, so it is computed once per statement, not per row). `xid8` has no
 /// binary mapping in the driver; its text form is the 64-bit epoch-extended id.
 pub(crate) const CURRENT_TX: &str = "pg_current_xact_id()::text::bigint";
 pub(crate) const GATE: &str = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
@@ -80,7 +81,7 @@ impl Queries {
                  ORDER BY version DESC LIMIT $3"
             ),
             log_page: format!(
-                "SELECT {cols}, {GATE} AS gate FROM {s}.events
+                "SELECT {cols}, (SELECT {GATE}) AS gate FROM {s}.events
                  WHERE (tx_id, seq) > ($1, $2)
                    AND (cardinality($3::text[]) = 0 OR category = ANY($3))
                    AND (cardinality($4::text[]) = 0 OR event_type = ANY($4))

@@ -25,36 +25,45 @@ pub(crate) fn hash(bytes: &[u8], what: &str) -> Result<EventHash, StoreError> {
 
 /// A row of [`super::queries::EVENT_COLUMNS`].
 pub(crate) fn decode(row: &Row) -> Result<RecordedEvent, StoreError> {
-    let get = |e| store_error("decode event", e);
-    let stream: &str = row.try_get(0).map_err(get)?;
-    let stream: StreamId = stream
-        .parse()
-        .map_err(|e| corrupt(format!("stream id {stream:?}: {e}")))?;
-    let at = |what: &str| format!("{what} of an event of {stream}");
-    let version = unsigned(row.try_get(1).map_err(get)?, &at("version"))?;
-    let tx_id = unsigned(row.try_get(2).map_err(get)?, &at("transaction id"))?;
-    let seq = unsigned(row.try_get(3).map_err(get)?, &at("sequence"))?;
-    let event_type: &str = row.try_get(4).map_err(get)?;
-    let event_type =
-        EventType::new(event_type).map_err(|e| corrupt(format!("{}: {e}", at("event type"))))?;
-    let schema_version: i64 = row.try_get(5).map_err(get)?;
+    let stream: &str = row.try_get(0).map_err(|e| store_error("decode event", e))?;
+    // Error messages are only built on failure: this runs for every event read.
+    decode_fields(row, stream).map_err(|what| corrupt(format!("an event of {stream:?}: {what}")))
+}
+
+fn decode_fields(row: &Row, stream: &str) -> Result<RecordedEvent, String> {
+    fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+        row: &'a Row,
+        index: usize,
+        what: &str,
+    ) -> Result<T, String> {
+        row.try_get(index).map_err(|e| format!("{what}: {e}"))
+    }
+    fn positive(value: i64, what: &str) -> Result<u64, String> {
+        u64::try_from(value).map_err(|_| format!("{what} {value} is negative"))
+    }
+    fn link(bytes: &[u8], what: &str) -> Result<EventHash, String> {
+        <[u8; 32]>::try_from(bytes)
+            .map(EventHash::from_bytes)
+            .map_err(|_| format!("{what} is {} bytes, not 32", bytes.len()))
+    }
+    let stream: StreamId = stream.parse().map_err(|e| format!("stream id: {e}"))?;
+    let version = positive(column(row, 1, "version")?, "version")?;
+    let tx_id = positive(column(row, 2, "transaction id")?, "transaction id")?;
+    let seq = positive(column(row, 3, "sequence")?, "sequence")?;
+    let event_type = EventType::new(column::<&str>(row, 4, "event type")?)
+        .map_err(|e| format!("event type: {e}"))?;
+    let schema_version: i64 = column(row, 5, "schema version")?;
     let schema_version = u32::try_from(schema_version)
-        .map_err(|_| corrupt(format!("{} {schema_version}", at("schema version"))))?;
-    let payload: Value = row
-        .try_get(6)
-        .map_err(|e| corrupt(format!("{}: {e}", at("payload"))))?;
-    let Json(metadata): Json<Metadata> = row
-        .try_get(7)
-        .map_err(|e| corrupt(format!("{}: {e}", at("metadata"))))?;
-    let recorded_at: DateTime<Utc> = row.try_get(8).map_err(get)?;
-    let previous_hash: Option<&[u8]> = row.try_get(9).map_err(get)?;
-    let previous_hash = previous_hash
-        .map(|h| hash(h, &at("previous hash")))
+        .map_err(|_| format!("schema version {schema_version} is out of range"))?;
+    let payload: Value = column(row, 6, "payload")?;
+    let Json(metadata): Json<Metadata> = column(row, 7, "metadata")?;
+    let recorded_at: DateTime<Utc> = column(row, 8, "recorded at")?;
+    let previous_hash = column::<Option<&[u8]>>(row, 9, "previous hash")?
+        .map(|h| link(h, "previous hash"))
         .transpose()?;
-    let stored_hash: &[u8] = row.try_get(10).map_err(get)?;
-    let stored_hash = hash(stored_hash, &at("hash"))?;
+    let stored_hash = link(column(row, 10, "hash")?, "hash")?;
     let data = EventData::new(event_type, schema_version, payload, metadata)
-        .map_err(|e| corrupt(format!("{}: {e}", at("data"))))?;
+        .map_err(|e| format!("data: {e}"))?;
     Ok(RecordedEvent {
         stream,
         version: Version::new(version),
