@@ -250,15 +250,17 @@ impl PgEventStore {
     /// committed one has ended (see [`PgEventStoreBuilder::read_barrier_timeout`]).
     async fn log_barrier(&self) -> Result<(), StoreError> {
         let op = |e| store_error("read all", e);
-        let client = self.client("read all").await?;
-        let statement = client
-            .prepare_cached(&self.inner.queries.log_barrier)
-            .await
-            .map_err(op)?;
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
+            // A connection per look: waiting must not hold one of the pool's.
+            let client = self.client("read all").await?;
+            let statement = client
+                .prepare_cached(&self.inner.queries.log_barrier)
+                .await
+                .map_err(op)?;
             let row = client.query_one(&statement, &[]).await.map_err(op)?;
+            drop(client);
             let newest: Option<i64> = row.try_get(0).map_err(op)?;
             let gate: i64 = row.try_get(1).map_err(op)?;
             match newest {
