@@ -48,6 +48,7 @@ mod append;
 mod checkpoint;
 mod config;
 mod error;
+mod pool;
 mod queries;
 mod rows;
 mod schema;
@@ -96,6 +97,7 @@ struct Inner {
     schema: SchemaName,
     queries: Queries,
     lock_prefix: String,
+    heads: append::Heads,
     wake: Arc<Wake>,
     read_barrier_timeout: Duration,
     held_back_poll: Duration,
@@ -192,6 +194,7 @@ impl PgEventStore {
             inner: Arc::new(Inner {
                 queries: Queries::new(&schema),
                 lock_prefix: format!("smsys:{schema}:"),
+                heads: append::Heads::default(),
                 schema,
                 pool,
                 wake,
@@ -207,28 +210,21 @@ impl PgEventStore {
         &self.inner.schema
     }
 
-    async fn client(
-        &self,
-        operation: &'static str,
-    ) -> Result<deadpool_postgres::Object, StoreError> {
-        self.inner
-            .pool
-            .get()
-            .await
-            .map_err(|e| pool_error(operation, e))
-    }
-
     /// Where delivery stands: the newest deliverable position and how many committed events
     /// wait behind the oldest open transaction. A subscriber's lag is the part of the log
     /// between its checkpoint and [`LogHorizon::deliverable`].
     pub async fn horizon(&self) -> Result<LogHorizon, StoreError> {
         let op = |e| store_error("horizon", e);
-        let client = self.client("horizon").await?;
-        let statement = client
-            .prepare_cached(&self.inner.queries.horizon)
-            .await
-            .map_err(op)?;
-        let row = client.query_one(&statement, &[]).await.map_err(op)?;
+        let rows = pool::query(
+            &self.inner.pool,
+            "horizon",
+            &self.inner.queries.horizon,
+            &[],
+        )
+        .await?;
+        let row = rows.first().ok_or(StoreError::Corrupt {
+            what: "the horizon query returned no row".to_owned(),
+        })?;
         let gate: i64 = row.try_get(0).map_err(op)?;
         let tx_id: Option<i64> = row.try_get(1).map_err(op)?;
         let seq: Option<i64> = row.try_get(2).map_err(op)?;
@@ -254,13 +250,16 @@ impl PgEventStore {
         let mut pause = Duration::from_millis(1);
         loop {
             // A connection per look: waiting must not hold one of the pool's.
-            let client = self.client("read all").await?;
-            let statement = client
-                .prepare_cached(&self.inner.queries.log_barrier)
-                .await
-                .map_err(op)?;
-            let row = client.query_one(&statement, &[]).await.map_err(op)?;
-            drop(client);
+            let rows = pool::query(
+                &self.inner.pool,
+                "read all",
+                &self.inner.queries.log_barrier,
+                &[],
+            )
+            .await?;
+            let row = rows.first().ok_or(StoreError::Corrupt {
+                what: "the barrier query returned no row".to_owned(),
+            })?;
             let newest: Option<i64> = row.try_get(0).map_err(op)?;
             let gate: i64 = row.try_get(1).map_err(op)?;
             match newest {
@@ -293,6 +292,7 @@ impl EventStore for PgEventStore {
             pool: &self.inner.pool,
             queries: &self.inner.queries,
             lock_prefix: &self.inner.lock_prefix,
+            heads: &self.inner.heads,
         };
         let result = appender.append(stream, expected, &events).await?;
         self.inner.wake.committed();
@@ -318,20 +318,19 @@ impl EventStore for PgEventStore {
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
         let op = |e| store_error("stream version", e);
-        let client = self.client("stream version").await?;
-        let statement = client
-            .prepare_cached(&self.inner.queries.stream_version)
-            .await
-            .map_err(op)?;
-        let row = client
-            .query_opt(&statement, &[&stream.as_str()])
-            .await
-            .map_err(op)?;
-        row.map(|row| {
-            let v: i64 = row.try_get(0).map_err(op)?;
-            Ok(Version::new(unsigned(v, "stream version")?))
-        })
-        .transpose()
+        let rows = pool::query(
+            &self.inner.pool,
+            "stream version",
+            &self.inner.queries.stream_version,
+            &[&stream.as_str()],
+        )
+        .await?;
+        rows.first()
+            .map(|row| {
+                let v: i64 = row.try_get(0).map_err(op)?;
+                Ok(Version::new(unsigned(v, "stream version")?))
+            })
+            .transpose()
     }
 
     fn subscribe(&self, after: Position, filter: LogFilter) -> EventStream<'_> {
@@ -353,21 +352,18 @@ impl PagedStore for PgEventStore {
         backwards: bool,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let op = |e| store_error("read stream", e);
-        let client = self.client("read stream").await?;
         let sql = if backwards {
             &self.inner.queries.stream_backwards
         } else {
             &self.inner.queries.stream_forwards
         };
-        let statement = client.prepare_cached(sql).await.map_err(op)?;
-        let rows = client
-            .query(
-                &statement,
-                &[&stream.as_str(), &param(from.get()), &param(limit as u64)],
-            )
-            .await
-            .map_err(op)?;
+        let rows = pool::query(
+            &self.inner.pool,
+            "read stream",
+            sql,
+            &[&stream.as_str(), &param(from.get()), &param(limit as u64)],
+        )
+        .await?;
         rows.iter().map(decode).collect()
     }
 
@@ -378,27 +374,22 @@ impl PagedStore for PgEventStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let op = |e| store_error("read log", e);
-        let client = self.client("read log").await?;
-        let statement = client
-            .prepare_cached(&self.inner.queries.log_page)
-            .await
-            .map_err(op)?;
         let categories: Vec<&str> = filter.categories().iter().map(|c| c.as_str()).collect();
         let types: Vec<&str> = filter.event_types().iter().map(|t| t.as_str()).collect();
         // One row more than asked: a full page must not end at the gate unnoticed.
-        let rows = client
-            .query(
-                &statement,
-                &[
-                    &param(after.commit()),
-                    &param(after.sequence()),
-                    &categories,
-                    &types,
-                    &param(limit as u64 + 1),
-                ],
-            )
-            .await
-            .map_err(op)?;
+        let rows = pool::query(
+            &self.inner.pool,
+            "read log",
+            &self.inner.queries.log_page,
+            &[
+                &param(after.commit()),
+                &param(after.sequence()),
+                &categories,
+                &types,
+                &param(limit as u64 + 1),
+            ],
+        )
+        .await?;
         let mut page = Vec::with_capacity(rows.len().min(limit));
         for row in &rows {
             let tx_id: i64 = row.try_get(2).map_err(op)?;

@@ -601,7 +601,7 @@ async fn postgres_fault_terminated_connections() {
     drop_schema(&url, &schema).await;
 }
 
-/// An append waiting for its stream lock is terminated: it fails as transient, wrote
+/// An append waiting for its stream (held by another session) is terminated: it fails as transient, wrote
 /// nothing, and the same append succeeds afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_fault_append_terminated_while_waiting_for_its_stream() {
@@ -610,14 +610,26 @@ async fn postgres_fault_append_terminated_while_waiting_for_its_stream() {
     let app = format!("smsys_lock_{}", uuid::Uuid::now_v7().simple());
     let store = Arc::new(open(&format!("{url} application_name={app}"), &schema, 2).await);
     let s = Fixture::stream("locked");
+    // Another session holds the stream: its lock, and an uncommitted row creating it.
     let holder = raw(&url).await;
+    holder.batch_execute("BEGIN").await.expect("begin");
     holder
         .execute(
-            "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
             &[&format!("smsys:{schema}:{s}")],
         )
         .await
         .expect("the stream lock is taken");
+    holder
+        .execute(
+            &format!(
+                "INSERT INTO \"{schema}\".streams (stream_id, version, head_hash)
+                 VALUES ($1, 1, $2)"
+            ),
+            &[&s.as_str(), &[0_u8; 32].as_slice()],
+        )
+        .await
+        .expect("the stream row is taken");
     let events = batch(2, "locked", 0);
     let pending = {
         let store = Arc::clone(&store);
@@ -649,13 +661,7 @@ async fn postgres_fault_append_terminated_while_waiting_for_its_stream() {
         }
         other => panic!("expected a transient backend error, got {other:?}"),
     }
-    holder
-        .execute(
-            "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
-            &[&format!("smsys:{schema}:{s}")],
-        )
-        .await
-        .expect("unlock");
+    holder.batch_execute("ROLLBACK").await.expect("rollback");
     assert_eq!(
         store.stream_version(&s).await.expect("reads"),
         None,

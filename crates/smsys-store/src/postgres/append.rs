@@ -19,6 +19,7 @@
 //! [`resolve_retry`] gives the answer every backend gives.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 use chrono::Utc;
 use deadpool_postgres::{Object, Pool};
@@ -74,11 +75,45 @@ enum Attempt {
     Race,
 }
 
+/// Most stream heads remembered for the one-round-trip path.
+const HEADS: usize = 65_536;
+
+/// The head (version, hash of the last event) of streams this node appended to last: a guess
+/// the one-round-trip path checks in its `UPDATE ... WHERE`, never trusted otherwise.
+#[derive(Debug, Default)]
+pub(crate) struct Heads(Mutex<HashMap<StreamId, (Version, EventHash)>>);
+
+impl Heads {
+    fn get(&self, stream: &StreamId) -> Option<(Version, EventHash)> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(stream)
+            .copied()
+    }
+
+    fn set(&self, stream: &StreamId, head: Option<(Version, EventHash)>) {
+        let mut heads = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match head {
+            Some(head) => {
+                if heads.len() >= HEADS {
+                    heads.clear();
+                }
+                heads.insert(stream.clone(), head);
+            }
+            None => {
+                heads.remove(stream);
+            }
+        }
+    }
+}
+
 /// Everything the append needs from the store.
 pub(crate) struct Appender<'a> {
     pub(crate) pool: &'a Pool,
     pub(crate) queries: &'a Queries,
     pub(crate) lock_prefix: &'a str,
+    pub(crate) heads: &'a Heads,
 }
 
 impl Appender<'_> {
@@ -89,8 +124,26 @@ impl Appender<'_> {
         events: &[EventData],
     ) -> Result<AppendResult, AppendError> {
         check_append_shape(stream, events)?;
+        // One round trip when the head is known (a new stream, or this node wrote the
+        // stream's last event): the `UPDATE ... WHERE version AND head_hash` checks the guess.
+        let guess = match (expected, self.heads.get(stream)) {
+            (ExpectedVersion::NoStream, None) => Some(None),
+            (_, Some(head)) if expected.accepts(Some(head.0)) => Some(Some(head)),
+            _ => None,
+        };
+        if let Some(head) = guess {
+            match self.fast(stream, head, events).await? {
+                Attempt::Done(result) => return Ok(result),
+                Attempt::IdTaken => {
+                    if let Some(original) = self.recognise_retry(stream, expected, events).await? {
+                        return Ok(original);
+                    }
+                }
+                Attempt::Race | Attempt::Conflict(_) => self.heads.set(stream, None),
+            }
+        }
         for _ in 0..ATTEMPTS {
-            match self.attempt(stream, expected, events).await? {
+            match self.locked(stream, expected, events).await? {
                 Attempt::Done(result) => return Ok(result),
                 Attempt::Conflict(actual) => {
                     // The stream moved on: perhaps because this very append committed before
@@ -129,16 +182,9 @@ impl Appender<'_> {
         expected: ExpectedVersion,
         events: &[EventData],
     ) -> Result<Option<AppendResult>, AppendError> {
-        let client = self.pool.get().await.map_err(|e| pool_error("append", e))?;
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id().as_uuid()).collect();
-        let statement = client
-            .prepare_cached(&self.queries.events_by_id)
-            .await
-            .map_err(|e| store_error("append", e))?;
-        let rows = client
-            .query(&statement, &[&ids])
-            .await
-            .map_err(|e| store_error("append", e))?;
+        let rows =
+            super::pool::query(self.pool, "append", &self.queries.events_by_id, &[&ids]).await?;
         let stored: HashMap<EventId, RecordedEvent> = rows
             .iter()
             .map(|row| decode(row).map(|e| (e.event_id(), e)))
@@ -148,7 +194,28 @@ impl Appender<'_> {
         resolve_retry(stream, expected, events, &recorded)
     }
 
-    async fn attempt(
+    /// The one-statement append on a guessed head, in its own implicit transaction.
+    async fn fast(
+        &self,
+        stream: &StreamId,
+        head: Option<(Version, EventHash)>,
+        events: &[EventData],
+    ) -> Result<Attempt, StoreError> {
+        let client = self.pool.get().await.map_err(|e| pool_error("append", e))?;
+        let write = Write::new(stream, head, events)?;
+        let inserted = async {
+            let statement = client.prepare_cached(write.sql(self.queries)).await?;
+            client.query(&statement, &write.params()).await
+        }
+        .await;
+        if let Err(error) = &inserted {
+            super::pool::release_after(client, error);
+        }
+        self.finish(stream, &write, inserted)
+    }
+
+    /// The append under the stream's lock, in two round trips.
+    async fn locked(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
@@ -195,59 +262,18 @@ impl Appender<'_> {
         if !expected.accepts(current_version) {
             client.batch_execute("ROLLBACK").await.map_err(op)?;
             tx.finish();
+            self.heads.set(stream, current);
             return Ok(Attempt::Conflict(current_version));
         }
 
-        // Hash the chain links here: the hash covers the previous event's hash.
-        let recorded_at = to_micros(Utc::now());
-        let mut previous = current.map(|(_, h)| h);
-        let mut version = current_version.unwrap_or_default();
-        let mut rows = Rows::with_capacity(events.len());
-        for data in events {
-            version = version.next();
-            let link = event_hash(previous.as_ref(), stream, version, data, recorded_at);
-            rows.push(version, data, previous, link)?;
-            previous = Some(link);
-        }
-        let last_version = to_i64(version)?;
-        let head_hash = previous.map(|h| h.as_bytes().to_vec()).unwrap_or_default();
-        let previous_hashes: Vec<Option<&[u8]>> = rows
-            .previous
-            .iter()
-            .map(|h| h.as_ref().map(|h| h.as_bytes().as_slice()))
-            .collect();
-        let hashes: Vec<&[u8]> = rows
-            .hashes
-            .iter()
-            .map(|h| h.as_bytes().as_slice())
-            .collect();
-        let category = stream.category_str();
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-            &stream_id,
-            &last_version,
-            &head_hash,
-            &category,
-            &recorded_at,
-            &rows.versions,
-            &rows.ids,
-            &rows.types,
-            &rows.schema_versions,
-            &rows.tenants,
-            &rows.payloads,
-            &rows.metadata,
-            &previous_hashes,
-            &hashes,
-        ];
-        let current_i64 = current_version.map(to_i64).transpose()?;
-        let statement = match &current_i64 {
-            Some(v) => {
-                params.push(v);
-                &existing_stream
-            }
-            None => &new_stream,
-        };
-
         // Round trip 2: write and commit.
+        let write = Write::new(stream, current, events)?;
+        let statement = if current.is_some() {
+            &existing_stream
+        } else {
+            &new_stream
+        };
+        let params = write.params();
         let (inserted, committed) = tokio::join!(
             client.query(statement, &params),
             client.batch_execute("COMMIT"),
@@ -257,6 +283,17 @@ impl Appender<'_> {
             return Err(op(error));
         }
         tx.finish();
+        self.finish(stream, &write, inserted)
+    }
+
+    /// Reads what the write statement returned.
+    fn finish(
+        &self,
+        stream: &StreamId,
+        write: &Write<'_>,
+        inserted: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>,
+    ) -> Result<Attempt, StoreError> {
+        let op = |e| store_error("append", e);
         let inserted = match inserted {
             Ok(inserted) => inserted,
             Err(error) => {
@@ -267,8 +304,8 @@ impl Appender<'_> {
                 };
             }
         };
-        if inserted.len() != events.len() {
-            // The stream row was not where the lock said: nothing was written.
+        if inserted.len() != write.rows.versions.len() {
+            // The stream row was not where we thought: nothing was written.
             return Ok(Attempt::Race);
         }
         let mut by_version = HashMap::with_capacity(inserted.len());
@@ -284,7 +321,8 @@ impl Appender<'_> {
                 ),
             );
         }
-        let positions = rows
+        let positions = write
+            .rows
             .versions
             .iter()
             .map(|v| {
@@ -296,7 +334,94 @@ impl Appender<'_> {
                     })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Attempt::Done(AppendResult { version, positions }))
+        self.heads.set(stream, Some((write.version, write.head)));
+        Ok(Attempt::Done(AppendResult {
+            version: write.version,
+            positions,
+        }))
+    }
+}
+
+/// One append's rows, hashed, and the parameters of the write statement.
+struct Write<'a> {
+    stream: &'a str,
+    category: &'a str,
+    /// The head the write expects (`None`: a new stream).
+    expected_version: Option<i64>,
+    expected_head: Option<Vec<u8>>,
+    /// The head after the write.
+    version: Version,
+    head: EventHash,
+    last_version: i64,
+    head_bytes: Vec<u8>,
+    recorded_at: chrono::DateTime<Utc>,
+    rows: Rows<'a>,
+}
+
+impl<'a> Write<'a> {
+    fn new(
+        stream: &'a StreamId,
+        current: Option<(Version, EventHash)>,
+        events: &'a [EventData],
+    ) -> Result<Self, StoreError> {
+        // Hash the chain links here: each hash covers the previous event's hash.
+        let recorded_at = to_micros(Utc::now());
+        let mut previous = current.map(|(_, h)| h);
+        let mut version = current.map(|(v, _)| v).unwrap_or_default();
+        let mut rows = Rows::with_capacity(events.len());
+        for data in events {
+            version = version.next();
+            let link = event_hash(previous.as_ref(), stream, version, data, recorded_at);
+            rows.push(version, data, previous, link)?;
+            previous = Some(link);
+        }
+        let head = previous.ok_or(StoreError::Corrupt {
+            what: format!("an append to {stream} without events"),
+        })?;
+        Ok(Self {
+            stream: stream.as_str(),
+            category: stream.category_str(),
+            expected_version: current.map(|(v, _)| to_i64(v)).transpose()?,
+            expected_head: current.map(|(_, h)| h.as_bytes().to_vec()),
+            version,
+            head,
+            last_version: to_i64(version)?,
+            head_bytes: head.as_bytes().to_vec(),
+            recorded_at,
+            rows,
+        })
+    }
+
+    fn sql<'q>(&self, queries: &'q Queries) -> &'q str {
+        if self.expected_version.is_some() {
+            &queries.insert_existing_stream
+        } else {
+            &queries.insert_new_stream
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &self.stream,
+            &self.last_version,
+            &self.head_bytes,
+            &self.category,
+            &self.recorded_at,
+            &self.rows.versions,
+            &self.rows.ids,
+            &self.rows.types,
+            &self.rows.schema_versions,
+            &self.rows.tenants,
+            &self.rows.payloads,
+            &self.rows.metadata,
+            &self.rows.previous,
+            &self.rows.hashes,
+        ];
+        if let (Some(version), Some(head)) = (&self.expected_version, &self.expected_head) {
+            params.push(version);
+            params.push(head);
+        }
+        params
     }
 }
 
@@ -315,8 +440,8 @@ struct Rows<'a> {
     tenants: Vec<Option<&'a str>>,
     payloads: Vec<Json<&'a Value>>,
     metadata: Vec<Json<&'a Metadata>>,
-    previous: Vec<Option<EventHash>>,
-    hashes: Vec<EventHash>,
+    previous: Vec<Option<Vec<u8>>>,
+    hashes: Vec<Vec<u8>>,
 }
 
 impl<'a> Rows<'a> {
@@ -349,8 +474,8 @@ impl<'a> Rows<'a> {
             .push(data.metadata().tenant().map(|t| t.as_str()));
         self.payloads.push(Json(data.payload()));
         self.metadata.push(Json(data.metadata()));
-        self.previous.push(previous);
-        self.hashes.push(hash);
+        self.previous.push(previous.map(|h| h.as_bytes().to_vec()));
+        self.hashes.push(hash.as_bytes().to_vec());
         Ok(())
     }
 }

@@ -58,24 +58,23 @@ impl PgEventStore {
         name: &CheckpointName,
     ) -> Result<Option<Position>, StoreError> {
         let op = |e| store_error("load checkpoint", e);
-        let client = self.client("load checkpoint").await?;
-        let statement = client
-            .prepare_cached(&self.inner.queries.load_checkpoint)
-            .await
-            .map_err(op)?;
-        let row = client
-            .query_opt(&statement, &[&name.as_str()])
-            .await
-            .map_err(op)?;
-        row.map(|row| {
-            let tx_id: i64 = row.try_get(0).map_err(op)?;
-            let seq: i64 = row.try_get(1).map_err(op)?;
-            Ok(Position::new(
-                unsigned(tx_id, "checkpoint transaction id")?,
-                unsigned(seq, "checkpoint sequence")?,
-            ))
-        })
-        .transpose()
+        let rows = super::pool::query(
+            &self.inner.pool,
+            "load checkpoint",
+            &self.inner.queries.load_checkpoint,
+            &[&name.as_str()],
+        )
+        .await?;
+        rows.first()
+            .map(|row| {
+                let tx_id: i64 = row.try_get(0).map_err(op)?;
+                let seq: i64 = row.try_get(1).map_err(op)?;
+                Ok(Position::new(
+                    unsigned(tx_id, "checkpoint transaction id")?,
+                    unsigned(seq, "checkpoint sequence")?,
+                ))
+            })
+            .transpose()
     }
 
     /// Saves `position` as the checkpoint of `name`, replacing the one kept (also with an
@@ -85,18 +84,15 @@ impl PgEventStore {
         name: &CheckpointName,
         position: Position,
     ) -> Result<(), StoreError> {
-        let op = |e| store_error("save checkpoint", e);
         let tx_id = to_i64(position.commit(), "transaction id")?;
         let seq = to_i64(position.sequence(), "sequence")?;
-        let client = self.client("save checkpoint").await?;
-        let statement = client
-            .prepare_cached(&self.inner.queries.save_checkpoint)
-            .await
-            .map_err(op)?;
-        client
-            .execute(&statement, &[&name.as_str(), &tx_id, &seq])
-            .await
-            .map_err(op)?;
+        super::pool::query(
+            &self.inner.pool,
+            "save checkpoint",
+            &self.inner.queries.save_checkpoint,
+            &[&name.as_str(), &tx_id, &seq],
+        )
+        .await?;
         Ok(())
     }
 

@@ -68,7 +68,7 @@ impl Queries {
                 &s,
                 &format!(
                     "UPDATE {s}.streams SET version = $2, head_hash = $3
-                     WHERE stream_id = $1 AND version = $15 RETURNING 1"
+                     WHERE stream_id = $1 AND version = $15 AND head_hash = $16 RETURNING 1"
                 ),
             ),
             events_by_id: format!("SELECT {cols} FROM {s}.events WHERE event_id = ANY($1)"),

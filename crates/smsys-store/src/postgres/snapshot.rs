@@ -13,16 +13,14 @@ use super::rows::unsigned;
 impl SnapshotStore for PgEventStore {
     async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
         let op = |e| store_error("load snapshot", e);
-        let client = self.client("load snapshot").await?;
-        let statement = client
-            .prepare_cached(&self.inner.queries.load_snapshot)
-            .await
-            .map_err(op)?;
-        let Some(row) = client
-            .query_opt(&statement, &[&stream.as_str()])
-            .await
-            .map_err(op)?
-        else {
+        let rows = super::pool::query(
+            &self.inner.pool,
+            "load snapshot",
+            &self.inner.queries.load_snapshot,
+            &[&stream.as_str()],
+        )
+        .await?;
+        let Some(row) = rows.first() else {
             return Ok(None);
         };
         let version: i64 = row.try_get(0).map_err(op)?;
@@ -43,7 +41,6 @@ impl SnapshotStore for PgEventStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        let op = |e| store_error("save snapshot", e);
         let version = i64::try_from(snapshot.version.get())
             .map_err(|_| corrupt(format!("snapshot version {}", snapshot.version)))?;
         let schema_version = i32::try_from(snapshot.schema_version).map_err(|_| {
@@ -52,23 +49,18 @@ impl SnapshotStore for PgEventStore {
                 snapshot.schema_version
             ))
         })?;
-        let client = self.client("save snapshot").await?;
-        let statement = client
-            .prepare_cached(&self.inner.queries.save_snapshot)
-            .await
-            .map_err(op)?;
-        client
-            .execute(
-                &statement,
-                &[
-                    &snapshot.stream.as_str(),
-                    &version,
-                    &schema_version,
-                    &Json(&snapshot.state),
-                ],
-            )
-            .await
-            .map_err(op)?;
+        super::pool::query(
+            &self.inner.pool,
+            "save snapshot",
+            &self.inner.queries.save_snapshot,
+            &[
+                &snapshot.stream.as_str(),
+                &version,
+                &schema_version,
+                &Json(&snapshot.state),
+            ],
+        )
+        .await?;
         Ok(())
     }
 }
