@@ -7,7 +7,7 @@
 //!   every `held_back_poll`, because a foreign transaction that ends sends no notification;
 //!   after a lost connection it reconnects and bumps once, so nothing missed meanwhile stays
 //!   unseen;
-//! - the *announcer* sends one `NOTIFY` for any number of local commits (coalesced), from a
+//! - the *announcer* sends one `NOTIFY` for the local commits of about a millisecond, from a
 //!   transaction with `synchronous_commit = off`. Appends do not notify inside their own
 //!   transaction: PostgreSQL serialises the commits of notifying transactions on one lock,
 //!   which would serialise every append's WAL flush.
@@ -62,6 +62,9 @@ impl Wake {
         self.commits.subscribe()
     }
 }
+
+/// How long the announcer gathers local commits into one notification.
+const GATHER: Duration = Duration::from_millis(1);
 
 /// How long to wait before reconnecting the listener or resending a notification.
 const RETRY: Duration = Duration::from_millis(200);
@@ -128,6 +131,9 @@ pub(crate) async fn announce(pool: Pool, channel: String, wake: Arc<Wake>) {
     drop(wake);
     let sql = format!("BEGIN; SET LOCAL synchronous_commit = off; NOTIFY \"{channel}\"; COMMIT;");
     while local.changed().await.is_ok() {
+        // Gather the commits of the next moment into the same notification: a NOTIFY is a
+        // transaction of its own, worth sharing between appends.
+        tokio::time::sleep(GATHER).await;
         local.borrow_and_update();
         loop {
             let sent = match pool.get().await {
