@@ -1,18 +1,25 @@
 //! The append transaction.
 //!
-//! One transaction per append, two round trips:
-//! 1. `BEGIN`; an advisory lock keyed by the stream; read the stream's row (version, hash of
-//!    its last event);
-//! 2. update that row `WHERE version = <read version>` (insert it for a new stream) and insert
-//!    the events with `tx_id = pg_current_xact_id()`, in one statement; `COMMIT`.
+//! Every append is one transaction that updates the stream's row `WHERE version = <expected
+//! version> AND head_hash = <expected head>` (or inserts it, for a new stream) and inserts the
+//! events with `tx_id = pg_current_xact_id()`, in one statement. Two ways to get there:
 //!
-//! Writers of one stream serialise on that stream's lock; writers of different streams never
-//! wait for each other. The lock is an advisory lock, not `SELECT ... FOR UPDATE`, on purpose:
-//! a row lock gives the transaction its id *before* it waits, so a writer that waited could
-//! carry a lower id than the writer it waited for, and its events would sort before that
-//! writer's in the log although they come later in the stream. With the advisory lock the id
-//! is taken after the lock is held, hence after the previous writer committed, so the log order
-//! `(tx_id, seq)` agrees with every stream's version order.
+//! - *one round trip*, when the head is known: a new stream under `NoStream`, or a stream whose
+//!   last event this node wrote (a remembered guess, checked by the `WHERE`). The statement runs
+//!   in its own implicit transaction; a wrong guess writes nothing and falls back to:
+//! - *two round trips under the stream's lock*: `BEGIN`, an advisory lock keyed by the stream,
+//!   read the stream's row; then the write statement and `COMMIT`, pipelined.
+//!
+//! Writers of one stream serialise on that stream's row (and lock); writers of different
+//! streams never wait for each other. Why the log order `(tx_id, seq)` agrees with every
+//! stream's version order: a transaction id is taken at the first write, and a writer whose
+//! write waited for another writer of the same stream finds the version changed and writes
+//! nothing, so a successful writer never waited for another successful writer; it took its id
+//! after the previous one committed, hence a higher one. The lock is advisory, not
+//! `SELECT ... FOR UPDATE`, because a row lock would take the transaction id *before* waiting:
+//! under `Any` a writer that waited could then succeed with a lower id than the writer it
+//! waited for, and its events would sort first in the log although they come later in the
+//! stream.
 //!
 //! Retries: a stored event id makes the insert fail on the `event_id` unique key (or the
 //! version check fail, when the stream moved on since); either way the ids are looked up and
@@ -37,9 +44,9 @@ use super::error::{BACKEND, Class, class_of, pool_error, store_error};
 use super::queries::Queries;
 use super::rows::{decode, hash, unsigned};
 
-/// Attempts when writers keep racing to create the same stream (never more than two in
-/// practice: the stream lock serialises them).
-const ATTEMPTS: usize = 5;
+/// Attempts under the stream lock when a one-round-trip writer of the same stream keeps
+/// getting in between (the lock serialises locked writers, not those).
+const ATTEMPTS: usize = 16;
 
 /// A pooled connection inside a transaction: dropped before the transaction ended (an error,
 /// a cancelled future), it is taken out of the pool and closed, so the server rolls back.
