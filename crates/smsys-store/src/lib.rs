@@ -13,11 +13,15 @@
 
 mod memory;
 pub mod paging;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use memory::{MemoryEventStore, MemorySnapshotStore};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgEventStore, PgEventStoreBuilder};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{Durability, OpenError, SqliteEventStore, SqliteOptions};

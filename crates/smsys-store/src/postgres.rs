@@ -1,0 +1,409 @@
+//! The PostgreSQL store: many application nodes on one database, no event ever skipped.
+//!
+//! # Log order and delivery without gaps
+//!
+//! Every event carries the id of the transaction that wrote it (`pg_current_xact_id()`, the
+//! 64-bit `xid8`) and a `bigserial` sequence number; its [`Position`] is `(tx_id, seq)` and
+//! the log is read in that order. Sequence numbers are taken at insert but become visible at
+//! commit, so "everything after the last position seen" would skip a slow transaction that
+//! holds a lower number. Instead, log reads deliver only events whose `tx_id` is below
+//! `pg_snapshot_xmin(pg_current_snapshot())`, the oldest transaction still running when the
+//! read's snapshot was taken: every transaction below it has ended, every later one gets a
+//! higher id, so the delivered prefix of the log is final; nothing can ever be inserted
+//! before it. A checkpoint is a position, and resuming after it never skips.
+//!
+//! The cost: delivery waits for the oldest open transaction of the whole PostgreSQL cluster,
+//! also one that never touches this store (a long report, a forgotten `BEGIN` in psql, a
+//! prepared two-phase transaction). [`PgEventStore::horizon`] shows how many committed events
+//! wait behind it. Keep transactions short on a database that hosts an event store.
+//!
+//! Within one stream the log order is the version order: see the `append` module for why the
+//! stream lock is an advisory lock.
+//!
+//! # Reads
+//!
+//! Stream reads and [`stream_version`](EventStore::stream_version) see every committed
+//! append. [`read_all`](EventStore::read_all) first waits (up to
+//! [`read_barrier_timeout`](PgEventStoreBuilder::read_barrier_timeout)) until every
+//! transaction that could precede an already committed event has ended, so it includes
+//! everything committed before the call. Subscriptions are woken by local commits, by
+//! `LISTEN/NOTIFY` from other nodes, and by a short re-poll while events are held back.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use futures::StreamExt;
+use smsys_core::{
+    AppendError, AppendResult, EventData, EventStore, EventStream, ExpectedVersion, LogFilter,
+    Position, RecordedEvent, StoreError, StreamId, Version,
+};
+use tokio::task::AbortHandle;
+
+use crate::paging::{PagedStore, log_pages, stream_pages, subscription};
+
+mod append;
+mod checkpoint;
+mod config;
+mod error;
+mod pool;
+mod queries;
+mod rows;
+mod schema;
+mod snapshot;
+mod wakeup;
+
+pub use checkpoint::{CheckpointName, MAX_CHECKPOINT_NAME_LEN};
+pub use config::{MAX_SCHEMA_NAME_LEN, PgEventStoreBuilder, SchemaName};
+pub use error::PgError;
+
+use error::{pool_error, store_error};
+use queries::Queries;
+use rows::{decode, unsigned};
+use wakeup::Wake;
+
+/// An event store on PostgreSQL. Cloning gives another handle to the same store (same pool);
+/// separate application nodes each open their own.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use futures::StreamExt;
+/// use smsys_core::{EventStore, LogFilter, Position};
+/// use smsys_store::postgres::{CheckpointName, PgEventStore};
+///
+/// let store = PgEventStore::builder("host=127.0.0.1 user=postgres dbname=app")
+///     .schema("smsys")?
+///     .connect()
+///     .await?;
+/// let name = CheckpointName::new("mail-notifier")?;
+/// let from = store.load_checkpoint(&name).await?.unwrap_or(Position::START);
+/// let mut events = store.subscribe(from, LogFilter::all());
+/// while let Some(event) = events.next().await {
+///     let event = event?;
+///     // ... handle it idempotently, then:
+///     store.save_checkpoint(&name, event.position).await?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PgEventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    schema: SchemaName,
+    queries: Queries,
+    lock_prefix: String,
+    heads: append::Heads,
+    wake: Arc<Wake>,
+    read_barrier_timeout: Duration,
+    held_back_poll: Duration,
+    tasks: Vec<AbortHandle>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl std::fmt::Debug for PgEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.inner.pool.status();
+        f.debug_struct("PgEventStore")
+            .field("schema", &self.inner.schema)
+            .field("pool_size", &status.max_size)
+            .field("pool_available", &status.available)
+            .finish()
+    }
+}
+
+/// Where delivery stands: what subscribers can get now and what waits for the oldest open
+/// transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogHorizon {
+    /// The id of the oldest transaction still open in the cluster: events of transactions
+    /// from this id on are not delivered yet.
+    pub gate: u64,
+    /// The newest event that can be delivered now ([`Position::START`] when none). A
+    /// subscriber whose checkpoint is here is fully caught up.
+    pub deliverable: Position,
+    /// Events committed but held back because an older transaction is still open.
+    pub held_back: u64,
+}
+
+impl PgEventStore {
+    /// A builder for a store on the database at `connection` (see [`PgEventStoreBuilder::new`]).
+    pub fn builder(connection: impl Into<String>) -> PgEventStoreBuilder {
+        PgEventStoreBuilder::new(connection)
+    }
+
+    /// Connects to `connection` with the default settings and schema `smsys`.
+    pub async fn connect(connection: &str) -> Result<Self, PgError> {
+        Self::builder(connection).connect().await
+    }
+
+    async fn open(options: PgEventStoreBuilder) -> Result<Self, PgError> {
+        if options.pool_size == 0 {
+            return Err(PgError::ZeroPoolSize);
+        }
+        let mut config = tokio_postgres::Config::from_str(&options.connection)
+            .map_err(|e| PgError::InvalidConnectionString(Box::new(e)))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("smsys");
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.connect_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| PgError::Pool(Box::new(e)))?;
+        {
+            let mut client = pool.get().await.map_err(|e| pool_error("connect", e))?;
+            let client: &mut tokio_postgres::Client = &mut client;
+            schema::migrate(client, &options.schema).await?;
+        }
+        let schema = options.schema;
+        let wake = Wake::new();
+        let channel = schema.channel();
+        let listener = tokio::spawn(wakeup::listen(
+            config,
+            channel.clone(),
+            Arc::clone(&wake),
+            options.held_back_poll,
+        ));
+        let announcer = tokio::spawn(wakeup::announce(pool.clone(), channel, Arc::clone(&wake)));
+        tracing::info!(schema = %schema, pool_size = options.pool_size, "postgres event store open");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                queries: Queries::new(&schema),
+                lock_prefix: format!("smsys:{schema}:"),
+                heads: append::Heads::default(),
+                schema,
+                pool,
+                wake,
+                read_barrier_timeout: options.read_barrier_timeout,
+                held_back_poll: options.held_back_poll,
+                tasks: vec![listener.abort_handle(), announcer.abort_handle()],
+            }),
+        })
+    }
+
+    /// The schema holding this store's tables.
+    pub fn schema(&self) -> &SchemaName {
+        &self.inner.schema
+    }
+
+    /// Where delivery stands: the newest deliverable position and how many committed events
+    /// wait behind the oldest open transaction. A subscriber's lag is the part of the log
+    /// between its checkpoint and [`LogHorizon::deliverable`].
+    pub async fn horizon(&self) -> Result<LogHorizon, StoreError> {
+        let op = |e| store_error("horizon", e);
+        let rows = pool::query(
+            &self.inner.pool,
+            "horizon",
+            &self.inner.queries.horizon,
+            &[],
+        )
+        .await?;
+        let row = rows.first().ok_or(StoreError::Corrupt {
+            what: "the horizon query returned no row".to_owned(),
+        })?;
+        let gate: i64 = row.try_get(0).map_err(op)?;
+        let tx_id: Option<i64> = row.try_get(1).map_err(op)?;
+        let seq: Option<i64> = row.try_get(2).map_err(op)?;
+        let held_back: i64 = row.try_get(3).map_err(op)?;
+        let deliverable = match (tx_id, seq) {
+            (Some(t), Some(s)) => {
+                Position::new(unsigned(t, "transaction id")?, unsigned(s, "sequence")?)
+            }
+            _ => Position::START,
+        };
+        Ok(LogHorizon {
+            gate: unsigned(gate, "snapshot xmin")?,
+            deliverable,
+            held_back: unsigned(held_back, "count")?,
+        })
+    }
+
+    /// Waits until every transaction that could still add events before the newest
+    /// committed one has ended (see [`PgEventStoreBuilder::read_barrier_timeout`]).
+    async fn log_barrier(&self) -> Result<(), StoreError> {
+        let op = |e| store_error("read all", e);
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        loop {
+            // A connection per look: waiting must not hold one of the pool's.
+            let rows = pool::query(
+                &self.inner.pool,
+                "read all",
+                &self.inner.queries.log_barrier,
+                &[],
+            )
+            .await?;
+            let row = rows.first().ok_or(StoreError::Corrupt {
+                what: "the barrier query returned no row".to_owned(),
+            })?;
+            let newest: Option<i64> = row.try_get(0).map_err(op)?;
+            let gate: i64 = row.try_get(1).map_err(op)?;
+            match newest {
+                Some(newest) if gate <= newest => {}
+                Some(_) | None => return Ok(()),
+            }
+            if started.elapsed() >= self.inner.read_barrier_timeout {
+                tracing::warn!(
+                    schema = %self.inner.schema,
+                    gate,
+                    "an old open transaction holds back the log; reading the part that can be delivered"
+                );
+                return Ok(());
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(self.inner.held_back_poll);
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, AppendError> {
+        let appender = append::Appender {
+            pool: &self.inner.pool,
+            queries: &self.inner.queries,
+            lock_prefix: &self.inner.lock_prefix,
+            heads: &self.inner.heads,
+        };
+        let result = appender.append(stream, expected, &events).await?;
+        self.inner.wake.committed();
+        Ok(result)
+    }
+
+    fn read_stream(&self, stream: &StreamId, from: Version) -> EventStream<'_> {
+        stream_pages(self, stream.clone(), Some(from), false)
+    }
+
+    fn read_stream_backwards(&self, stream: &StreamId, from: Option<Version>) -> EventStream<'_> {
+        stream_pages(self, stream.clone(), from, true)
+    }
+
+    fn read_all(&self, after: Position, filter: LogFilter) -> EventStream<'_> {
+        futures::stream::once(self.log_barrier())
+            .flat_map(move |ready| match ready {
+                Ok(()) => log_pages(self, after, filter.clone()),
+                Err(error) => futures::stream::once(async { Err(error) }).boxed(),
+            })
+            .boxed()
+    }
+
+    async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
+        let op = |e| store_error("stream version", e);
+        let rows = pool::query(
+            &self.inner.pool,
+            "stream version",
+            &self.inner.queries.stream_version,
+            &[&stream.as_str()],
+        )
+        .await?;
+        rows.first()
+            .map(|row| {
+                let v: i64 = row.try_get(0).map_err(op)?;
+                Ok(Version::new(unsigned(v, "stream version")?))
+            })
+            .transpose()
+    }
+
+    fn subscribe(&self, after: Position, filter: LogFilter) -> EventStream<'_> {
+        subscription(self, after, filter, self.inner.wake.subscribe())
+    }
+}
+
+/// A limit or version as a `bigint` parameter (saturating: beyond `i64::MAX` nothing exists).
+fn param(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl PagedStore for PgEventStore {
+    async fn stream_page(
+        &self,
+        stream: &StreamId,
+        from: Version,
+        backwards: bool,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = if backwards {
+            &self.inner.queries.stream_backwards
+        } else {
+            &self.inner.queries.stream_forwards
+        };
+        let rows = pool::query(
+            &self.inner.pool,
+            "read stream",
+            sql,
+            &[&stream.as_str(), &param(from.get()), &param(limit as u64)],
+        )
+        .await?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn log_page(
+        &self,
+        after: Position,
+        filter: &LogFilter,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let op = |e| store_error("read log", e);
+        let categories: Vec<&str> = filter.categories().iter().map(|c| c.as_str()).collect();
+        let types: Vec<&str> = filter.event_types().iter().map(|t| t.as_str()).collect();
+        // One row more than asked: a full page must not end at the gate unnoticed.
+        let rows = pool::query(
+            &self.inner.pool,
+            "read log",
+            &self.inner.queries.log_page,
+            &[
+                &param(after.commit()),
+                &param(after.sequence()),
+                &categories,
+                &types,
+                &param(limit as u64 + 1),
+            ],
+        )
+        .await?;
+        let mut page = Vec::with_capacity(rows.len().min(limit));
+        for row in &rows {
+            let tx_id: i64 = row.try_get(2).map_err(op)?;
+            let gate: i64 = row.try_get(11).map_err(op)?;
+            if tx_id >= gate {
+                // Committed, but an older transaction is still open: not deliverable yet.
+                self.inner.wake.saw_held_back();
+                break;
+            }
+            if page.len() == limit {
+                break;
+            }
+            page.push(decode(row)?);
+        }
+        Ok(page)
+    }
+}

@@ -1,0 +1,488 @@
+//! The append transaction.
+//!
+//! Every append is one transaction that updates the stream's row `WHERE version = <expected
+//! version> AND head_hash = <expected head>` (or inserts it, for a new stream) and inserts the
+//! events with `tx_id = pg_current_xact_id()`, in one statement. Two ways to get there:
+//!
+//! - *one round trip*, when the head is known: a new stream under `NoStream`, or a stream whose
+//!   last event this node wrote (a remembered guess, checked by the `WHERE`). The statement runs
+//!   in its own implicit transaction; a wrong guess writes nothing and falls back to:
+//! - *two round trips under the stream's lock*: `BEGIN`, an advisory lock keyed by the stream,
+//!   read the stream's row; then the write statement and `COMMIT`, pipelined.
+//!
+//! Writers of one stream serialise on that stream's row (and lock); writers of different
+//! streams never wait for each other. Why the log order `(tx_id, seq)` agrees with every
+//! stream's version order: a transaction id is taken at the first write, and a writer whose
+//! write waited for another writer of the same stream finds the version changed and writes
+//! nothing, so a successful writer never waited for another successful writer; it took its id
+//! after the previous one committed, hence a higher one. The lock is advisory, not
+//! `SELECT ... FOR UPDATE`, because a row lock would take the transaction id *before* waiting:
+//! under `Any` a writer that waited could then succeed with a lower id than the writer it
+//! waited for, and its events would sort first in the log although they come later in the
+//! stream.
+//!
+//! Retries: a stored event id makes the insert fail on the `event_id` unique key (or the
+//! version check fail, when the stream moved on since); either way the ids are looked up and
+//! [`resolve_retry`] gives the answer every backend gives.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use chrono::Utc;
+use deadpool_postgres::{Object, Pool};
+use serde_json::Value;
+use smsys_core::chain::event_hash;
+use smsys_core::{
+    AppendError, AppendResult, BackendError, EventData, EventHash, EventId, ExpectedVersion,
+    Metadata, Position, RecordedEvent, StoreError, StreamId, Version, check_append_shape,
+    resolve_retry, to_micros,
+};
+use tokio_postgres::types::{Json, ToSql};
+use uuid::Uuid;
+
+use super::error::{BACKEND, Class, class_of, pool_error, store_error};
+use super::queries::Queries;
+use super::rows::{decode, hash, unsigned};
+
+/// Attempts under the stream lock when a one-round-trip writer of the same stream keeps
+/// getting in between (the lock serialises locked writers, not those).
+const ATTEMPTS: usize = 16;
+
+/// A pooled connection inside a transaction: dropped before the transaction ended (an error,
+/// a cancelled future), it is taken out of the pool and closed, so the server rolls back.
+struct InTransaction {
+    client: Option<Object>,
+}
+
+impl InTransaction {
+    fn client(&self) -> Result<&Object, StoreError> {
+        self.client
+            .as_ref()
+            .ok_or(StoreError::Closed { backend: BACKEND })
+    }
+
+    /// The transaction ended: the connection may go back to the pool.
+    fn finish(mut self) {
+        self.client = None;
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
+}
+
+enum Attempt {
+    Done(AppendResult),
+    Conflict(Option<Version>),
+    IdTaken,
+    Race,
+}
+
+/// Most stream heads remembered for the one-round-trip path.
+const HEADS: usize = 65_536;
+
+/// The head (version, hash of the last event) of streams this node appended to last: a guess
+/// the one-round-trip path checks in its `UPDATE ... WHERE`, never trusted otherwise.
+#[derive(Debug, Default)]
+pub(crate) struct Heads(Mutex<HashMap<StreamId, (Version, EventHash)>>);
+
+impl Heads {
+    fn get(&self, stream: &StreamId) -> Option<(Version, EventHash)> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(stream)
+            .copied()
+    }
+
+    fn set(&self, stream: &StreamId, head: Option<(Version, EventHash)>) {
+        let mut heads = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match head {
+            Some(head) => {
+                if heads.len() >= HEADS {
+                    heads.clear();
+                }
+                heads.insert(stream.clone(), head);
+            }
+            None => {
+                heads.remove(stream);
+            }
+        }
+    }
+}
+
+/// Everything the append needs from the store.
+pub(crate) struct Appender<'a> {
+    pub(crate) pool: &'a Pool,
+    pub(crate) queries: &'a Queries,
+    pub(crate) lock_prefix: &'a str,
+    pub(crate) heads: &'a Heads,
+}
+
+impl Appender<'_> {
+    pub(crate) async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[EventData],
+    ) -> Result<AppendResult, AppendError> {
+        check_append_shape(stream, events)?;
+        // One round trip when the head is known (a new stream, or this node wrote the
+        // stream's last event): the `UPDATE ... WHERE version AND head_hash` checks the guess.
+        let guess = match (expected, self.heads.get(stream)) {
+            (ExpectedVersion::NoStream, None) => Some(None),
+            (_, Some(head)) if expected.accepts(Some(head.0)) => Some(Some(head)),
+            _ => None,
+        };
+        if let Some(head) = guess {
+            match self.fast(stream, head, events).await? {
+                Attempt::Done(result) => return Ok(result),
+                Attempt::IdTaken => {
+                    if let Some(original) = self.recognise_retry(stream, expected, events).await? {
+                        return Ok(original);
+                    }
+                }
+                Attempt::Race | Attempt::Conflict(_) => self.heads.set(stream, None),
+            }
+        }
+        for _ in 0..ATTEMPTS {
+            match self.locked(stream, expected, events).await? {
+                Attempt::Done(result) => return Ok(result),
+                Attempt::Conflict(actual) => {
+                    // The stream moved on: perhaps because this very append committed before
+                    // (a retry after a lost answer).
+                    if let Some(original) = self.recognise_retry(stream, expected, events).await? {
+                        return Ok(original);
+                    }
+                    return Err(AppendError::Conflict {
+                        stream: stream.clone(),
+                        expected,
+                        actual,
+                    });
+                }
+                Attempt::IdTaken => {
+                    if let Some(original) = self.recognise_retry(stream, expected, events).await? {
+                        return Ok(original);
+                    }
+                }
+                Attempt::Race => {}
+            }
+            tracing::debug!(%stream, "append raced, trying again");
+        }
+        Err(StoreError::Backend(BackendError::new(
+            BACKEND,
+            "append",
+            true,
+            format!("append to {stream} kept racing with other writers"),
+        ))
+        .into())
+    }
+
+    /// The original result if `events` are stored already (see [`resolve_retry`]).
+    async fn recognise_retry(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[EventData],
+    ) -> Result<Option<AppendResult>, AppendError> {
+        let ids: Vec<Uuid> = events.iter().map(|e| e.event_id().as_uuid()).collect();
+        let rows =
+            super::pool::query(self.pool, "append", &self.queries.events_by_id, &[&ids]).await?;
+        let stored: HashMap<EventId, RecordedEvent> = rows
+            .iter()
+            .map(|row| decode(row).map(|e| (e.event_id(), e)))
+            .collect::<Result<_, _>>()?;
+        let recorded: Vec<Option<&RecordedEvent>> =
+            events.iter().map(|e| stored.get(&e.event_id())).collect();
+        resolve_retry(stream, expected, events, &recorded)
+    }
+
+    /// The one-statement append on a guessed head, in its own implicit transaction.
+    async fn fast(
+        &self,
+        stream: &StreamId,
+        head: Option<(Version, EventHash)>,
+        events: &[EventData],
+    ) -> Result<Attempt, StoreError> {
+        let client = self.pool.get().await.map_err(|e| pool_error("append", e))?;
+        let write = Write::new(stream, head, events)?;
+        let inserted = async {
+            let statement = client.prepare_cached(write.sql(self.queries)).await?;
+            client.query(&statement, &write.params()).await
+        }
+        .await;
+        if let Err(error) = &inserted {
+            super::pool::release_after(client, error);
+        }
+        self.finish(stream, &write, inserted)
+    }
+
+    /// The append under the stream's lock, in two round trips.
+    async fn locked(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[EventData],
+    ) -> Result<Attempt, StoreError> {
+        let op = |e| store_error("append", e);
+        let client = self.pool.get().await.map_err(|e| pool_error("append", e))?;
+        let (lock, head, new_stream, existing_stream) = tokio::try_join!(
+            client.prepare_cached(&self.queries.lock_stream),
+            client.prepare_cached(&self.queries.stream_head),
+            client.prepare_cached(&self.queries.insert_new_stream),
+            client.prepare_cached(&self.queries.insert_existing_stream),
+        )
+        .map_err(op)?;
+        let tx = InTransaction {
+            client: Some(client),
+        };
+        let client = tx.client()?;
+
+        // Round trip 1: begin, lock the stream, read its head.
+        let key = format!("{}{}", self.lock_prefix, stream.as_str());
+        let stream_id = stream.as_str();
+        let lock_params: [&(dyn ToSql + Sync); 1] = [&key];
+        let head_params: [&(dyn ToSql + Sync); 1] = [&stream_id];
+        let (begun, locked, row) = tokio::join!(
+            client.batch_execute("BEGIN"),
+            client.execute(&lock, &lock_params),
+            client.query_opt(&head, &head_params),
+        );
+        begun.map_err(op)?;
+        locked.map_err(op)?;
+        let current = match row.map_err(op)? {
+            Some(row) => {
+                let version: i64 = row.try_get(0).map_err(op)?;
+                let head: &[u8] = row.try_get(1).map_err(op)?;
+                Some((
+                    Version::new(unsigned(version, "stream version")?),
+                    hash(head, "stream head hash")?,
+                ))
+            }
+            None => None,
+        };
+        let current_version = current.map(|(v, _)| v);
+        if !expected.accepts(current_version) {
+            client.batch_execute("ROLLBACK").await.map_err(op)?;
+            tx.finish();
+            self.heads.set(stream, current);
+            return Ok(Attempt::Conflict(current_version));
+        }
+
+        // Round trip 2: write and commit.
+        let write = Write::new(stream, current, events)?;
+        let statement = if current.is_some() {
+            &existing_stream
+        } else {
+            &new_stream
+        };
+        let params = write.params();
+        let (inserted, committed) = tokio::join!(
+            client.query(statement, &params),
+            client.batch_execute("COMMIT"),
+        );
+        if let Err(error) = committed {
+            // The outcome is unknown; the caller retries with the same ids.
+            return Err(op(error));
+        }
+        tx.finish();
+        self.finish(stream, &write, inserted)
+    }
+
+    /// Reads what the write statement returned.
+    fn finish(
+        &self,
+        stream: &StreamId,
+        write: &Write<'_>,
+        inserted: Result<Vec<tokio_postgres::Row>, tokio_postgres::Error>,
+    ) -> Result<Attempt, StoreError> {
+        let op = |e| store_error("append", e);
+        let inserted = match inserted {
+            Ok(inserted) => inserted,
+            Err(error) => {
+                return match class_of(&error) {
+                    Class::EventIdTaken => Ok(Attempt::IdTaken),
+                    Class::StreamRace => Ok(Attempt::Race),
+                    Class::Transient | Class::Permanent => Err(op(error)),
+                };
+            }
+        };
+        if inserted.len() != write.rows.versions.len() {
+            // The stream row was not where we thought: nothing was written.
+            return Ok(Attempt::Race);
+        }
+        let mut by_version = HashMap::with_capacity(inserted.len());
+        for row in &inserted {
+            let v: i64 = row.try_get(0).map_err(op)?;
+            let tx_id: i64 = row.try_get(1).map_err(op)?;
+            let seq: i64 = row.try_get(2).map_err(op)?;
+            by_version.insert(
+                v,
+                Position::new(
+                    unsigned(tx_id, "transaction id")?,
+                    unsigned(seq, "sequence")?,
+                ),
+            );
+        }
+        let positions = write
+            .rows
+            .versions
+            .iter()
+            .map(|v| {
+                by_version
+                    .get(v)
+                    .copied()
+                    .ok_or_else(|| StoreError::Corrupt {
+                        what: format!("the insert into {stream} did not return version {v}"),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        self.heads.set(stream, Some((write.version, write.head)));
+        Ok(Attempt::Done(AppendResult {
+            version: write.version,
+            positions,
+        }))
+    }
+}
+
+/// One append's rows, hashed, and the parameters of the write statement.
+struct Write<'a> {
+    stream: &'a str,
+    category: &'a str,
+    /// The head the write expects (`None`: a new stream).
+    expected_version: Option<i64>,
+    expected_head: Option<Vec<u8>>,
+    /// The head after the write.
+    version: Version,
+    head: EventHash,
+    last_version: i64,
+    head_bytes: Vec<u8>,
+    recorded_at: chrono::DateTime<Utc>,
+    rows: Rows<'a>,
+}
+
+impl<'a> Write<'a> {
+    fn new(
+        stream: &'a StreamId,
+        current: Option<(Version, EventHash)>,
+        events: &'a [EventData],
+    ) -> Result<Self, StoreError> {
+        // Hash the chain links here: each hash covers the previous event's hash.
+        let recorded_at = to_micros(Utc::now());
+        let mut previous = current.map(|(_, h)| h);
+        let mut version = current.map(|(v, _)| v).unwrap_or_default();
+        let mut rows = Rows::with_capacity(events.len());
+        for data in events {
+            version = version.next();
+            let link = event_hash(previous.as_ref(), stream, version, data, recorded_at);
+            rows.push(version, data, previous, link)?;
+            previous = Some(link);
+        }
+        let head = previous.ok_or(StoreError::Corrupt {
+            what: format!("an append to {stream} without events"),
+        })?;
+        Ok(Self {
+            stream: stream.as_str(),
+            category: stream.category_str(),
+            expected_version: current.map(|(v, _)| to_i64(v)).transpose()?,
+            expected_head: current.map(|(_, h)| h.as_bytes().to_vec()),
+            version,
+            head,
+            last_version: to_i64(version)?,
+            head_bytes: head.as_bytes().to_vec(),
+            recorded_at,
+            rows,
+        })
+    }
+
+    fn sql<'q>(&self, queries: &'q Queries) -> &'q str {
+        if self.expected_version.is_some() {
+            &queries.insert_existing_stream
+        } else {
+            &queries.insert_new_stream
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &self.stream,
+            &self.last_version,
+            &self.head_bytes,
+            &self.category,
+            &self.recorded_at,
+            &self.rows.versions,
+            &self.rows.ids,
+            &self.rows.types,
+            &self.rows.schema_versions,
+            &self.rows.tenants,
+            &self.rows.payloads,
+            &self.rows.metadata,
+            &self.rows.previous,
+            &self.rows.hashes,
+        ];
+        if let (Some(version), Some(head)) = (&self.expected_version, &self.expected_head) {
+            params.push(version);
+            params.push(head);
+        }
+        params
+    }
+}
+
+fn to_i64(version: Version) -> Result<i64, StoreError> {
+    i64::try_from(version.get()).map_err(|_| StoreError::Corrupt {
+        what: format!("version {version} is beyond what the store can hold"),
+    })
+}
+
+/// The column arrays of one append.
+struct Rows<'a> {
+    versions: Vec<i64>,
+    ids: Vec<Uuid>,
+    types: Vec<&'a str>,
+    schema_versions: Vec<i64>,
+    tenants: Vec<Option<&'a str>>,
+    payloads: Vec<Json<&'a Value>>,
+    metadata: Vec<Json<&'a Metadata>>,
+    previous: Vec<Option<Vec<u8>>>,
+    hashes: Vec<Vec<u8>>,
+}
+
+impl<'a> Rows<'a> {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            versions: Vec::with_capacity(n),
+            ids: Vec::with_capacity(n),
+            types: Vec::with_capacity(n),
+            schema_versions: Vec::with_capacity(n),
+            tenants: Vec::with_capacity(n),
+            payloads: Vec::with_capacity(n),
+            metadata: Vec::with_capacity(n),
+            previous: Vec::with_capacity(n),
+            hashes: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(
+        &mut self,
+        version: Version,
+        data: &'a EventData,
+        previous: Option<EventHash>,
+        hash: EventHash,
+    ) -> Result<(), StoreError> {
+        self.versions.push(to_i64(version)?);
+        self.ids.push(data.event_id().as_uuid());
+        self.types.push(data.event_type().as_str());
+        self.schema_versions.push(i64::from(data.schema_version()));
+        self.tenants
+            .push(data.metadata().tenant().map(|t| t.as_str()));
+        self.payloads.push(Json(data.payload()));
+        self.metadata.push(Json(data.metadata()));
+        self.previous.push(previous.map(|h| h.as_bytes().to_vec()));
+        self.hashes.push(hash.as_bytes().to_vec());
+        Ok(())
+    }
+}

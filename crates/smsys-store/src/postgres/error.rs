@@ -1,0 +1,200 @@
+//! The one place where driver errors become smsys errors, by SQLSTATE constants.
+
+use deadpool_postgres::PoolError;
+use smsys_core::{BackendError, StoreError};
+use tokio_postgres::error::SqlState;
+
+use super::schema::{EVENT_ID_KEY, STREAM_VERSION_KEY, STREAMS_KEY};
+
+pub(crate) const BACKEND: &str = "postgres";
+
+/// Why a [`PgEventStore`](super::PgEventStore) could not be configured or opened.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// The schema name is not a plain lowercase identifier.
+    #[error(
+        "schema name {name:?} is not accepted: use 1 to {max} lowercase ASCII letters, digits and '_', starting with a letter, not starting with 'pg_'"
+    )]
+    InvalidSchemaName {
+        /// The refused name.
+        name: String,
+        /// The longest name accepted.
+        max: usize,
+    },
+    /// A checkpoint name is empty, too long or holds control characters.
+    #[error("checkpoint name {name:?} is not accepted: use 1 to {max} printable characters")]
+    InvalidCheckpointName {
+        /// The refused name.
+        name: String,
+        /// The longest name accepted.
+        max: usize,
+    },
+    /// The connection string could not be parsed.
+    #[error("the connection string is not valid")]
+    InvalidConnectionString(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The pool size must be at least one.
+    #[error("the pool size must be at least 1")]
+    ZeroPoolSize,
+    /// The connection pool could not be built.
+    #[error("the connection pool could not be built")]
+    Pool(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database holds a schema version this library does not know: a newer release wrote
+    /// it.
+    #[error("schema {schema} is at migration {found}, newer than the {known} this release knows")]
+    SchemaTooNew {
+        /// The schema.
+        schema: String,
+        /// The highest migration recorded in the database.
+        found: i32,
+        /// The highest migration this release knows.
+        known: i32,
+    },
+    /// The database failed while connecting or migrating.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a driver error is to be treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Another event already carries one of the appended event ids.
+    EventIdTaken,
+    /// Another writer created the stream or took the version first.
+    StreamRace,
+    /// Retrying the same call may succeed (lost connection, shutdown, deadlock, overload).
+    Transient,
+    /// Anything else.
+    Permanent,
+}
+
+/// SQLSTATE classes whose errors are worth retrying as a whole.
+const TRANSIENT_CLASSES: [&str; 2] = [
+    "08", // connection exception
+    "57", // operator intervention: admin shutdown (pg_terminate_backend), crash, cannot connect now
+];
+
+/// Individual SQLSTATEs worth retrying.
+const TRANSIENT_STATES: [SqlState; 4] = [
+    SqlState::T_R_SERIALIZATION_FAILURE,
+    SqlState::T_R_DEADLOCK_DETECTED,
+    SqlState::TOO_MANY_CONNECTIONS,
+    SqlState::LOCK_NOT_AVAILABLE,
+];
+
+/// Classifies an error from its SQLSTATE, the constraint it names, and whether the
+/// connection is gone (errors without SQLSTATE: I/O, closed connection).
+pub(crate) fn classify(code: Option<&SqlState>, constraint: Option<&str>, closed: bool) -> Class {
+    match code {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => match constraint {
+            Some(EVENT_ID_KEY) => Class::EventIdTaken,
+            Some(STREAMS_KEY) | Some(STREAM_VERSION_KEY) => Class::StreamRace,
+            Some(_) | None => Class::Permanent,
+        },
+        Some(code) if TRANSIENT_STATES.contains(code) => Class::Transient,
+        Some(code) if TRANSIENT_CLASSES.iter().any(|c| code.code().starts_with(c)) => {
+            Class::Transient
+        }
+        Some(_) => Class::Permanent,
+        None if closed => Class::Transient,
+        // No SQLSTATE: an I/O or protocol error, the connection is unusable.
+        None => Class::Transient,
+    }
+}
+
+/// Classifies a driver error.
+pub(crate) fn class_of(error: &tokio_postgres::Error) -> Class {
+    classify(
+        error.code(),
+        error.as_db_error().and_then(|db| db.constraint()),
+        error.is_closed(),
+    )
+}
+
+/// A driver error as a [`StoreError`].
+pub(crate) fn store_error(operation: &'static str, error: tokio_postgres::Error) -> StoreError {
+    let transient = class_of(&error) == Class::Transient;
+    tracing::debug!(operation, transient, %error, "postgres error");
+    StoreError::Backend(BackendError::new(BACKEND, operation, transient, error))
+}
+
+/// A pool error as a [`StoreError`].
+pub(crate) fn pool_error(operation: &'static str, error: PoolError) -> StoreError {
+    match error {
+        PoolError::Backend(error) => store_error(operation, error),
+        PoolError::Closed => StoreError::Closed { backend: BACKEND },
+        PoolError::Timeout(_) => {
+            StoreError::Backend(BackendError::new(BACKEND, operation, true, error))
+        }
+        PoolError::NoRuntimeSpecified | PoolError::PostCreateHook(_) => {
+            StoreError::Backend(BackendError::new(BACKEND, operation, false, error))
+        }
+    }
+}
+
+/// Stored data that does not decode.
+pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { what: what.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unique_violations_are_told_apart_by_constraint() {
+        let unique = Some(&SqlState::UNIQUE_VIOLATION);
+        assert_eq!(
+            classify(unique, Some(EVENT_ID_KEY), false),
+            Class::EventIdTaken
+        );
+        assert_eq!(
+            classify(unique, Some(STREAMS_KEY), false),
+            Class::StreamRace
+        );
+        assert_eq!(
+            classify(unique, Some(STREAM_VERSION_KEY), false),
+            Class::StreamRace
+        );
+        assert_eq!(classify(unique, Some("other"), false), Class::Permanent);
+        assert_eq!(classify(unique, None, false), Class::Permanent);
+    }
+
+    #[test]
+    fn lost_connections_and_contention_are_transient() {
+        for code in [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::CONNECTION_EXCEPTION,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ] {
+            assert_eq!(
+                classify(Some(&code), None, false),
+                Class::Transient,
+                "{code:?}"
+            );
+        }
+        assert_eq!(classify(None, None, true), Class::Transient);
+        assert_eq!(classify(None, None, false), Class::Transient);
+    }
+
+    #[test]
+    fn refusals_of_the_request_are_permanent() {
+        for code in [
+            SqlState::SYNTAX_ERROR,
+            SqlState::UNDEFINED_TABLE,
+            SqlState::CHECK_VIOLATION,
+            SqlState::INSUFFICIENT_PRIVILEGE,
+            SqlState::INVALID_TEXT_REPRESENTATION,
+        ] {
+            assert_eq!(
+                classify(Some(&code), None, false),
+                Class::Permanent,
+                "{code:?}"
+            );
+        }
+    }
+}
