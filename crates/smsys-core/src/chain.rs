@@ -30,6 +30,9 @@
 //! `false`, `null` as written. Global positions are deliberately not covered: they are assigned
 //! by the backend and their order is checked separately by the verifier.
 //!
+//! Payloads must read back exactly for a stored event to hash as it did when recorded: smsys
+//! enables serde_json's `float_roundtrip`, so a stored float parses to the same double.
+//!
 //! The chain is per stream, so unrelated streams never wait for each other. An edited event
 //! breaks its own hash; a deleted or reordered event breaks the next event's link or the version
 //! sequence. Removing a whole stream or the tail of the log is only visible against a seal
@@ -39,13 +42,15 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, Utc};
+use std::io::Write as _;
+
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::event::{EventData, RecordedEvent};
+use crate::event::{EventData, RecordedEvent, TenantId};
 use crate::store::StoreError;
 use crate::stream::{Position, StreamId, Version};
 
@@ -99,12 +104,23 @@ impl From<EventHash> for String {
     }
 }
 
+impl EventHash {
+    /// The 64 lowercase hex digits.
+    fn hex(&self) -> [u8; 64] {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+        out
+    }
+}
+
 impl fmt::Display for EventHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        // The digits are ASCII by construction.
+        f.write_str(std::str::from_utf8(&self.hex()).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -118,16 +134,15 @@ impl fmt::Debug for EventHash {
 pub fn write_canonical_json(out: &mut Vec<u8>, value: &Value) {
     match value {
         Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
             out.push(b'{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_string(out, key);
-                out.push(b':');
-                write_canonical_json(out, value);
+            // serde_json's default map is ordered by key bytes already; with its
+            // `preserve_order` feature it is not, and the keys are sorted here.
+            if map.keys().is_sorted_by(|a, b| a.as_bytes() <= b.as_bytes()) {
+                write_members(out, map.iter());
+            } else {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+                write_members(out, entries.into_iter());
             }
             out.push(b'}');
         }
@@ -142,7 +157,9 @@ pub fn write_canonical_json(out: &mut Vec<u8>, value: &Value) {
             out.push(b']');
         }
         Value::String(s) => write_string(out, s),
-        Value::Number(n) => out.extend_from_slice(n.to_string().as_bytes()),
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Null => out.extend_from_slice(b"null"),
@@ -150,26 +167,48 @@ pub fn write_canonical_json(out: &mut Vec<u8>, value: &Value) {
 }
 
 fn write_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.extend_from_slice(b"\\\""),
-            '\\' => out.extend_from_slice(b"\\\\"),
-            '\u{08}' => out.extend_from_slice(b"\\b"),
-            '\t' => out.extend_from_slice(b"\\t"),
-            '\n' => out.extend_from_slice(b"\\n"),
-            '\u{0c}' => out.extend_from_slice(b"\\f"),
-            '\r' => out.extend_from_slice(b"\\r"),
-            c if (c as u32) < 0x20 => {
-                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes());
-            }
-            c => {
-                let mut buf = [0u8; 4];
-                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-            }
-        }
+    let bytes = s.as_bytes();
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        // Only ASCII control characters, '"' and '\\' are escaped; every other byte, including
+        // each byte of a multi-byte UTF-8 character, is copied as it is.
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            b'\t' => b"\\t",
+            b'\n' => b"\\n",
+            0x0c => b"\\f",
+            b'\r' => b"\\r",
+            0x00..=0x1f => &[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain..i]);
+        out.extend_from_slice(escape);
+        plain = i + 1;
     }
+    out.extend_from_slice(&bytes[plain..]);
     out.push(b'"');
+}
+
+fn write_members<'a>(out: &mut Vec<u8>, members: impl Iterator<Item = (&'a String, &'a Value)>) {
+    for (i, (key, value)) in members.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(out, key);
+        out.push(b':');
+        write_canonical_json(out, value);
+    }
 }
 
 fn write_key(out: &mut Vec<u8>, first: bool, key: &str) {
@@ -180,15 +219,58 @@ fn write_key(out: &mut Vec<u8>, first: bool, key: &str) {
     out.push(b':');
 }
 
-fn write_opt_str(out: &mut Vec<u8>, value: Option<String>) {
+fn write_opt_str(out: &mut Vec<u8>, value: Option<&str>) {
     match value {
-        Some(s) => write_string(out, &s),
+        Some(s) => write_string(out, s),
         None => out.extend_from_slice(b"null"),
     }
 }
 
-fn timestamp(instant: DateTime<Utc>) -> String {
-    instant.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+fn write_uuid(out: &mut Vec<u8>, uuid: Option<uuid::Uuid>) {
+    match uuid {
+        Some(uuid) => {
+            let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+            out.push(b'"');
+            out.extend_from_slice(uuid.hyphenated().encode_lower(&mut buf).as_bytes());
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+fn write_digits(out: &mut Vec<u8>, value: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut v = value;
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    let used = 10 - digits.iter().take_while(|d| **d == b'0').count();
+    out.extend_from_slice(&digits[10 - used.max(width).min(10)..]);
+}
+
+fn write_timestamp(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    out.push(b'"');
+    match u32::try_from(t.year()) {
+        Ok(year) => write_digits(out, year, 4),
+        // Years before 0 keep chrono's sign; nothing in a service desk gets there.
+        Err(_) => {
+            let _ = write!(out, "{:05}", t.year());
+        }
+    }
+    for (sep, value) in [
+        (b'-', t.month()),
+        (b'-', t.day()),
+        (b'T', t.hour()),
+        (b':', t.minute()),
+        (b':', t.second()),
+    ] {
+        out.push(sep);
+        write_digits(out, value, 2);
+    }
+    out.push(b'.');
+    write_digits(out, t.timestamp_subsec_micros(), 6);
+    out.extend_from_slice(b"Z\"");
 }
 
 /// The canonical bytes an event's hash is taken over (see the module docs).
@@ -205,11 +287,11 @@ pub fn canonical_content(
     write_key(&mut out, true, "actor");
     write_string(&mut out, meta.actor().as_str());
     write_key(&mut out, false, "causation_id");
-    write_opt_str(&mut out, meta.causation_id().map(|c| c.to_string()));
+    write_uuid(&mut out, meta.causation_id().map(|c| c.as_uuid()));
     write_key(&mut out, false, "correlation_id");
-    write_opt_str(&mut out, meta.correlation_id().map(|c| c.to_string()));
+    write_uuid(&mut out, meta.correlation_id().map(|c| c.as_uuid()));
     write_key(&mut out, false, "event_id");
-    write_string(&mut out, &meta.event_id().to_string());
+    write_uuid(&mut out, Some(meta.event_id().as_uuid()));
     write_key(&mut out, false, "event_type");
     write_string(&mut out, data.event_type().as_str());
     write_key(&mut out, false, "extensions");
@@ -221,21 +303,28 @@ pub fn canonical_content(
     }
     out.push(b'}');
     write_key(&mut out, false, "occurred_at");
-    write_string(&mut out, &timestamp(meta.occurred_at()));
+    write_timestamp(&mut out, meta.occurred_at());
     write_key(&mut out, false, "payload");
     write_canonical_json(&mut out, data.payload());
     write_key(&mut out, false, "previous_hash");
-    write_opt_str(&mut out, previous_hash.map(|h| h.to_string()));
+    match previous_hash {
+        Some(h) => {
+            out.push(b'"');
+            out.extend_from_slice(&h.hex());
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
     write_key(&mut out, false, "recorded_at");
-    write_string(&mut out, &timestamp(recorded_at));
+    write_timestamp(&mut out, recorded_at);
     write_key(&mut out, false, "schema_version");
-    out.extend_from_slice(data.schema_version().to_string().as_bytes());
+    let _ = write!(out, "{}", data.schema_version());
     write_key(&mut out, false, "stream");
     write_string(&mut out, stream.as_str());
     write_key(&mut out, false, "tenant");
-    write_opt_str(&mut out, meta.tenant().map(|t| t.to_string()));
+    write_opt_str(&mut out, meta.tenant().map(TenantId::as_str));
     write_key(&mut out, false, "version");
-    out.extend_from_slice(version.get().to_string().as_bytes());
+    let _ = write!(out, "{}", version.get());
     out.push(b'}');
     out
 }
@@ -486,6 +575,42 @@ mod tests {
         );
     }
 
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            any::<String>().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map(any::<String>(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Canonical JSON is JSON: it reads back to the same value, and writing it again gives
+        /// the same bytes.
+        #[test]
+        fn canonical_json_reads_back_unchanged(value in json_value()) {
+            let mut out = Vec::new();
+            write_canonical_json(&mut out, &value);
+            let back: Value = serde_json::from_slice(&out).unwrap();
+            proptest::prop_assert_eq!(&back, &value);
+            let mut again = Vec::new();
+            write_canonical_json(&mut again, &back);
+            proptest::prop_assert_eq!(again, out);
+        }
+    }
+
     #[test]
     fn hash_text_round_trips_and_rejects_garbage() {
         let h = EventHash::from_bytes([0xab; 32]);
@@ -496,4 +621,76 @@ mod tests {
         assert!("zz".repeat(32).parse::<EventHash>().is_err());
         assert!("é".repeat(32).parse::<EventHash>().is_err());
     }
+}
+
+#[cfg(test)]
+mod golden {
+    use super::*;
+    use crate::event::{
+        Actor, CausationId, CorrelationId, EventData, EventId, EventType, Metadata, TenantId,
+    };
+    use chrono::TimeZone;
+
+    /// An event using every field, with a pinned canonical form and hash: the encoding is a
+    /// contract with auditors and must never drift.
+    fn pinned() -> (StreamId, EventData, DateTime<Utc>, EventHash) {
+        let at = Utc.with_ymd_and_hms(2026, 3, 29, 1, 30, 5).unwrap()
+            + chrono::TimeDelta::microseconds(42);
+        let meta = Metadata::new(
+            EventId::from_uuid(uuid::Uuid::from_u128(
+                0x0190_0000_0000_7000_8000_0000_0000_0001,
+            ))
+            .unwrap(),
+            Actor::new("agent:ana \"the\" \\ admin").unwrap(),
+            at,
+        )
+        .with_correlation(CorrelationId::from_uuid(uuid::Uuid::from_u128(2)).unwrap())
+        .with_causation(CausationId::from_uuid(uuid::Uuid::from_u128(3)).unwrap())
+        .with_tenant(TenantId::new("acme").unwrap())
+        .with_extension("z", serde_json::json!([1.5, -2, "\u{1}\t"]))
+        .unwrap()
+        .with_extension("a", serde_json::json!({"y": null, "x": true}))
+        .unwrap();
+        let data = EventData::new(
+            EventType::new("incident.logged").unwrap(),
+            2,
+            serde_json::json!({"summary": "Drucker brennt 🔥", "n": 12_345_678_901_u64, "b": [false]}),
+            meta,
+        )
+        .unwrap();
+        let previous: EventHash = "ab".repeat(32).parse().unwrap();
+        let stream: StreamId = "incident-INC-7".parse().unwrap();
+        let hash = event_hash(Some(&previous), &stream, Version::new(9), &data, at);
+        (stream, data, at, hash)
+    }
+
+    #[test]
+    fn the_canonical_encoding_and_hash_are_pinned() {
+        let (stream, data, at, hash) = pinned();
+        let previous: EventHash = "ab".repeat(32).parse().unwrap();
+        let text = String::from_utf8(canonical_content(
+            Some(&previous),
+            &stream,
+            Version::new(9),
+            &data,
+            at,
+        ))
+        .unwrap();
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"actor":"agent:ana \"the\" \\ admin","causation_id":"00000000-0000-0000-0000-000000000003","#,
+                r#""correlation_id":"00000000-0000-0000-0000-000000000002","event_id":"01900000-0000-7000-8000-000000000001","#,
+                r#""event_type":"incident.logged","extensions":{"a":{"x":true,"y":null},"z":[1.5,-2,"\u0001\t"]},"#,
+                r#""occurred_at":"2026-03-29T01:30:05.000042Z","payload":{"b":[false],"n":12345678901,"summary":"Drucker brennt 🔥"},"#,
+                r#""previous_hash":"abababababababababababababababababababababababababababababababab","#,
+                r#""recorded_at":"2026-03-29T01:30:05.000042Z","schema_version":2,"stream":"incident-INC-7","tenant":"acme","version":9}"#
+            )
+        );
+        assert_eq!(hash.to_string(), PINNED_HASH);
+    }
+
+    // Re-computed independently: SHA-256 of the text above, and of a Python canonicaliser
+    // (`json.dumps(..., ensure_ascii=False)` with keys sorted by their UTF-8 bytes) of it.
+    const PINNED_HASH: &str = "69bf71832a73231737244f4638ba5aa35122c15df0bf0a36d51468611b922b19";
 }

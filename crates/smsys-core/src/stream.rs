@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -148,7 +149,8 @@ impl fmt::Display for Category {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct StreamId {
-    full: String,
+    // Shared: every recorded event of a stream carries its id, and cloning it is a count bump.
+    full: Arc<str>,
     split: usize,
 }
 
@@ -163,7 +165,7 @@ impl StreamId {
             |c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'),
         )?;
         Ok(Self {
-            full: format!("{}-{}", category.as_str(), entity_id),
+            full: format!("{}-{}", category.as_str(), entity_id).into(),
             split: category.as_str().len(),
         })
     }
@@ -208,7 +210,7 @@ impl TryFrom<String> for StreamId {
 
 impl From<StreamId> for String {
     fn from(value: StreamId) -> Self {
-        value.full
+        value.full.to_string()
     }
 }
 
