@@ -807,3 +807,42 @@ fn the_reference_engine_loads_its_shipped_definitions() {
         "bad input is an error, not a panic"
     );
 }
+
+#[test]
+fn an_ola_per_support_group_runs_while_that_group_holds_the_record() {
+    let text = r#"
+        [[sla]]
+        name = "ola-network"
+        version = 1
+        effective_from = "2026-01-01T00:00:00Z"
+        timer = "ola:network"
+        start = [{ assigned_to = "network" }]
+        stop = [{ assigned_away_from = "network" }, { entered = "resolved" }]
+        targets = [{ minutes = 120 }]
+        calendar = "24x7"
+    "#;
+    let always = "name = \"24x7\"\nversion = 1\ntime_zone = \"UTC\"\nalways_open = true";
+    let e = SlaEngine::from_toml(&[always], text).expect("valid definitions");
+    let assign = |group: &str| RecordEvent::Assigned {
+        group: group.into(),
+        person: None,
+        reassignment: true,
+    };
+    let history = vec![
+        (at(2026, 11, 2, 9, 0), logged("vpn")),
+        (at(2026, 11, 2, 9, 5), assign("desk")),
+        (at(2026, 11, 2, 10, 0), assign("network")),
+        (at(2026, 11, 2, 11, 30), assign("desk")),
+        (at(2026, 11, 2, 12, 0), assign("network")),
+    ];
+    let timers = e.timers(RecordType::Incident, &history);
+    let cal = BusinessCalendar::always_open();
+    assert_eq!(timers.len(), 2, "one cycle per stay with the group");
+    assert_eq!(
+        timers[0].ended(),
+        Some((at(2026, 11, 2, 11, 30), TimerEnd::Stopped))
+    );
+    assert_eq!(timers[0].elapsed(&cal, at(2026, 11, 3, 0, 0)), 90 * 60);
+    assert_eq!(timers[1].cycle(), 2);
+    assert_eq!(timers[1].due(&cal), Some(at(2026, 11, 2, 14, 0)));
+}

@@ -11,13 +11,17 @@ use smsys_core::{DefinitionRef, Phase, Priority, RecordEvent, RecordType, Transi
 pub const BREACH_BP: u32 = 10_000;
 
 /// An event pattern that starts, stops or cancels a timer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
     /// The record was logged.
     Logged,
     /// The record was assigned (or reassigned).
     Assigned,
+    /// The record was assigned to this support group (an OLA starts).
+    AssignedTo(String),
+    /// The record was assigned to another group than this one (that group's OLA stops).
+    AssignedAwayFrom(String),
     /// The record entered a status of this phase.
     Entered(Phase),
     /// The record left a status of this phase.
@@ -26,19 +30,23 @@ pub enum Condition {
 
 impl Condition {
     /// Whether `event` (with the phase before it) satisfies the condition.
-    pub fn matches(self, event: &RecordEvent, phase_before: Option<Phase>) -> bool {
+    pub fn matches(&self, event: &RecordEvent, phase_before: Option<Phase>) -> bool {
         match (self, event) {
             (Condition::Logged, RecordEvent::Logged { .. }) => true,
             (Condition::Assigned, RecordEvent::Assigned { .. }) => true,
+            (Condition::AssignedTo(g), RecordEvent::Assigned { group, .. }) => group == g,
+            (Condition::AssignedAwayFrom(g), RecordEvent::Assigned { group, .. }) => group != g,
             (Condition::Entered(p), RecordEvent::Transitioned { phase, .. }) => {
-                *phase == p && phase_before != Some(p)
+                phase == p && phase_before != Some(*p)
             }
             (Condition::Left(p), RecordEvent::Transitioned { phase, .. }) => {
-                phase_before == Some(p) && *phase != p
+                phase_before == Some(*p) && phase != p
             }
             (
                 Condition::Logged
                 | Condition::Assigned
+                | Condition::AssignedTo(_)
+                | Condition::AssignedAwayFrom(_)
                 | Condition::Entered(_)
                 | Condition::Left(_),
                 _,
@@ -47,10 +55,13 @@ impl Condition {
     }
 
     /// Whether nothing can happen after this condition holds (it marks a final phase).
-    fn is_terminal(self) -> bool {
+    fn is_terminal(&self) -> bool {
         match self {
             Condition::Entered(p) | Condition::Left(p) => p.is_final(),
-            Condition::Logged | Condition::Assigned => false,
+            Condition::Logged
+            | Condition::Assigned
+            | Condition::AssignedTo(_)
+            | Condition::AssignedAwayFrom(_) => false,
         }
     }
 }
@@ -60,6 +71,8 @@ impl fmt::Display for Condition {
         match self {
             Condition::Logged => f.write_str("logged"),
             Condition::Assigned => f.write_str("assigned"),
+            Condition::AssignedTo(g) => write!(f, "assigned to {g}"),
+            Condition::AssignedAwayFrom(g) => write!(f, "assigned away from {g}"),
             Condition::Entered(p) => write!(f, "entered {p}"),
             Condition::Left(p) => write!(f, "left {p}"),
         }
