@@ -19,6 +19,7 @@ pub use definition::{
 };
 pub use driver::{
     Clock, FireReport, History, SlaDriver, SlaDriverError, SlaEngine, TimerKey, load_history,
+    record_sla_events,
 };
 pub use fire::{SLA_ACTOR, due_events};
 pub use report::{Attainment, Breach, Period, ReportKey, SlaReport};

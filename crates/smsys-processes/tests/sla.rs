@@ -613,6 +613,63 @@ fn thresholds_and_breaches_are_recorded_once_even_late_twice_and_on_two_nodes() 
     });
 }
 
+#[test]
+fn a_node_a_moment_behind_another_records_only_what_is_new() {
+    runtime().block_on(async {
+        let store = MemoryEventStore::new();
+        let t0 = at(2026, 11, 2, 9, 0);
+        let stream = log_incident(&store, t0).await;
+        let e = engine(vec![definition("resolution", &[(None, 240)])]);
+        let (record_type, history) = smsys_processes::sla::load_history(&store, &stream)
+            .await
+            .expect("reads");
+        let timers = e.timers(record_type, &history);
+        // Node B derives its events from the history as it stands...
+        let stale = smsys_processes::sla::due_events(
+            &stream,
+            record_type,
+            &timers,
+            |t| e.calendar_for(t),
+            at(2026, 11, 3, 8, 0),
+        );
+        assert_eq!(stale.len(), 3);
+        // ...while node A records the first warning.
+        let early = smsys_processes::sla::due_events(
+            &stream,
+            record_type,
+            &timers,
+            |t| e.calendar_for(t),
+            at(2026, 11, 2, 11, 30),
+        );
+        assert_eq!(
+            smsys_processes::sla::record_sla_events(&store, &stream, early)
+                .await
+                .expect("records"),
+            1
+        );
+        // Node B's batch overlaps: the known event is a retry, the two others are new.
+        assert_eq!(
+            smsys_processes::sla::record_sla_events(&store, &stream, stale)
+                .await
+                .expect("records"),
+            2
+        );
+        let (_, history) = smsys_processes::sla::load_history(&store, &stream)
+            .await
+            .expect("reads");
+        let sla_events = history
+            .iter()
+            .filter(|(_, ev)| {
+                matches!(
+                    ev,
+                    RecordEvent::SlaThresholdReached { .. } | RecordEvent::SlaBreached { .. }
+                )
+            })
+            .count();
+        assert_eq!(sla_events, 3, "each threshold recorded once");
+    });
+}
+
 /// A clock that jumps to whatever instant it is asked to sleep until.
 struct Jumping(std::sync::Mutex<DateTime<Utc>>);
 

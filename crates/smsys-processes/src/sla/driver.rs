@@ -201,6 +201,34 @@ pub async fn load_history(
     Ok((record_type, history))
 }
 
+/// Appends SLA events derived by [`due_events`], each on its own, and returns how many were
+/// new. One append per event makes each idempotent alone: a node whose view is a moment behind
+/// another's re-derives events the other already recorded next to ones it did not, and the store
+/// returns the recorded ones as retries instead of refusing a mixed batch.
+pub async fn record_sla_events(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    events: Vec<smsys_core::EventData>,
+) -> Result<usize, SlaDriverError> {
+    let mut new = 0;
+    for event in events {
+        let before = store.stream_version(stream).await?;
+        let result = store
+            .append(stream, ExpectedVersion::Any, vec![event])
+            .await
+            .map_err(|source| SlaDriverError::Append {
+                stream: stream.clone(),
+                source,
+            })?;
+        // A retry of an event already recorded returns its original place, not past `before`.
+        if before.is_none_or(|b| result.version > b) {
+            new += 1;
+        }
+    }
+    tracing::debug!(%stream, new, "sla events recorded");
+    Ok(new)
+}
+
 /// The time source of the driver: injectable, so tests and replays control it.
 #[async_trait]
 pub trait Clock: Send + Sync {
@@ -295,22 +323,7 @@ impl SlaDriver {
             |t| self.engine.calendar_for(t),
             now,
         );
-        if events.is_empty() {
-            return Ok(0);
-        }
-        let before = self.store.stream_version(stream).await?;
-        let result = self
-            .store
-            .append(stream, ExpectedVersion::Any, events)
-            .await
-            .map_err(|source| SlaDriverError::Append {
-                stream: stream.clone(),
-                source,
-            })?;
-        // A retry of events already recorded returns their original place, before `before`.
-        let new = before.is_none_or(|b| result.version > b);
-        tracing::debug!(%stream, events = result.positions.len(), new, "sla events recorded");
-        Ok(if new { result.positions.len() } else { 0 })
+        record_sla_events(&*self.store, stream, events).await
     }
 
     /// Follows the store from `after`, keeps the scheduler current and fires what falls due,
