@@ -51,6 +51,8 @@ const CATALOGUE: [&str; 4] = [
     "software-install",
 ];
 const APPROVERS: [&str; 3] = ["mgr.ada", "mgr.bo", "mgr.cy"];
+/// Catalogue items whose requests need approval before fulfilment.
+const NEEDS_APPROVAL: [&str; 2] = ["new-laptop", "vpn-access"];
 
 /// One record's run: handlers, its own seeded generator and its simulated clock.
 struct Run<'a, K: RecordKind> {
@@ -364,7 +366,7 @@ async fn request(
         },
     )
     .await?;
-    if j == 0 || r.rng.random_bool(0.6) {
+    if j == 0 || NEEDS_APPROVAL.contains(&item) {
         let quorum = r.rng.random_range(1..=2);
         r.exec(
             "agent.desk",
@@ -556,7 +558,10 @@ async fn main() -> Result<(), Error> {
     let day = day0 + TimeDelta::days(run as i64 - 1);
     let ids = Arc::new(SequentialIds::new(u64::try_from(day.timestamp_millis())?));
 
-    let policy = DeskPolicy::default();
+    let policy = DeskPolicy {
+        approval_required: NEEDS_APPROVAL.map(String::from).into(),
+        ..DeskPolicy::default()
+    };
     let every = SnapshotPolicy::Every(NonZeroU64::new(16).ok_or("non-zero")?);
     let incidents = Arc::new(
         CommandHandler::<Incident>::new(store.clone(), policy.clone())

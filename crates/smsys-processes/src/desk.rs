@@ -1,7 +1,7 @@
 //! Incidents (ISO/IEC 20000-1 8.6.1) and service requests (8.6.2) as aggregates whose status
 //! rules come from a [`Lifecycle`] loaded as data.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -65,6 +65,8 @@ pub struct DeskPolicy {
     pub major_rules: Vec<MajorRule>,
     /// How long after resolution a record may be closed automatically.
     pub auto_close_after: TimeDelta,
+    /// Catalogue items whose requests must be approved before fulfilment starts or completes.
+    pub approval_required: BTreeSet<String>,
 }
 
 impl Default for DeskPolicy {
@@ -83,6 +85,7 @@ impl Default for DeskPolicy {
                     .unwrap_or_else(|_| unreachable!("1 is valid")),
             }],
             auto_close_after: TimeDelta::days(3),
+            approval_required: BTreeSet::new(),
         }
     }
 }
@@ -446,6 +449,7 @@ pub struct Record<K> {
     phase: Option<Phase>,
     caller: Option<String>,
     service: Option<String>,
+    catalogue_item: Option<String>,
     category: Option<String>,
     impact: Option<Level>,
     urgency: Option<Level>,
@@ -479,6 +483,7 @@ impl<K> Default for Record<K> {
             phase: None,
             caller: None,
             service: None,
+            catalogue_item: None,
             category: None,
             impact: None,
             urgency: None,
@@ -524,6 +529,10 @@ impl<K> Record<K> {
     /// The service.
     pub fn service(&self) -> Option<&str> {
         self.service.as_deref()
+    }
+    /// The catalogue item requested (service requests).
+    pub fn catalogue_item(&self) -> Option<&str> {
+        self.catalogue_item.as_deref()
     }
     /// The category.
     pub fn category(&self) -> Option<&str> {
@@ -637,6 +646,11 @@ impl<K: RecordKind> Record<K> {
         let (Some(reference), Some(status)) = (&self.lifecycle, &self.status) else {
             return Err(RefusalReason::NotLogged);
         };
+        if matches!(trigger, Trigger::Start | Trigger::Resolve)
+            && self.awaits_required_approval(policy)
+        {
+            return Err(RefusalReason::GuardFailed(Guard::Approved));
+        }
         let lifecycle = policy
             .lifecycles
             .get(reference)
@@ -698,6 +712,17 @@ impl<K: RecordKind> Record<K> {
                     r.priority_at_or_above
                 )
             })
+    }
+
+    /// Whether this is a request for a catalogue item the policy says needs approval, and it
+    /// is not approved yet.
+    fn awaits_required_approval(&self, policy: &DeskPolicy) -> bool {
+        K::TYPE == RecordType::ServiceRequest
+            && self
+                .catalogue_item
+                .as_ref()
+                .is_some_and(|item| policy.approval_required.contains(item))
+            && !self.holds(Guard::Approved)
     }
 
     fn incidents_only(&self) -> Result<(), RefusalReason> {
@@ -1221,8 +1246,10 @@ impl<K: RecordKind> Record<K> {
                 status,
                 caller,
                 service,
+                catalogue_item,
                 ..
             } => {
+                self.catalogue_item.clone_from(catalogue_item);
                 self.reference = Some(reference.clone());
                 self.lifecycle = Some(lifecycle.clone());
                 self.status = Some(status.clone());

@@ -643,6 +643,56 @@ fn requests_need_approval_from_others_and_finished_tasks() {
 }
 
 #[test]
+fn catalogue_items_that_need_approval_are_not_fulfilled_without_it() {
+    let mut d = Desk::<smsys_processes::RequestKind>::new();
+    d.policy.approval_required.insert("new-mailbox".into());
+    d.ok(log_command(RecordType::ServiceRequest));
+    assert_eq!(
+        d.ok(RecordCommand::Assign {
+            group: "desk".into(),
+            person: None
+        }),
+        vec!["assigned"],
+        "assigning does not start fulfilment"
+    );
+    assert_eq!(d.record.status(), Some("new"));
+    d.ok(RecordCommand::AddTask {
+        task: "t1".into(),
+        description: "create".into(),
+    });
+    d.ok(RecordCommand::FinishTask { task: "t1".into() });
+    let refusal = d.run(resolve()).expect_err("not approved");
+    assert_eq!(
+        refusal.reason,
+        RefusalReason::GuardFailed(smsys_processes::lifecycle::Guard::Approved)
+    );
+    assert_eq!(
+        refusal.to_string(),
+        "service request R-1 (status new): resolve refused: it requires an approval"
+    );
+    d.ok(RecordCommand::RequestApproval {
+        approvers: vec!["carol".into()],
+        quorum: 1,
+    });
+    d.ok(RecordCommand::Approve {
+        approver: "carol".into(),
+    });
+    assert_eq!(d.record.status(), Some("in_fulfilment"));
+    d.ok(resolve());
+
+    let mut free = Desk::<smsys_processes::RequestKind>::new();
+    free.ok(log_command(RecordType::ServiceRequest));
+    assert_eq!(
+        free.ok(RecordCommand::Assign {
+            group: "desk".into(),
+            person: None
+        }),
+        vec!["assigned", "transitioned"],
+        "other items start at once"
+    );
+}
+
+#[test]
 fn migrating_to_a_new_lifecycle_version_is_explicit_and_recorded() {
     let mut d = Desk::<smsys_processes::IncidentKind>::new();
     d.ok(log_command(RecordType::Incident));
