@@ -636,7 +636,7 @@ async fn main() -> Result<(), Error> {
     let mut report = SlaReport::default();
     let mut warnings = 0;
     for stream in &streams {
-        let (record_type, history) = load_history(&*store, stream).await?;
+        let (record_type, history, _) = load_history(&*store, stream).await?;
         warnings += history
             .iter()
             .filter(|(_, e)| matches!(e, smsys::core::RecordEvent::SlaThresholdReached { .. }))

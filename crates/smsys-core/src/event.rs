@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -167,8 +167,15 @@ name_id!(
     |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
 );
 
-/// Truncates an instant to whole microseconds, the precision every store keeps.
+/// Truncates an instant to whole microseconds, the precision every store keeps. A leap second
+/// (which chrono can represent, and stores and auditors' tools mostly cannot) becomes the last
+/// microsecond of the second before it, so the canonical form always has seconds 00 to 59.
 pub fn to_micros(instant: DateTime<Utc>) -> DateTime<Utc> {
+    let instant = if instant.nanosecond() >= 1_000_000_000 {
+        instant.with_nanosecond(999_999_999).unwrap_or(instant)
+    } else {
+        instant
+    };
     instant
         .duration_trunc(TimeDelta::microseconds(1))
         .unwrap_or(instant)
@@ -176,6 +183,30 @@ pub fn to_micros(instant: DateTime<Utc>) -> DateTime<Utc> {
 
 fn micros<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
     DateTime::<Utc>::deserialize(d).map(to_micros)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn leap_seconds_become_the_last_microsecond_before_them() {
+        let leap = Utc
+            .with_ymd_and_hms(2016, 12, 31, 23, 59, 59)
+            .unwrap()
+            .with_nanosecond(1_500_000_000)
+            .unwrap();
+        let kept = to_micros(leap);
+        assert_eq!(kept.second(), 59);
+        assert_eq!(kept.nanosecond(), 999_999_000);
+        let text = chain_text(kept);
+        assert_eq!(text, "2016-12-31T23:59:59.999999Z");
+    }
+
+    fn chain_text(t: DateTime<Utc>) -> String {
+        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    }
 }
 
 /// Who, when and why of an event.

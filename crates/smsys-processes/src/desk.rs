@@ -991,7 +991,11 @@ impl<K: RecordKind> Record<K> {
             C::Close | C::AutoClose => {
                 let automatic = matches!(command, C::AutoClose);
                 if automatic {
-                    let due = self.resolved_at.map(|at| at + policy.auto_close_after);
+                    // A period too long to add ("never") leaves the record to be closed by hand.
+                    let due = self.resolved_at.map(|at| {
+                        at.checked_add_signed(policy.auto_close_after)
+                            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+                    });
                     match due {
                         Some(due) if now < due => {
                             return Err(RefusalReason::AutoCloseTooEarly { due });
@@ -1295,6 +1299,9 @@ impl<K: RecordKind> Record<K> {
                     }
                     TransitionDetail::Reopen { count, .. } => {
                         self.reopen_count = *count;
+                        // The review follows the final resolution: a reopened major incident
+                        // needs it again.
+                        self.major_reviewed = false;
                         self.resolution = None;
                         self.resolved_at = None;
                     }

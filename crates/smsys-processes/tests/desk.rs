@@ -550,6 +550,48 @@ fn a_p1_incident_becomes_major_and_cannot_close_without_its_review() {
 }
 
 #[test]
+fn a_reopened_major_incident_needs_a_new_review_and_never_auto_close_does_not_panic() {
+    let mut d = Desk::<smsys_processes::IncidentKind>::new();
+    d.policy.auto_close_after = TimeDelta::MAX;
+    d.ok(log_command(RecordType::Incident));
+    d.ok(RecordCommand::Assign {
+        group: "desk".into(),
+        person: None,
+    });
+    d.ok(RecordCommand::Classify {
+        category: "mail".into(),
+    });
+    d.ok(RecordCommand::Prioritise {
+        impact: Level::High,
+        urgency: Level::High,
+    });
+    d.ok(resolve());
+    d.ok(RecordCommand::RecordMajorReview {
+        findings: "first".into(),
+    });
+    d.ok(RecordCommand::Reopen {
+        reason: "again".into(),
+    });
+    d.ok(resolve());
+    assert_eq!(
+        d.refused(RecordCommand::Close),
+        RefusalReason::GuardFailed(smsys_processes::lifecycle::Guard::MajorReviewDone)
+    );
+    d.ok(RecordCommand::RecordMajorReview {
+        findings: "after the final resolution".into(),
+    });
+    d.now += TimeDelta::days(10_000);
+    assert!(
+        matches!(
+            d.refused(RecordCommand::AutoClose),
+            RefusalReason::AutoCloseTooEarly { .. }
+        ),
+        "a period too long to add means never"
+    );
+    d.ok(RecordCommand::Close);
+}
+
+#[test]
 fn requests_need_approval_from_others_and_finished_tasks() {
     let mut d = Desk::<smsys_processes::RequestKind>::new();
     let mut log = log_command(RecordType::ServiceRequest);

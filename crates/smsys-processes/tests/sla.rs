@@ -206,12 +206,17 @@ fn example_6_a_goal_switch_keeps_elapsed_time() {
     );
 
     def.on_priority_change = OnPriorityChange::RestartFromNow;
-    let superseded = engine(vec![def]).timers(RecordType::Incident, &history);
+    let restarted_in_place = engine(vec![def]).timers(RecordType::Incident, &history);
     assert_eq!(
-        superseded[0].ended().map(|(_, how)| how),
-        Some(TimerEnd::Superseded)
+        restarted_in_place.len(),
+        1,
+        "the same cycle, counted from zero again"
     );
-    assert_eq!(superseded[1].due(&cal), Some(at(2026, 11, 2, 13, 0)));
+    assert_eq!(restarted_in_place[0].cycle(), 1);
+    assert_eq!(
+        restarted_in_place[0].due(&cal),
+        Some(at(2026, 11, 2, 13, 0))
+    );
 }
 
 #[test]
@@ -604,7 +609,7 @@ fn thresholds_and_breaches_are_recorded_once_even_late_twice_and_on_two_nodes() 
         );
 
         // Replay: the history gives back the same timers, now with everything recorded.
-        let (record_type, history) = smsys_processes::sla::load_history(&store, &stream)
+        let (record_type, history, _) = smsys_processes::sla::load_history(&store, &stream)
             .await
             .expect("reads");
         let timers = e.timers(record_type, &history);
@@ -620,41 +625,40 @@ fn a_node_a_moment_behind_another_records_only_what_is_new() {
         let t0 = at(2026, 11, 2, 9, 0);
         let stream = log_incident(&store, t0).await;
         let e = engine(vec![definition("resolution", &[(None, 240)])]);
-        let (record_type, history) = smsys_processes::sla::load_history(&store, &stream)
+        let (record_type, history, read) = smsys_processes::sla::load_history(&store, &stream)
             .await
             .expect("reads");
         let timers = e.timers(record_type, &history);
-        // Node B derives its events from the history as it stands...
-        let stale = smsys_processes::sla::due_events(
+        let due = |now| {
+            smsys_processes::sla::due_events(
+                &stream,
+                record_type,
+                &timers,
+                |t| e.calendar_for(t),
+                now,
+            )
+        };
+        // Node A records the first warning; node B, which read the same history, then records
+        // all three: the first comes back as a retry, the other two are new.
+        let a = smsys_processes::sla::record_sla_events(
+            &store,
             &stream,
-            record_type,
-            &timers,
-            |t| e.calendar_for(t),
-            at(2026, 11, 3, 8, 0),
-        );
-        assert_eq!(stale.len(), 3);
-        // ...while node A records the first warning.
-        let early = smsys_processes::sla::due_events(
+            read,
+            due(at(2026, 11, 2, 11, 30)),
+        )
+        .await
+        .expect("records");
+        assert_eq!((a.new, a.complete), (1, true));
+        let b = smsys_processes::sla::record_sla_events(
+            &store,
             &stream,
-            record_type,
-            &timers,
-            |t| e.calendar_for(t),
-            at(2026, 11, 2, 11, 30),
-        );
-        assert_eq!(
-            smsys_processes::sla::record_sla_events(&store, &stream, early)
-                .await
-                .expect("records"),
-            1
-        );
-        // Node B's batch overlaps: the known event is a retry, the two others are new.
-        assert_eq!(
-            smsys_processes::sla::record_sla_events(&store, &stream, stale)
-                .await
-                .expect("records"),
-            2
-        );
-        let (_, history) = smsys_processes::sla::load_history(&store, &stream)
+            read,
+            due(at(2026, 11, 3, 8, 0)),
+        )
+        .await
+        .expect("records");
+        assert_eq!((b.new, b.complete), (2, true));
+        let (_, history, _) = smsys_processes::sla::load_history(&store, &stream)
             .await
             .expect("reads");
         let sla_events = history
@@ -668,6 +672,228 @@ fn a_node_a_moment_behind_another_records_only_what_is_new() {
             .count();
         assert_eq!(sla_events, 3, "each threshold recorded once");
     });
+}
+
+#[test]
+fn a_resolution_committed_after_the_history_was_read_prevents_a_stale_breach() {
+    runtime().block_on(async {
+        use smsys_core::{Actor, CommandHandler, CommandMeta, Context, SequentialIds};
+        use smsys_processes::{DeskPolicy, Incident, RecordCommand};
+        let store = MemoryEventStore::new();
+        let t0 = at(2026, 11, 2, 9, 0);
+        let stream = log_incident(&store, t0).await;
+        let e = Arc::new(engine(vec![definition("resolution", &[(None, 240)])]));
+        // The driver reads the history at 13:00 and derives the breach...
+        let (record_type, history, read) = smsys_processes::sla::load_history(&store, &stream)
+            .await
+            .expect("reads");
+        let timers = e.timers(record_type, &history);
+        let stale = smsys_processes::sla::due_events(
+            &stream,
+            record_type,
+            &timers,
+            |t| e.calendar_for(t),
+            at(2026, 11, 2, 13, 0),
+        );
+        assert!(
+            stale
+                .iter()
+                .any(|d| d.event_type().as_str() == "incident.sla_breached")
+        );
+        // ...while a resolution decided at 12:59 commits.
+        let handler =
+            CommandHandler::<Incident>::new(Arc::new(store.clone()), DeskPolicy::default());
+        let ids = SequentialIds::new(7);
+        let meta = CommandMeta::new(Actor::new("agent").expect("valid"));
+        let late = Context::new(at(2026, 11, 2, 12, 59), &ids);
+        for command in [
+            RecordCommand::Assign {
+                group: "desk".into(),
+                person: None,
+            },
+            RecordCommand::Classify {
+                category: "mail".into(),
+            },
+            RecordCommand::Resolve {
+                code: "fixed".into(),
+                notes: "n".into(),
+            },
+        ] {
+            handler
+                .execute(&stream, &command, &meta, &late)
+                .await
+                .expect("accepted");
+        }
+        let outcome = smsys_processes::sla::record_sla_events(&store, &stream, read, stale)
+            .await
+            .expect("no error");
+        assert!(!outcome.complete, "the record changed since it was read");
+        assert_eq!(outcome.new, 0);
+        // The driver derives again from the new history: the warnings, but no breach.
+        let mut driver = SlaDriver::new(Arc::new(store.clone()), e.clone());
+        driver.track(&stream).await.expect("tracks");
+        driver
+            .fire_record(&stream, at(2026, 11, 2, 13, 0))
+            .await
+            .expect("fires");
+        let (_, history, _) = smsys_processes::sla::load_history(&store, &stream)
+            .await
+            .expect("reads");
+        assert!(
+            !history
+                .iter()
+                .any(|(_, ev)| matches!(ev, RecordEvent::SlaBreached { .. })),
+            "no breach: resolved at 12:59 within 4 h"
+        );
+        assert_eq!(
+            history
+                .iter()
+                .filter(|(_, ev)| matches!(ev, RecordEvent::SlaThresholdReached { .. }))
+                .count(),
+            2
+        );
+    });
+}
+
+#[test]
+fn a_lowered_target_already_overrun_is_breached_at_the_change_not_before() {
+    // P3 = 3 h from 10:00; at 13:30 the priority becomes P2 = 2 h, already overrun.
+    let t0 = at(2026, 11, 2, 10, 0);
+    let history = vec![
+        (t0, logged("email")),
+        (t0, prioritised(3)),
+        (at(2026, 11, 2, 13, 30), prioritised(2)),
+    ];
+    let mut def = definition("resolution", &[(Some(3), 240), (Some(2), 120)]);
+    def.warnings = vec![];
+    let e = engine(vec![def]);
+    let timers = e.timers(RecordType::Incident, &history);
+    let cal = BusinessCalendar::always_open();
+    assert_eq!(timers[0].due(&cal), Some(at(2026, 11, 2, 13, 30)));
+    let reached = timers[0].unrecorded_reached(&cal, at(2026, 11, 2, 14, 0));
+    assert_eq!(
+        reached,
+        vec![(10_000, at(2026, 11, 2, 13, 30))],
+        "breached when the shorter target applied"
+    );
+}
+
+#[test]
+fn reopening_resumes_only_cycles_the_resolution_stopped_and_applies_a_priority_set_meanwhile() {
+    let ola = SlaDefinition {
+        timer: "ola:network".into(),
+        name: "ola".into(),
+        start: vec![Condition::AssignedTo("network".into())],
+        stop: vec![
+            Condition::AssignedAwayFrom("network".into()),
+            Condition::Entered(Phase::Resolved),
+        ],
+        ..definition("x", &[(None, 600)])
+    };
+    let resolution = definition("resolution", &[(Some(3), 960), (Some(1), 240)]);
+    let assign = |g: &str| RecordEvent::Assigned {
+        group: g.into(),
+        person: None,
+        reassignment: true,
+    };
+    let history = vec![
+        (at(2026, 11, 2, 9, 0), logged("vpn")),
+        (at(2026, 11, 2, 9, 0), prioritised(3)),
+        (at(2026, 11, 2, 9, 0), assign("network")),
+        (at(2026, 11, 2, 9, 30), assign("apps")),
+        resolved(at(2026, 11, 2, 10, 0)),
+        (at(2026, 11, 2, 10, 30), prioritised(1)),
+        reopened(at(2026, 11, 2, 11, 0)),
+    ];
+    let e = engine(vec![ola, resolution]);
+    let timers = e.timers(RecordType::Incident, &history);
+    let cal = BusinessCalendar::always_open();
+    let ola = timers
+        .iter()
+        .find(|t| t.timer() == "ola:network")
+        .expect("ola");
+    assert!(
+        ola.ended().is_some(),
+        "the network OLA stopped when apps took over; the reopen leaves it alone"
+    );
+    let res = timers
+        .iter()
+        .find(|t| t.timer() == "resolution")
+        .expect("resolution");
+    assert!(res.is_running());
+    assert_eq!(res.priority(), Some(p(1)));
+    assert_eq!(
+        res.due(&cal),
+        Some(at(2026, 11, 2, 14, 0)),
+        "1 h counted, 3 h left of the P1 target from 11:00"
+    );
+}
+
+#[test]
+fn a_recorded_breach_stays_a_breach_in_reports() {
+    use smsys_processes::sla::{Period, SlaReport};
+    let t0 = at(2026, 11, 2, 9, 0);
+    let def = definition("resolution", &[(Some(1), 240), (Some(4), 2400)]);
+    let history = vec![
+        (t0, logged("email")),
+        (t0, prioritised(1)),
+        (
+            at(2026, 11, 2, 13, 0),
+            RecordEvent::SlaBreached {
+                timer: "resolution".into(),
+                sla: DefinitionRef {
+                    name: "resolution-sla".into(),
+                    version: 1,
+                },
+                cycle: 1,
+                at: at(2026, 11, 2, 13, 0),
+            },
+        ),
+        (at(2026, 11, 2, 14, 0), prioritised(4)),
+        resolved(at(2026, 11, 2, 15, 0)),
+    ];
+    let e = engine(vec![def]);
+    let timers = e.timers(RecordType::Incident, &history);
+    let mut report = SlaReport::default();
+    let stream: smsys_core::StreamId = "incident-X".parse().expect("valid");
+    e.report_into(
+        &mut report,
+        &stream,
+        "email",
+        &timers,
+        at(2026, 11, 3, 0, 0),
+        Period::Day,
+    );
+    let row = report.by_timer()["resolution"];
+    assert_eq!(
+        (row.met, row.breached),
+        (0, 1),
+        "downgrading after the breach does not erase it"
+    );
+    assert_eq!(report.breaches.len(), 1);
+}
+
+#[test]
+fn a_new_sla_version_must_be_the_newest_and_take_effect_last() {
+    let v = |n: u32, month: u32| {
+        let mut d = definition("resolution", &[(None, 60)]);
+        d.version = n;
+        d.effective_from = at(2026, month, 1, 0, 0);
+        Sla::new(d).expect("valid")
+    };
+    let registry = SlaRegistry::new()
+        .with(v(1, 1))
+        .expect("v1")
+        .with(v(3, 3))
+        .expect("v3");
+    assert!(
+        matches!(
+            registry.clone().with(v(2, 2)),
+            Err(SlaError::NotAfterPrevious { .. })
+        ),
+        "v2 between v1 and v3 would rebind timers"
+    );
+    assert!(registry.with(v(4, 4)).is_ok());
 }
 
 /// A clock that jumps to whatever instant it is asked to sleep until.
@@ -702,7 +928,7 @@ fn the_driver_follows_the_store_and_fires_as_its_clock_advances() {
                 }
             }
         };
-        let run = driver.run(&clock, Position::START, stop);
+        let run = driver.run(&clock, stop);
         tokio::time::timeout(std::time::Duration::from_secs(20), run)
             .await
             .expect("breaches in time")

@@ -88,11 +88,13 @@ pub enum OnPriorityChange {
     KeepElapsed,
     /// Cancel the current cycle and start a new one, from zero, at the change.
     CancelAndRestart,
-    /// Keep the cycle but count from zero again, from the change.
+    /// Keep the cycle (warnings already recorded stay recorded) but count from zero again,
+    /// from the change, against the new target.
     RestartFromNow,
 }
 
-/// What a reopen does to a timer that a resolution stopped.
+/// What a reopen does to a cycle that the record's resolution stopped (cycles stopped by
+/// anything else are left alone).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnReopen {
@@ -230,7 +232,7 @@ pub enum SlaError {
     },
     /// A version whose effective date is not after the previous version's.
     #[error(
-        "sla {sla}: version {version} must take effect after version {previous} ({previous_from})"
+        "sla {sla}: version {version} must be newer than version {previous} and take effect after it ({previous_from})"
     )]
     NotAfterPrevious {
         /// The definition.
@@ -439,17 +441,17 @@ impl SlaRegistry {
                 version: sla.definition.version,
             });
         }
-        if let Some(previous) = versions
-            .iter()
-            .filter(|v| v.definition.version < sla.definition.version)
-            .max_by_key(|v| v.definition.version)
-            && previous.definition.effective_from >= sla.definition.effective_from
+        // A new version must be the newest and take effect after every version before it, so
+        // that adding it never changes the version an already started timer bound to.
+        if let Some(latest) = versions.iter().max_by_key(|v| v.definition.version)
+            && (latest.definition.version > sla.definition.version
+                || latest.definition.effective_from >= sla.definition.effective_from)
         {
             return Err(SlaError::NotAfterPrevious {
                 sla: sla.definition.name.clone(),
                 version: sla.definition.version,
-                previous: previous.definition.version,
-                previous_from: previous.definition.effective_from,
+                previous: latest.definition.version,
+                previous_from: latest.definition.effective_from,
             });
         }
         versions.push(sla);

@@ -177,17 +177,19 @@ pub enum SlaDriverError {
 pub async fn load_history(
     store: &dyn EventStore,
     stream: &StreamId,
-) -> Result<(RecordType, History), SlaDriverError> {
+) -> Result<(RecordType, History, Option<Version>), SlaDriverError> {
     let record_type = [RecordType::Incident, RecordType::ServiceRequest]
         .into_iter()
         .find(|t| t.category() == stream.category_str())
         .ok_or_else(|| SlaDriverError::NotARecord(stream.clone()))?;
     let mut history = Vec::new();
+    let mut last = None;
     let mut events = store.read_stream(stream, Version::FIRST);
     while let Some(recorded) = events.next().await {
         let recorded = recorded?;
         let at = recorded.data.metadata().occurred_at();
         let version = recorded.version;
+        last = Some(version);
         let (event_type, _, payload, _) = recorded.data.into_parts();
         let typed = TypedRecordEvent::from_payload(&event_type, payload).map_err(|source| {
             SlaDriverError::Decode {
@@ -198,36 +200,66 @@ pub async fn load_history(
         })?;
         history.push((at, typed.event));
     }
-    Ok((record_type, history))
+    Ok((record_type, history, last))
 }
 
-/// Appends SLA events derived by [`due_events`], each on its own, and returns how many were
-/// new. One append per event makes each idempotent alone: a node whose view is a moment behind
-/// another's re-derives events the other already recorded next to ones it did not, and the store
-/// returns the recorded ones as retries instead of refusing a mixed batch.
+/// How far [`record_sla_events`] got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    /// Events newly written (an event another node had recorded already counts 0).
+    pub new: usize,
+    /// Whether every event was recorded; `false` when the record changed since its history was
+    /// read, and the events must be derived again from the new history.
+    pub complete: bool,
+}
+
+/// Appends SLA events derived by [`due_events`] from a history read at version `read`, one at a
+/// time, each expecting the record exactly as it was read plus the events before it.
+///
+/// Expecting the exact version is what keeps a breach from being recorded after a command that
+/// prevented it (a resolution committed between the read and the append): the append conflicts,
+/// and the caller derives again. Appending one event at a time makes each idempotent alone: an
+/// event another node recorded at the same place comes back as a retry.
 pub async fn record_sla_events(
     store: &dyn EventStore,
     stream: &StreamId,
+    read: Option<Version>,
     events: Vec<smsys_core::EventData>,
-) -> Result<usize, SlaDriverError> {
+) -> Result<Recorded, SlaDriverError> {
+    let mut expected = read;
     let mut new = 0;
     for event in events {
-        let before = store.stream_version(stream).await?;
-        let result = store
-            .append(stream, ExpectedVersion::Any, vec![event])
-            .await
-            .map_err(|source| SlaDriverError::Append {
-                stream: stream.clone(),
-                source,
-            })?;
-        // A retry of an event already recorded returns its original place, not past `before`.
-        if before.is_none_or(|b| result.version > b) {
-            new += 1;
+        let current = store.stream_version(stream).await?;
+        let expectation = expected.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+        match store.append(stream, expectation, vec![event]).await {
+            Ok(result) => {
+                if current == expected {
+                    new += 1;
+                }
+                expected = Some(result.version);
+            }
+            Err(AppendError::Conflict { .. }) => {
+                return Ok(Recorded {
+                    new,
+                    complete: false,
+                });
+            }
+            Err(source) => {
+                return Err(SlaDriverError::Append {
+                    stream: stream.clone(),
+                    source,
+                });
+            }
         }
     }
-    tracing::debug!(%stream, new, "sla events recorded");
-    Ok(new)
+    Ok(Recorded {
+        new,
+        complete: true,
+    })
 }
+
+/// How many times a record's SLA events are derived again after it changed under the driver.
+const REDERIVE: usize = 8;
 
 /// The time source of the driver: injectable, so tests and replays control it.
 #[async_trait]
@@ -277,7 +309,15 @@ impl SlaDriver {
 
     /// Re-reads one record and re-indexes its timers.
     pub async fn track(&mut self, stream: &StreamId) -> Result<Vec<Timer>, SlaDriverError> {
-        let (record_type, history) = load_history(&*self.store, stream).await?;
+        let (record_type, history, _) = match load_history(&*self.store, stream).await {
+            Ok(loaded) => loaded,
+            // One unreadable record must not stop the timers of all the others.
+            Err(error @ (SlaDriverError::Decode { .. } | SlaDriverError::NotARecord(_))) => {
+                tracing::warn!(%stream, %error, "record skipped by the sla driver");
+                return Ok(Vec::new());
+            }
+            Err(other) => return Err(other),
+        };
         let timers = self.engine.timers(record_type, &history);
         for key in self.keys.remove(stream).unwrap_or_default() {
             self.scheduler.set(key, None);
@@ -302,7 +342,13 @@ impl SlaDriver {
         let mut report = FireReport::default();
         for stream in due {
             report.records += 1;
-            report.appended += self.fire_record(&stream, now).await?;
+            match self.fire_record(&stream, now).await {
+                Ok(n) => report.appended += n,
+                Err(error @ SlaDriverError::Decode { .. }) => {
+                    tracing::warn!(%stream, %error, "record skipped by the sla driver");
+                }
+                Err(other) => return Err(other),
+            }
             self.track(&stream).await?;
         }
         Ok(report)
@@ -314,26 +360,41 @@ impl SlaDriver {
         stream: &StreamId,
         now: DateTime<Utc>,
     ) -> Result<usize, SlaDriverError> {
-        let (record_type, history) = load_history(&*self.store, stream).await?;
-        let timers = self.engine.timers(record_type, &history);
-        let events = due_events(
-            stream,
-            record_type,
-            &timers,
-            |t| self.engine.calendar_for(t),
-            now,
-        );
-        record_sla_events(&*self.store, stream, events).await
+        let mut new = 0;
+        for _ in 0..REDERIVE {
+            let (record_type, history, read) = load_history(&*self.store, stream).await?;
+            let timers = self.engine.timers(record_type, &history);
+            let events = due_events(
+                stream,
+                record_type,
+                &timers,
+                |t| self.engine.calendar_for(t),
+                now,
+            );
+            if events.is_empty() {
+                return Ok(new);
+            }
+            let recorded = record_sla_events(&*self.store, stream, read, events).await?;
+            new += recorded.new;
+            if recorded.complete {
+                return Ok(new);
+            }
+        }
+        tracing::warn!(%stream, "record kept changing; its sla events wait for the next pass");
+        Ok(new)
     }
 
-    /// Follows the store from `after`, keeps the scheduler current and fires what falls due,
-    /// until `shutdown` completes. Returns the last position seen (a checkpoint).
+    /// Reads the log from its start to index every record's timers, then follows it live,
+    /// keeps the scheduler current and fires what falls due, until `shutdown` completes.
+    /// Returns the last position seen.
     pub async fn run(
         &mut self,
         clock: &dyn Clock,
-        after: Position,
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<Position, SlaDriverError> {
+        // The scheduler is a projection: rebuilt from the whole log at every start, so a
+        // restarted driver knows the timers of quiet records too.
+        let after = Position::START;
         let store = Arc::clone(&self.store);
         let categories = [RecordType::Incident, RecordType::ServiceRequest]
             .into_iter()

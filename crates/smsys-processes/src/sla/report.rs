@@ -6,6 +6,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 use smsys_core::{Priority, StreamId};
 
+use super::definition::BREACH_BP;
 use super::timer::{Timer, TimerEnd};
 use crate::calendar::BusinessCalendar;
 
@@ -119,22 +120,22 @@ impl SlaReport {
                 timer: timer.timer().to_owned(),
             };
             let row = self.rows.entry(key).or_default();
-            if matches!(
-                timer.ended(),
-                Some((_, TimerEnd::Cancelled | TimerEnd::Superseded))
-            ) {
+            // A breach once recorded stays a breach, whatever happened after it (a lower
+            // priority, a cancellation).
+            let recorded_breach = timer.recorded().contains(&BREACH_BP);
+            if matches!(timer.ended(), Some((_, TimerEnd::Cancelled))) && !recorded_breach {
                 row.cancelled += 1;
                 continue;
             }
             let elapsed = timer.elapsed(cal, now);
-            if elapsed >= target {
+            if recorded_breach || elapsed >= target {
                 row.breached += 1;
                 self.breaches.push(Breach {
                     stream: stream.clone(),
                     timer: timer.timer().to_owned(),
                     cycle: timer.cycle(),
                     due: timer.due(cal),
-                    overrun_seconds: elapsed - target,
+                    overrun_seconds: (elapsed - target).max(0),
                 });
             } else if timer.ended().is_some() {
                 row.met += 1;

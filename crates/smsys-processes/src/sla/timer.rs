@@ -26,8 +26,6 @@ pub enum TimerEnd {
     Stopped,
     /// A cancel condition, or a priority change under `CancelAndRestart`, cancelled it.
     Cancelled,
-    /// A priority change under `RestartFromNow` replaced it with a new cycle.
-    Superseded,
 }
 
 /// One cycle of one timer of one record.
@@ -40,6 +38,11 @@ pub struct Timer {
     priority: Option<Priority>,
     target: Option<i64>,
     started_at: DateTime<Utc>,
+    /// Since when the current target applies: no threshold of it is reached earlier.
+    target_since: DateTime<Utc>,
+    /// Whether the cycle was stopped by the record entering a resolved phase (only such a
+    /// cycle is subject to the reopen policy).
+    stopped_by_resolution: bool,
     /// Running periods; the last may be open.
     segments: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
     ended: Option<(DateTime<Utc>, TimerEnd)>,
@@ -65,6 +68,8 @@ impl Timer {
             priority,
             target: sla.target_seconds(priority),
             started_at: at,
+            target_since: at,
+            stopped_by_resolution: false,
             segments: if paused && !fixed {
                 Vec::new()
             } else {
@@ -123,6 +128,13 @@ impl Timer {
     /// Thresholds of the definition (warnings and the breach), in basis points.
     pub fn thresholds(&self) -> &[u32] {
         &self.thresholds
+    }
+
+    /// Takes the target of `priority` from `at` on, keeping the elapsed time.
+    fn retarget(&mut self, sla: &Sla, priority: Priority, at: DateTime<Utc>) {
+        self.priority = Some(priority);
+        self.target = sla.target_seconds(Some(priority));
+        self.target_since = at;
     }
 
     fn close(&mut self, at: DateTime<Utc>) {
@@ -206,7 +218,10 @@ impl Timer {
         let target = self.target?;
         // Round up: a threshold is reached once at least that share has elapsed.
         let seconds = (target * i64::from(bp) + 9_999) / 10_000;
+        // A lowered target is not reached before it applies: a change to a shorter target that
+        // is already overrun is reached at the change, not back-dated.
         self.instant_at(cal, seconds)
+            .map(|at| at.max(self.target_since))
     }
 
     /// The due instant (100 % of the target).
@@ -304,7 +319,7 @@ pub fn derive_timers(
         {
             new_priority = Some(*priority);
         }
-        let mut restarts: Vec<(DefinitionRef, TimerEnd)> = Vec::new();
+        let mut restarts: Vec<DefinitionRef> = Vec::new();
         for t in timers.iter_mut().filter(|t| t.ended.is_none()) {
             let Some(sla) = binding.get(&t.sla) else {
                 continue;
@@ -317,28 +332,32 @@ pub fn derive_timers(
             }
             if def.stop.iter().any(|c| c.matches(event, before)) {
                 t.end(at, TimerEnd::Stopped);
+                t.stopped_by_resolution = after == Some(Phase::Resolved) && before != after;
                 continue;
             }
             // (3) a priority change
             if let Some(p) = new_priority.filter(|p| Some(*p) != t.priority) {
                 if t.priority.is_none() || t.target.is_none() {
-                    t.priority = Some(p);
-                    t.target = sla.target_seconds(Some(p));
+                    t.retarget(sla, p, at);
                 } else {
                     match def.on_priority_change {
-                        OnPriorityChange::KeepElapsed => {
-                            t.priority = Some(p);
-                            t.target = sla.target_seconds(Some(p));
-                        }
+                        OnPriorityChange::KeepElapsed => t.retarget(sla, p, at),
                         OnPriorityChange::CancelAndRestart => {
                             t.end(at, TimerEnd::Cancelled);
-                            restarts.push((t.sla.clone(), TimerEnd::Cancelled));
+                            restarts.push(t.sla.clone());
                             continue;
                         }
                         OnPriorityChange::RestartFromNow => {
-                            t.end(at, TimerEnd::Superseded);
-                            restarts.push((t.sla.clone(), TimerEnd::Superseded));
-                            continue;
+                            // Same cycle (thresholds already recorded stay recorded), counted
+                            // from zero again from the change.
+                            t.retarget(sla, p, at);
+                            t.started_at = at;
+                            let running = t.is_running() || t.deadline == DeadlineKind::Fixed;
+                            t.segments = if running {
+                                vec![(at, None)]
+                            } else {
+                                Vec::new()
+                            };
                         }
                     }
                 }
@@ -358,7 +377,7 @@ pub fn derive_timers(
             priority = Some(p);
         }
         let paused_now = |sla: &Sla| after.is_some_and(|p| sla.pauses_in(p));
-        for (reference, _) in restarts {
+        for reference in restarts {
             if let Some(sla) = binding.get(&reference) {
                 let cycle = next_cycle(&timers, sla.timer());
                 timers.push(Timer::start(sla, cycle, at, priority, paused_now(sla)));
@@ -371,7 +390,9 @@ pub fn derive_timers(
                 let Some(last) = timers.iter().rposition(|t| t.timer == name) else {
                     continue;
                 };
-                if timers[last].ended.map(|(_, how)| how) != Some(TimerEnd::Stopped) {
+                if timers[last].ended.map(|(_, how)| how) != Some(TimerEnd::Stopped)
+                    || !timers[last].stopped_by_resolution
+                {
                     continue;
                 }
                 let Some(sla) = binding.get(&timers[last].sla) else {
@@ -382,6 +403,11 @@ pub fn derive_timers(
                     OnReopen::Resume => {
                         let t = &mut timers[last];
                         t.ended = None;
+                        t.stopped_by_resolution = false;
+                        // A priority changed while the cycle was stopped applies from now.
+                        if let Some(p) = priority.filter(|p| Some(*p) != t.priority) {
+                            t.retarget(sla, p, at);
+                        }
                         if t.deadline == DeadlineKind::Fixed || !paused_now(sla) {
                             t.segments.push((at, None));
                         }
