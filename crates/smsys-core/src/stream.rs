@@ -243,9 +243,10 @@ impl Version {
         self.0
     }
 
-    /// The version after this one.
+    /// The version after this one (saturating: no stream gets near `u64::MAX` events, and a
+    /// caller-supplied version must never overflow).
     pub const fn next(self) -> Self {
-        Self(self.0 + 1)
+        Self(self.0.saturating_add(1))
     }
 }
 
@@ -345,7 +346,7 @@ impl ExpectedVersion {
             ExpectedVersion::Any => true,
             ExpectedVersion::NoStream => first == Version::FIRST,
             ExpectedVersion::StreamExists => first > Version::FIRST,
-            ExpectedVersion::Exact(v) => first == v.next(),
+            ExpectedVersion::Exact(v) => v.get().checked_add(1) == Some(first.get()),
         }
     }
 }
@@ -424,5 +425,8 @@ mod tests {
         assert!(!ExpectedVersion::Exact(Version::new(1)).accepts(v2));
         assert!(ExpectedVersion::Exact(Version::new(2)).accepts_place(Version::new(3)));
         assert!(!ExpectedVersion::NoStream.accepts_place(Version::new(2)));
+        // A caller-supplied version at the end of the range never overflows.
+        assert!(!ExpectedVersion::Exact(Version::new(u64::MAX)).accepts_place(Version::new(0)));
+        assert_eq!(Version::new(u64::MAX).next(), Version::new(u64::MAX));
     }
 }

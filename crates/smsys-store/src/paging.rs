@@ -68,7 +68,12 @@ pub fn stream_pages<'a, S: PagedStore + ?Sized>(
             if let Some(event) = c.buffer.pop_front() {
                 return Some((Ok(event), c));
             }
-            let from = c.next.filter(|v| v.get() > 0)?;
+            // Backwards, version 0 is the end; forwards, reading from 0 reads from the first.
+            let from = match c.next? {
+                v if backwards && v.get() == 0 => return None,
+                v if !backwards => v.max(Version::FIRST),
+                v => v,
+            };
             match c
                 .store
                 .stream_page(&c.stream, from, backwards, PAGE_SIZE)

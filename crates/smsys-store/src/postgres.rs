@@ -178,6 +178,7 @@ impl PgEventStore {
             let mut client = pool.get().await.map_err(|e| pool_error("connect", e))?;
             let client: &mut tokio_postgres::Client = &mut client;
             schema::migrate(client, &options.schema).await?;
+            schema::check_transaction_ids(client, &options.schema).await?;
         }
         let schema = options.schema;
         let wake = Wake::new();

@@ -748,3 +748,42 @@ async fn postgres_configuration_errors() {
         .await;
     assert!(matches!(r, Err(PgError::Store(_))), "{r:?}");
 }
+
+/// A database whose transaction ids restarted below the stored ones (a dump restored into a new
+/// cluster) is refused at open: new events would sort before old ones and never be delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_refuses_transaction_ids_that_went_backwards() {
+    let Some(url) = database_url() else { return };
+    let schema = fresh_schema();
+    let store = open(&url, &schema, 1).await;
+    store
+        .append(
+            &Fixture::stream("old"),
+            ExpectedVersion::NoStream,
+            batch(1, "e", 0),
+        )
+        .await
+        .expect("appends");
+    drop(store);
+    // As if the log had been written by a cluster far ahead of this one.
+    raw(&url)
+        .await
+        .batch_execute(&format!(
+            "UPDATE \"{schema}\".events SET tx_id = tx_id + 1000000000000"
+        ))
+        .await
+        .expect("updates");
+    let refused = PgEventStore::builder(url.as_str())
+        .schema(schema.as_str())
+        .expect("valid schema name")
+        .connect()
+        .await;
+    match refused {
+        Err(e @ smsys_store::postgres::PgError::TransactionIdsBehind { .. }) => {
+            assert!(e.to_string().contains("restored"), "{e}");
+        }
+        Err(other) => panic!("expected TransactionIdsBehind, got {other}"),
+        Ok(_) => panic!("a store whose ids went backwards must not open"),
+    }
+    drop_schema(&url, &schema).await;
+}

@@ -420,6 +420,40 @@ fn garbage_foreign_and_newer_files_are_refused_untouched() {
             "{r:?}"
         );
         untouched(&newer, &before);
+
+        // A newer release migrated and crashed: the newer schema version is only in the WAL.
+        let crashed = dir.path().join("crashed.db");
+        filled(&crashed, &["a"], 3).await.close().await;
+        {
+            let raw = rusqlite::Connection::open(&crashed).unwrap();
+            raw.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )
+            .unwrap();
+            raw.pragma_update(None, "journal_mode", "WAL").unwrap();
+            raw.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+            raw.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let mut wal = crashed.as_os_str().to_owned();
+        wal.push("-wal");
+        let main_before = std::fs::read(&crashed).unwrap();
+        let wal_before = std::fs::read(&wal).expect("the newer version waits in the WAL");
+        let r = SqliteEventStore::open(&crashed).await;
+        assert!(
+            matches!(r, Err(OpenError::SchemaTooNew { found: 99, .. })),
+            "{r:?}"
+        );
+        assert_eq!(
+            std::fs::read(&crashed).unwrap(),
+            main_before,
+            "the main file is untouched"
+        );
+        assert_eq!(
+            std::fs::read(&wal).unwrap(),
+            wal_before,
+            "the WAL is not checkpointed away"
+        );
     });
 }
 

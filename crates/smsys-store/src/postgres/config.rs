@@ -141,9 +141,9 @@ impl PgEventStoreBuilder {
     }
 
     /// How often subscriptions look again while committed events wait behind an older open
-    /// transaction, which ends without a notification (default 20 ms).
+    /// transaction, which ends without a notification (default 20 ms, at least 1 ms).
     pub fn held_back_poll(mut self, interval: Duration) -> Self {
-        self.held_back_poll = interval;
+        self.held_back_poll = interval.max(Duration::from_millis(1));
         self
     }
 

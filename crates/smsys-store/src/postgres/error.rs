@@ -49,6 +49,20 @@ pub enum PgError {
         /// The highest migration this release knows.
         known: i32,
     },
+    /// The database hands out transaction ids at or below ones already stored (a dump restored
+    /// into a new cluster, a logical-replication move): new events would sort before old ones
+    /// and subscribers past them would never see them, so the store refuses to open.
+    #[error(
+        "schema {schema} holds events of transaction {newest_stored}, but this database's next transaction id is {next}: the log order would break (was the database restored into a new cluster?)"
+    )]
+    TransactionIdsBehind {
+        /// The schema.
+        schema: String,
+        /// The newest transaction id stored.
+        newest_stored: i64,
+        /// The database's next transaction id.
+        next: i64,
+    },
     /// The database failed while connecting or migrating.
     #[error(transparent)]
     Store(#[from] StoreError),

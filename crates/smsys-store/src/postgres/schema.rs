@@ -85,6 +85,33 @@ pub(crate) fn latest() -> i32 {
 
 /// Creates the schema if needed and applies the migrations it lacks, in one transaction,
 /// under an advisory lock so that nodes starting together migrate once.
+/// Refuses a database whose transaction ids restarted below the stored ones: the log is
+/// ordered by transaction id, so new events would sort before old ones.
+pub(crate) async fn check_transaction_ids(
+    client: &Client,
+    schema: &SchemaName,
+) -> Result<(), PgError> {
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT coalesce(max(tx_id), 0), pg_snapshot_xmax(pg_current_snapshot())::text::bigint FROM {}.events",
+                schema.quoted()
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| PgError::Store(store_error("check transaction ids", e)))?;
+    let (newest_stored, next): (i64, i64) = (row.get(0), row.get(1));
+    if newest_stored >= next {
+        return Err(PgError::TransactionIdsBehind {
+            schema: schema.to_string(),
+            newest_stored,
+            next,
+        });
+    }
+    Ok(())
+}
+
 pub(crate) async fn migrate(client: &mut Client, schema: &SchemaName) -> Result<i32, PgError> {
     let s = schema.quoted();
     let err = |e| PgError::Store(store_error("migrate", e));

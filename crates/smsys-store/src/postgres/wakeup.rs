@@ -69,6 +69,11 @@ const GATHER: Duration = Duration::from_millis(1);
 /// How long to wait before reconnecting the listener or resending a notification.
 const RETRY: Duration = Duration::from_millis(200);
 
+/// How often subscriptions look again whatever happens: a LISTEN connection that died without
+/// a reset (a failover, a dropped NAT entry) is only noticed by TCP keepalive, hours later, and
+/// idle subscribers must not wait that long for other nodes' commits.
+const SAFETY_POLL: Duration = Duration::from_secs(2);
+
 /// The listener task: runs until aborted.
 pub(crate) async fn listen(
     config: tokio_postgres::Config,
@@ -101,8 +106,11 @@ async fn listen_once(
     let listen = format!("LISTEN \"{channel}\"");
     let mut listening = pin!(client.batch_execute(&listen));
     let mut ready = false;
+    let mut safety = tokio::time::interval(SAFETY_POLL);
+    safety.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = safety.tick() => wake.bump(),
             done = &mut listening, if !ready => {
                 done?;
                 ready = true;

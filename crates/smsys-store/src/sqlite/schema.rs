@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::error;
@@ -156,6 +157,10 @@ pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let fail = |e| open_error(path, e);
     let mut conn = Connection::open_with_flags(path, flags).map_err(fail)?;
+    // Until the file is accepted, closing the connection must not checkpoint a WAL beside it
+    // into the main file: a refused file is left exactly as it was.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .map_err(fail)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
     let (application_id, schema_version): (i32, i64) = conn
         .query_row(
@@ -195,6 +200,8 @@ pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
             .map_err(fail)?;
         tx.commit().map_err(fail)?;
     }
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
+        .map_err(fail)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(fail)?;

@@ -46,8 +46,6 @@ enum Reply {
     Append {
         reply: oneshot::Sender<Result<AppendResult, AppendError>>,
         result: Result<AppendResult, AppendError>,
-        /// Whether the answer holds only if the batch commits.
-        needs_commit: bool,
     },
     Snapshot {
         reply: oneshot::Sender<Result<(), StoreError>>,
@@ -197,6 +195,25 @@ impl Writer {
         let mut replies = Vec::with_capacity(count);
         let mut tx = tx;
         for command in commands {
+            if batch.broken {
+                // SQLite rolled the transaction back: nothing more runs in it (a savepoint would
+                // start a transaction of its own and commit outside the batch).
+                let failed = rolled_back;
+                match command {
+                    Command::Append { reply, .. } => replies.push(Reply::Append {
+                        reply,
+                        result: Err(AppendError::Store(failed())),
+                    }),
+                    Command::SaveSnapshot { reply, .. } => replies.push(Reply::Snapshot {
+                        reply,
+                        result: Err(failed()),
+                    }),
+                    Command::Close { reply } => {
+                        let _ = reply.send(());
+                    }
+                }
+                continue;
+            }
             match command {
                 Command::Append {
                     stream,
@@ -204,13 +221,8 @@ impl Writer {
                     events,
                     reply,
                 } => {
-                    let (result, needs_commit) =
-                        append(&mut tx, &mut batch, &stream, expected, events);
-                    replies.push(Reply::Append {
-                        reply,
-                        result,
-                        needs_commit,
-                    });
+                    let result = append(&mut tx, &mut batch, &stream, expected, events);
+                    replies.push(Reply::Append { reply, result });
                 }
                 Command::SaveSnapshot { snapshot, reply } => {
                     let result = tx
@@ -234,14 +246,19 @@ impl Writer {
             }
         }
         let committed = if batch.broken {
-            Err(StoreError::Backend(smsys_core::BackendError::new(
-                error::BACKEND,
-                "append",
-                true,
-                "the transaction was rolled back by sqlite",
-            )))
+            Err(rolled_back())
         } else if batch.wrote {
-            tx.commit().map_err(|e| error::store("commit", e))
+            // A failed COMMIT may still have reached the WAL (an fsync error): the outcome is
+            // unknown, so it is transient and callers retry with the same event ids, which
+            // the retry rule resolves either way.
+            tx.commit().map_err(|e| {
+                StoreError::Backend(smsys_core::BackendError::new(
+                    error::BACKEND,
+                    "commit",
+                    true,
+                    e,
+                ))
+            })
         } else {
             drop(tx);
             Ok(())
@@ -256,14 +273,9 @@ impl Writer {
         }
         for reply in replies {
             match (reply, &committed) {
-                (
-                    Reply::Append {
-                        reply,
-                        result: Ok(_),
-                        needs_commit: true,
-                    },
-                    Err(e),
-                ) => {
+                // When the batch failed, every append in it gets the failure, refusals too: a
+                // refusal may rest on an earlier append of the batch that is now undone.
+                (Reply::Append { reply, .. }, Err(e)) => {
                     let _ = reply.send(Err(AppendError::Store(copy(e))));
                 }
                 (Reply::Append { reply, result, .. }, _) => {
@@ -287,7 +299,8 @@ impl Writer {
 }
 
 /// Handles one append inside the batch's transaction. Returns the answer and whether it
-/// depends on the batch committing.
+/// holds only if the batch commits; when it does not, every append of the batch is answered
+/// with the failure instead.
 ///
 /// The common case, new event ids, costs no id lookups: the UNIQUE index on event ids refuses
 /// a stored id at insert. The retry rule ([`resolve_retry`]) is applied, as it is for every
@@ -300,19 +313,16 @@ fn append(
     stream: &StreamId,
     expected: ExpectedVersion,
     events: Vec<EventData>,
-) -> (Result<AppendResult, AppendError>, bool) {
+) -> Result<AppendResult, AppendError> {
     if batch.broken {
-        return (Err(AppendError::Store(rolled_back())), false);
+        return Err(AppendError::Store(rolled_back()));
     }
     if events
         .iter()
         .any(|e| batch.written.contains_key(&e.event_id()))
+        && let Some(original) = retry(tx, batch, stream, expected, &events)?
     {
-        match retry(tx, batch, stream, expected, &events) {
-            (Ok(None), _) => {}
-            (Ok(Some(original)), from_batch) => return (Ok(original), from_batch),
-            (Err(e), _) => return (Err(e), false),
-        }
+        return Ok(original);
     }
 
     let head = match batch.heads.get(stream) {
@@ -334,21 +344,17 @@ fn append(
                     hash: Some(hash),
                 },
             ),
-            Err(e) => return (Err(e.into()), false),
+            Err(e) => return Err(e.into()),
         },
     };
     if !expected.accepts(head.version) {
-        return match retry(tx, batch, stream, expected, &events) {
-            (Ok(Some(original)), from_batch) => (Ok(original), from_batch),
-            (Ok(None), _) => (
-                Err(AppendError::Conflict {
-                    stream: stream.clone(),
-                    expected,
-                    actual: head.version,
-                }),
-                false,
-            ),
-            (Err(e), _) => (Err(e), false),
+        return match retry(tx, batch, stream, expected, &events)? {
+            Some(original) => Ok(original),
+            None => Err(AppendError::Conflict {
+                stream: stream.clone(),
+                expected,
+                actual: head.version,
+            }),
         };
     }
 
@@ -373,12 +379,9 @@ fn append(
         })
         .collect();
     let Some(last) = recorded.last() else {
-        return (
-            Err(AppendError::NoEvents {
-                stream: stream.clone(),
-            }),
-            false,
-        );
+        return Err(AppendError::NoEvents {
+            stream: stream.clone(),
+        });
     };
     let last_hash = last.hash;
 
@@ -392,15 +395,14 @@ fn append(
         Ok(row_id) => row_id,
         Err(e) if error::is_unique_violation(&e) => {
             let events: Vec<EventData> = recorded.into_iter().map(|e| e.data).collect();
-            return match retry(tx, batch, stream, expected, &events) {
-                (Ok(Some(original)), from_batch) => (Ok(original), from_batch),
-                (Ok(None), _) => (Err(error::store("append", e).into()), false),
-                (Err(refused), _) => (Err(refused), false),
+            return match retry(tx, batch, stream, expected, &events)? {
+                Some(original) => Ok(original),
+                None => Err(error::store("append", e).into()),
             };
         }
         Err(e) => {
             tracing::warn!(%stream, error = %e, "sqlite append failed");
-            return (Err(error::store("append", e).into()), false);
+            return Err(error::store("append", e).into());
         }
     };
     batch.heads.insert(
@@ -417,33 +419,27 @@ fn append(
     for event in recorded {
         batch.written.insert(event.event_id(), event);
     }
-    (Ok(AppendResult { version, positions }), true)
+    Ok(AppendResult { version, positions })
 }
 
-/// The retry rule over the ids as stored in the file or written earlier in the batch. The
-/// flag tells whether the answer rests on the batch.
+/// The retry rule over the ids as stored in the file or written earlier in the batch.
 fn retry(
     tx: &rusqlite::Transaction<'_>,
     batch: &Batch,
     stream: &StreamId,
     expected: ExpectedVersion,
     events: &[EventData],
-) -> (Result<Option<AppendResult>, AppendError>, bool) {
+) -> Result<Option<AppendResult>, AppendError> {
     let mut found = Vec::with_capacity(events.len());
-    let mut from_batch = false;
     for event in events {
         if let Some(e) = batch.written.get(&event.event_id()) {
-            from_batch = true;
             found.push(Some(e.clone()));
             continue;
         }
-        match rows::event_by_id(tx, event.event_id()) {
-            Ok(e) => found.push(e),
-            Err(e) => return (Err(e.into()), false),
-        }
+        found.push(rows::event_by_id(tx, event.event_id())?);
     }
     let refs: Vec<Option<&RecordedEvent>> = found.iter().map(Option::as_ref).collect();
-    (resolve_retry(stream, expected, events, &refs), from_batch)
+    resolve_retry(stream, expected, events, &refs)
 }
 
 fn rolled_back() -> StoreError {

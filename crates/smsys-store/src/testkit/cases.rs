@@ -406,6 +406,12 @@ pub async fn read_ranges_limits_and_backwards<H: Harness>(h: &H) {
     assert_eq!(versions(&last3), vec![1200, 1199, 1198]);
     let down = collect(store.read_stream_backwards(&s, Some(Version::new(700)))).await;
     assert_eq!(versions(&down), (1..=700).rev().collect::<Vec<_>>());
+    let from_zero = collect(store.read_stream(&s, Version::new(0)).take(3).boxed()).await;
+    assert_eq!(
+        versions(&from_zero),
+        vec![1, 2, 3],
+        "reading forwards from version 0 reads from the first"
+    );
     let beyond = collect(store.read_stream(&s, Version::new(1201))).await;
     assert!(beyond.is_empty(), "reading past the end gives nothing");
     let from_far = collect(
