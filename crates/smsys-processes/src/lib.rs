@@ -49,5 +49,5 @@ pub use desk::{
     Approval, DeskPolicy, Incident, IncidentKind, MajorRule, Record, RecordCommand, RecordKind,
     Refusal, RefusalReason, RequestKind, ServiceRequest,
 };
-pub use lifecycle::{Lifecycle, LifecycleError, LifecycleRegistry};
+pub use lifecycle::{Lifecycle, LifecycleBuilder, LifecycleError, LifecycleRegistry};
 pub use priority::PriorityMatrix;

@@ -208,6 +208,120 @@ pub struct LifecycleDefinition {
     pub transitions: Vec<Transition>,
 }
 
+/// Builds a [`Lifecycle`] in code; [`LifecycleBuilder::build`] validates it.
+///
+/// ```
+/// use smsys_core::{Phase, RecordType};
+/// use smsys_processes::lifecycle::{Guard, LifecycleBuilder, Requirement, Trigger};
+///
+/// let lifecycle = LifecycleBuilder::new("vendor-incident", 1, RecordType::Incident)
+///     .status("new", Phase::New)
+///     .status("working", Phase::Active)
+///     .status("awaiting_vendor", Phase::Pending)
+///     .status("resolved", Phase::Resolved)
+///     .status("closed", Phase::Closed)
+///     .status("cancelled", Phase::Cancelled)
+///     .transition("start", Trigger::Start, &["new"], "working")
+///     .requires(Requirement::AssignmentGroup)
+///     .transition("to_vendor", Trigger::Hold, &["working"], "awaiting_vendor")
+///     .transition("vendor_back", Trigger::Resume, &["awaiting_vendor"], "working")
+///     .transition("resolve", Trigger::Resolve, &["working"], "resolved")
+///     .transition("reopen", Trigger::Reopen, &["resolved"], "working")
+///     .transition("close", Trigger::Close, &["resolved"], "closed")
+///     .guard(Guard::ResolutionRecorded)
+///     .transition("cancel", Trigger::Cancel, &["new", "working", "awaiting_vendor"], "cancelled")
+///     .build()?;
+/// assert_eq!(lifecycle.status("awaiting_vendor").map(|s| s.phase), Some(Phase::Pending));
+///
+/// // A definition that cannot work is refused with the offending status named.
+/// let stuck = LifecycleBuilder::new("stuck", 1, RecordType::Incident)
+///     .status("new", Phase::New)
+///     .status("closed", Phase::Closed)
+///     .build();
+/// assert_eq!(
+///     stuck.unwrap_err().to_string(),
+///     "lifecycle stuck: status \"closed\" cannot be reached from the initial status"
+/// );
+/// # Ok::<(), smsys_processes::LifecycleError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LifecycleBuilder {
+    definition: LifecycleDefinition,
+}
+
+impl LifecycleBuilder {
+    /// A lifecycle named `name` at `version` for `record_type`. The first status added is the
+    /// initial one unless [`LifecycleBuilder::initial`] says otherwise.
+    pub fn new(name: impl Into<String>, version: u32, record_type: RecordType) -> Self {
+        Self {
+            definition: LifecycleDefinition {
+                name: name.into(),
+                version,
+                record_type,
+                initial: String::new(),
+                statuses: Vec::new(),
+                transitions: Vec::new(),
+            },
+        }
+    }
+
+    /// Adds a status in `phase`.
+    pub fn status(mut self, name: impl Into<String>, phase: Phase) -> Self {
+        let name = name.into();
+        if self.definition.initial.is_empty() {
+            self.definition.initial.clone_from(&name);
+        }
+        self.definition.statuses.push(Status { name, phase });
+        self
+    }
+
+    /// Makes `name` the initial status.
+    pub fn initial(mut self, name: impl Into<String>) -> Self {
+        self.definition.initial = name.into();
+        self
+    }
+
+    /// Adds a transition taken by `trigger` from any of `from` to `to`.
+    pub fn transition(
+        mut self,
+        name: impl Into<String>,
+        trigger: Trigger,
+        from: &[&str],
+        to: impl Into<String>,
+    ) -> Self {
+        self.definition.transitions.push(Transition {
+            name: name.into(),
+            trigger,
+            from: from.iter().map(|s| (*s).to_owned()).collect(),
+            to: to.into(),
+            requires: Vec::new(),
+            guards: Vec::new(),
+        });
+        self
+    }
+
+    /// Requires a field for the transition added last.
+    pub fn requires(mut self, requirement: Requirement) -> Self {
+        if let Some(t) = self.definition.transitions.last_mut() {
+            t.requires.push(requirement);
+        }
+        self
+    }
+
+    /// Adds a guard to the transition added last.
+    pub fn guard(mut self, guard: Guard) -> Self {
+        if let Some(t) = self.definition.transitions.last_mut() {
+            t.guards.push(guard);
+        }
+        self
+    }
+
+    /// Validates and builds the lifecycle.
+    pub fn build(self) -> Result<Lifecycle, LifecycleError> {
+        Lifecycle::new(self.definition)
+    }
+}
+
 /// Why a lifecycle definition was refused. Each names the offending status or transition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LifecycleError {
