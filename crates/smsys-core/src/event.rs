@@ -185,30 +185,6 @@ fn micros<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Er
     DateTime::<Utc>::deserialize(d).map(to_micros)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn leap_seconds_become_the_last_microsecond_before_them() {
-        let leap = Utc
-            .with_ymd_and_hms(2016, 12, 31, 23, 59, 59)
-            .unwrap()
-            .with_nanosecond(1_500_000_000)
-            .unwrap();
-        let kept = to_micros(leap);
-        assert_eq!(kept.second(), 59);
-        assert_eq!(kept.nanosecond(), 999_999_000);
-        let text = chain_text(kept);
-        assert_eq!(text, "2016-12-31T23:59:59.999999Z");
-    }
-
-    fn chain_text(t: DateTime<Utc>) -> String {
-        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-    }
-}
-
 /// Who, when and why of an event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
@@ -440,5 +416,29 @@ impl RecordedEvent {
     /// The event id.
     pub fn event_id(&self) -> EventId {
         self.data.event_id()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn leap_seconds_become_the_last_microsecond_before_them() {
+        let leap = Utc
+            .with_ymd_and_hms(2016, 12, 31, 23, 59, 59)
+            .unwrap()
+            .with_nanosecond(1_500_000_000)
+            .unwrap();
+        let kept = to_micros(leap);
+        assert_eq!(kept.second(), 59);
+        assert_eq!(kept.nanosecond(), 999_999_000);
+        let text = chain_text(kept);
+        assert_eq!(text, "2016-12-31T23:59:59.999999Z");
+    }
+
+    fn chain_text(t: DateTime<Utc>) -> String {
+        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
     }
 }
