@@ -117,6 +117,16 @@ struct Bench {
     store: Arc<PgEventStore>,
 }
 
+/// `iters` batches of `size` events, dealt out as evenly as possible among `writers`.
+fn split_batches(writers: usize, size: usize, iters: u64) -> Vec<Vec<Vec<EventData>>> {
+    (0..writers)
+        .map(|w| {
+            let mine = iters / writers as u64 + u64::from((w as u64) < iters % writers as u64);
+            (0..mine).map(|_| events(size)).collect()
+        })
+        .collect()
+}
+
 impl Bench {
     /// `writers` store tasks, each appending `size`-event batches to its own stream; `iters`
     /// appends in all. Returns the elapsed time.
@@ -124,13 +134,7 @@ impl Bench {
         *round += 1;
         let round = *round;
         self.rt.block_on(async {
-            let batches: Vec<Vec<Vec<EventData>>> = (0..writers)
-                .map(|w| {
-                    let mine =
-                        iters / writers as u64 + u64::from((w as u64) < iters % writers as u64);
-                    (0..mine).map(|_| events(size)).collect()
-                })
-                .collect();
+            let batches = split_batches(writers, size, iters);
             let start = Instant::now();
             let tasks: Vec<_> = batches
                 .into_iter()
@@ -174,13 +178,7 @@ impl Bench {
                 let stream = format!("raw-s{size}w{writers}r{round}t{w}");
                 raws.push(RawWriter::new(&self.url, &self.schema, stream).await);
             }
-            let batches: Vec<Vec<Vec<EventData>>> = (0..writers)
-                .map(|w| {
-                    let mine =
-                        iters / writers as u64 + u64::from((w as u64) < iters % writers as u64);
-                    (0..mine).map(|_| events(size)).collect()
-                })
-                .collect();
+            let batches = split_batches(writers, size, iters);
             let start = Instant::now();
             let tasks: Vec<_> = raws
                 .into_iter()

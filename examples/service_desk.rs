@@ -8,7 +8,8 @@
 
 #![allow(
     clippy::print_stdout,
-    reason = "an example talks to its user on stdout"
+    clippy::print_stderr,
+    reason = "an example talks to its user on stdout and stderr"
 )]
 
 use std::collections::BTreeMap;
@@ -524,7 +525,17 @@ async fn print_history(store: &SqliteEventStore, stream: &StreamId) -> Result<()
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("service_desk: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Error> {
     let started = Instant::now();
     let temporary;
     let path = match std::env::args_os().nth(1) {
