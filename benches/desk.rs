@@ -13,53 +13,60 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use smsys::core::records::{Channel, Level, NoteKind};
 use smsys::core::{
-    Actor, Channel, CommandHandler, CommandMeta, Context, EventStore, Level, NoteKind,
-    SequentialIds, StreamId,
+    Actor, CommandHandler, CommandMeta, Context, EventStore, SequentialIds, StreamId,
 };
-use smsys::processes::{DeskPolicy, Incident, RecordCommand};
+use smsys::processes::{
+    IncidentCommand, IncidentManagement, IncidentPolicy, LogRecord, RecordCommand,
+};
 use smsys::store::{MemoryEventStore, SqliteEventStore};
 
 const COMMANDS: u64 = 7;
 
-fn lifecycle(n: u64) -> [RecordCommand; COMMANDS as usize] {
+fn lifecycle(n: u64) -> [IncidentCommand; COMMANDS as usize] {
+    let log = LogRecord::new(
+        format!("INC-{n}").parse().expect("valid"),
+        "user1".parse().expect("valid"),
+        Channel::Email,
+        "email".parse().expect("valid"),
+        "mail bounces",
+    )
+    .description("since this morning")
+    .affected_cis(vec!["mx-01".parse().expect("valid")]);
     [
-        RecordCommand::Log {
-            reference: format!("INC-{n}"),
-            caller: "user1".into(),
-            channel: Channel::Email,
-            service: "email".into(),
-            affected_cis: vec!["mx-01".into()],
-            summary: "mail bounces".into(),
-            description: "since this morning".into(),
-            catalogue_item: None,
-            fulfilment_instructions: None,
-        },
+        IncidentCommand::Log(log),
         RecordCommand::Classify {
             category: "mail".into(),
-        },
+            subcategory: None,
+        }
+        .into(),
         RecordCommand::Prioritise {
             impact: Level::Medium,
             urgency: Level::Medium,
-        },
+        }
+        .into(),
         RecordCommand::Assign {
-            group: "messaging".into(),
-            person: Some("eng1".into()),
-        },
+            group: "messaging".parse().expect("valid"),
+            person: Some("eng1".parse().expect("valid")),
+        }
+        .into(),
         RecordCommand::AddNote {
             kind: NoteKind::WorkNote,
             text: "restarted the relay".into(),
-        },
+        }
+        .into(),
         RecordCommand::Resolve {
             code: "fixed".into(),
             notes: "relay restarted".into(),
-        },
-        RecordCommand::Close,
+        }
+        .into(),
+        RecordCommand::Close.into(),
     ]
 }
 
 struct Bench {
-    handler: CommandHandler<Incident>,
+    handler: CommandHandler<IncidentManagement>,
     ids: SequentialIds,
     next: AtomicU64,
     meta: CommandMeta,
@@ -69,7 +76,7 @@ struct Bench {
 impl Bench {
     fn new(store: Arc<dyn EventStore>) -> Arc<Self> {
         Arc::new(Self {
-            handler: CommandHandler::new(store, DeskPolicy::default()),
+            handler: CommandHandler::new(store, IncidentPolicy::default()),
             ids: SequentialIds::new(1_790_000_000_000),
             next: AtomicU64::new(0),
             meta: CommandMeta::new(Actor::new("bench").expect("valid")),

@@ -13,9 +13,9 @@ use std::hint::black_box;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use smsys::core::{
-    Channel, DefinitionRef, Level, NoteKind, Phase, Priority, RecordEvent, RecordType,
-    TransitionDetail,
+use smsys::core::records::{
+    Channel, CommonEvent, DefinitionRef, Incident, Level, Logged, NoteKind, Phase, Priority,
+    RecordEvent, RecordKind, TransitionDetail,
 };
 use smsys::processes::sla::{History, SlaEngine, SlaScheduler};
 
@@ -81,51 +81,52 @@ fn scheduler(c: &mut Criterion) {
 fn history(i: usize) -> History {
     let start = t0() + TimeDelta::minutes((i % 5000) as i64 * 7);
     let at = |m: i64| start + TimeDelta::minutes(m);
-    let moved =
-        |phase: Phase, detail: TransitionDetail, when: DateTime<Utc>| RecordEvent::Transitioned {
+    let moved = |phase: Phase, detail: TransitionDetail, when: DateTime<Utc>| {
+        CommonEvent::Record(RecordEvent::Transitioned {
             transition: "t".into(),
             from: "x".into(),
             to: phase.as_str().into(),
             phase,
             detail,
             at: when,
-        };
+        })
+    };
+    let shared = |event: RecordEvent| CommonEvent::Record(event);
     vec![
         (
             at(0),
-            RecordEvent::Logged {
-                reference: format!("INC-{i}"),
+            CommonEvent::Logged(Logged {
+                reference: format!("INC-{i}").parse().expect("valid"),
                 lifecycle: DefinitionRef {
                     name: "incident".into(),
                     version: 1,
                 },
                 status: "new".into(),
-                caller: "user".into(),
+                caller: "user".parse().expect("valid"),
                 channel: Channel::Email,
-                service: "email".into(),
+                service: "email".parse().expect("valid"),
                 affected_cis: vec![],
                 summary: "s".into(),
                 description: String::new(),
-                catalogue_item: None,
-                fulfilment_instructions: None,
-            },
+                attributes: Default::default(),
+            }),
         ),
         (
             at(5),
-            RecordEvent::Prioritised {
+            shared(RecordEvent::Prioritised {
                 impact: Level::Medium,
                 urgency: Level::ALL[i % 3],
                 priority: Priority::new(2 + (i % 3) as u8).expect("valid"),
                 matrix_version: 1,
-            },
+            }),
         ),
         (
             at(6),
-            RecordEvent::Assigned {
-                group: "desk".into(),
+            shared(RecordEvent::Assigned {
+                group: "desk".parse().expect("valid"),
                 person: None,
                 reassignment: false,
-            },
+            }),
         ),
         (at(6), moved(Phase::Active, TransitionDetail::Plain, at(6))),
         (
@@ -148,10 +149,10 @@ fn history(i: usize) -> History {
         ),
         (
             at(200),
-            RecordEvent::Noted {
+            shared(RecordEvent::Noted {
                 kind: NoteKind::WorkNote,
                 text: "n".into(),
-            },
+            }),
         ),
         (
             at(400),
@@ -187,7 +188,7 @@ fn recompute(c: &mut Criterion) {
             |()| {
                 let mut timers = 0;
                 for h in &histories {
-                    for t in engine.timers(RecordType::Incident, h) {
+                    for t in engine.timers(&Incident::RECORD_TYPE, h) {
                         let cal = engine.calendar_for(&t).expect("calendar");
                         black_box(t.due(cal));
                         timers += 1;

@@ -15,8 +15,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use smsys::core::{
-    Aggregate, CommandHandler, Context, DecodeError, DomainEvent, EventData, EventStore, EventType,
-    ExpectedVersion, StreamId, Version, chain,
+    Aggregate, CommandHandler, Context, DecodeError, DomainEvent, EventData, EventSourced,
+    EventStore, EventType, ExpectedVersion, Stamp, StreamId, Version, chain,
 };
 use smsys::store::MemoryEventStore;
 use smsys::store::testkit::event;
@@ -48,18 +48,27 @@ impl DomainEvent for Added {
     }
 }
 
-impl Aggregate for Tally {
+impl EventSourced for Tally {
     const CATEGORY: &'static str = "tally";
-    type Services = ();
-    type Command = i64;
     type Event = Added;
-    type Rejection = std::convert::Infallible;
-    fn decide(&self, amount: &i64, _: &(), _: &Context<'_>) -> Result<Vec<Added>, Self::Rejection> {
-        Ok(vec![Added(*amount)])
-    }
-    fn evolve(&mut self, event: &Added) {
+    fn evolve(&mut self, event: &Added, _: Stamp<'_>) {
         self.total += event.0;
         self.entries += 1;
+    }
+}
+
+impl Aggregate for Tally {
+    type State = Tally;
+    type Services = ();
+    type Command = i64;
+    type Rejection = std::convert::Infallible;
+    fn decide(
+        _: &Tally,
+        amount: &i64,
+        _: &(),
+        _: &Context<'_>,
+    ) -> Result<Vec<Added>, Self::Rejection> {
+        Ok(vec![Added(*amount)])
     }
 }
 

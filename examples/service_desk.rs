@@ -5,6 +5,11 @@
 //! requests from a seeded random generator, with holds, escalations, reopens, a major incident,
 //! approvals and rejections. It then prints a summary, one incident's full event history, and
 //! verifies the hash chain of the whole log.
+//!
+//! The desk runs incidents under a lifecycle of its own: the reference one plus an
+//! `awaiting_vendor` status (phase `pending`, so SLA resolution timers pause there), which an
+//! incident may only enter once its `vendor` is recorded. `vendor` and `site` are custom
+//! attributes, checked against the attribute schema of the incident policy.
 
 #![allow(
     clippy::print_stdout,
@@ -22,13 +27,22 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use smsys::core::{
-    Actor, Channel, CommandError, CommandHandler, CommandMeta, Context, Escalation, EventData,
-    EventId, EventStore, EventType, ExpectedVersion, Level, LinkKind, Metadata, NoteKind, Phase,
-    SequentialIds, SnapshotPolicy, StreamId, Version,
+use smsys::core::records::{
+    AttributeName, Channel, CommonEvent, Escalation, Incident, Level, LinkKind, NoteKind, PersonId,
+    Phase, RecordEvent, RecordKind,
 };
+use smsys::core::{
+    Actor, Aggregate, CommandError, CommandHandler, CommandMeta, Context, EventData, EventId,
+    EventStore, EventType, ExpectedVersion, Metadata, SequentialIds, SnapshotPolicy, StreamId,
+    Version,
+};
+use smsys::processes::attribute::{AttributeSchema, AttributeSpec};
+use smsys::processes::lifecycle::Requirement;
 use smsys::processes::sla::{Period, SlaDriver, SlaEngine, SlaReport, load_history};
-use smsys::processes::{DeskPolicy, Incident, Record, RecordCommand, RecordKind, ServiceRequest};
+use smsys::processes::{
+    IncidentCommand, IncidentManagement, IncidentPolicy, Lifecycle, LogRecord, RecordCommand,
+    RecordRules, Refusal, RequestCommand, RequestManagement, RequestPolicy, incident,
+};
 use smsys::store::SqliteEventStore;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -38,13 +52,16 @@ const INCIDENTS: u64 = 320;
 const REQUESTS: u64 = 180;
 const WORKERS: u64 = 16;
 const MAJOR: u64 = 42;
-const SERVICES: [(&str, &str); 5] = [
-    ("email", "messaging"),
-    ("vpn", "network"),
-    ("erp", "business-apps"),
-    ("wifi", "network"),
-    ("printing", "workplace"),
+/// Service, support group, and the vendor behind it.
+const SERVICES: [(&str, &str, &str); 5] = [
+    ("email", "messaging", "contoso"),
+    ("vpn", "network", "globex"),
+    ("erp", "business-apps", "initech"),
+    ("wifi", "network", "globex"),
+    ("printing", "workplace", "acme"),
 ];
+const VENDORS: [&str; 4] = ["acme", "contoso", "globex", "initech"];
+const SITES: [&str; 3] = ["berlin", "hamburg", "munich"];
 const CATALOGUE: [&str; 4] = [
     "new-laptop",
     "vpn-access",
@@ -54,24 +71,102 @@ const CATALOGUE: [&str; 4] = [
 const APPROVERS: [&str; 3] = ["mgr.ada", "mgr.bo", "mgr.cy"];
 /// Catalogue items whose requests need approval before fulfilment.
 const NEEDS_APPROVAL: [&str; 2] = ["new-laptop", "vpn-access"];
+/// The desk's own pending status.
+const AWAITING_VENDOR: &str = "awaiting_vendor";
+/// Custom attributes of the desk's incidents.
+const VENDOR: &str = "vendor";
+const SITE: &str = "site";
 
-/// One record's run: handlers, its own seeded generator and its simulated clock.
-struct Run<'a, K: RecordKind> {
-    handler: &'a CommandHandler<Record<K>>,
+/// The desk's incident lifecycle: the reference one, plus `awaiting_vendor` (a pending status
+/// like `on_hold`), entered by a hold that requires the `vendor` attribute and left by a resume
+/// when the vendor delivers; resolving and cancelling work from there too.
+fn desk_incident_lifecycle() -> Result<Lifecycle, Error> {
+    let mut definition = incident::default_lifecycle().definition().clone();
+    definition.name = "desk_incident".into();
+    definition.version = 1;
+    let mut awaiting = definition
+        .statuses
+        .iter()
+        .find(|s| s.name == "on_hold")
+        .cloned()
+        .ok_or("the reference lifecycle has on_hold")?;
+    awaiting.name = AWAITING_VENDOR.into();
+    definition.statuses.push(awaiting);
+    let like = |name: &str| {
+        definition
+            .transitions
+            .iter()
+            .find(|t| t.name == name)
+            .cloned()
+            .ok_or(format!("the reference lifecycle has a {name} transition"))
+    };
+    let mut to_vendor = like("hold")?;
+    to_vendor.name = "to_vendor".into();
+    to_vendor.to = AWAITING_VENDOR.into();
+    to_vendor
+        .requires
+        .push(Requirement::Attribute(VENDOR.parse()?));
+    let mut vendor_back = like("resume")?;
+    vendor_back.name = "vendor_back".into();
+    vendor_back.from = vec![AWAITING_VENDOR.into()];
+    for t in &mut definition.transitions {
+        if t.name == "resolve" || t.name == "cancel" {
+            t.from.push(AWAITING_VENDOR.into());
+        }
+    }
+    definition.transitions.extend([to_vendor, vendor_back]);
+    Ok(Lifecycle::new(
+        definition,
+        &IncidentManagement::vocabulary(),
+    )?)
+}
+
+/// The desk's incident policy: the reference one, new incidents under the desk's lifecycle,
+/// and two custom attributes: the site (given when logged) and the vendor.
+fn incident_policy() -> Result<IncidentPolicy, Error> {
+    let attributes = AttributeSchema::default()
+        .with(
+            SITE.parse()?,
+            AttributeSpec::choice(SITES).required_at_log(),
+        )
+        .with(VENDOR.parse()?, AttributeSpec::choice(VENDORS));
+    let reference = IncidentPolicy::default();
+    Ok(IncidentPolicy {
+        record: reference
+            .record
+            .logging_under(desk_incident_lifecycle()?)
+            .with_attributes(attributes),
+        ..reference
+    })
+}
+
+/// A refused command, with the command's name.
+struct Refused {
+    command: &'static str,
+    text: String,
+}
+
+/// One record's run: handler, its own seeded generator and its simulated clock.
+struct Run<'a, A: Aggregate> {
+    handler: &'a CommandHandler<A>,
     ids: &'a SequentialIds,
     stream: StreamId,
     rng: StdRng,
     now: DateTime<Utc>,
     commands: u64,
-    refusals: Vec<String>,
+    refusals: Vec<Refused>,
     logged_at: DateTime<Utc>,
 }
 
-impl<'a, K: RecordKind> Run<'a, K> {
+impl<'a, A, R> Run<'a, A>
+where
+    A: Aggregate<Rejection = Refusal<R>>,
+    R: std::error::Error + Send + Sync + 'static,
+{
     /// A record's run: its own generator (so concurrency does not change the day), starting at
     /// a random minute of the working day.
     fn new(
-        handler: &'a CommandHandler<Record<K>>,
+        handler: &'a CommandHandler<A>,
         ids: &'a SequentialIds,
         stream: &str,
         seed: u64,
@@ -105,18 +200,26 @@ impl<'a, K: RecordKind> Run<'a, K> {
         self.now += TimeDelta::minutes(self.rng.random_range(min_minutes..=max_minutes));
     }
 
-    async fn exec(&mut self, actor: &str, command: RecordCommand) -> Result<Record<K>, Error> {
+    /// Runs `command` as `actor`: a refusal is noted, and the run goes on.
+    async fn exec(
+        &mut self,
+        actor: &str,
+        command: impl Into<A::Command>,
+    ) -> Result<A::State, Error> {
         let meta = CommandMeta::new(Actor::new(actor)?);
         let ctx = Context::new(self.now, self.ids);
         self.commands += 1;
         match self
             .handler
-            .execute(&self.stream, &command, &meta, &ctx)
+            .execute(&self.stream, &command.into(), &meta, &ctx)
             .await
         {
             Ok(done) => Ok(done.state),
             Err(CommandError::Rejected(refusal)) => {
-                self.refusals.push(refusal.to_string());
+                self.refusals.push(Refused {
+                    command: refusal.command,
+                    text: refusal.to_string(),
+                });
                 Ok(self.handler.load(&self.stream).await?.state)
             }
             Err(other) => Err(other.into()),
@@ -128,24 +231,19 @@ struct Outcome {
     stream: StreamId,
     logged_at: DateTime<Utc>,
     commands: u64,
-    refusals: Vec<String>,
+    refusals: Vec<Refused>,
 }
 
 async fn incident(
-    handler: &CommandHandler<Incident>,
+    handler: &CommandHandler<IncidentManagement>,
     ids: &SequentialIds,
     run: u64,
     day: DateTime<Utc>,
     i: u64,
 ) -> Result<Outcome, Error> {
-    let mut r = Run::new(
-        handler,
-        ids,
-        &format!("incident-INC-{run}-{i:04}"),
-        i << 1,
-        day,
-    )?;
-    let (service, group) = SERVICES[r.rng.random_range(0..SERVICES.len())];
+    let reference = format!("INC-{run}-{i:04}");
+    let mut r = Run::new(handler, ids, &format!("incident-{reference}"), i << 1, day)?;
+    let (service, group, vendor) = SERVICES[r.rng.random_range(0..SERVICES.len())];
     let major = i == MAJOR;
     let caller = format!("user{:03}", r.rng.random_range(0..200));
     let ci = format!("{service}-node-{}", r.rng.random_range(1..4));
@@ -155,30 +253,29 @@ async fn incident(
         Channel::Portal,
         Channel::Monitoring,
     ][r.rng.random_range(0..4)];
-    r.exec(
-        "agent.desk",
-        RecordCommand::Log {
-            reference: format!("INC-{run}-{i:04}"),
-            caller: caller.clone(),
-            channel,
-            service: service.into(),
-            affected_cis: vec![ci],
-            summary: if major {
-                format!("{service} down for everyone")
-            } else {
-                format!("{service} misbehaves")
-            },
-            description: "reported during the day".into(),
-            catalogue_item: None,
-            fulfilment_instructions: None,
-        },
+    let site = SITES[r.rng.random_range(0..SITES.len())];
+    let summary = if major {
+        format!("{service} down for everyone")
+    } else {
+        format!("{service} misbehaves")
+    };
+    let log = LogRecord::new(
+        reference.parse()?,
+        caller.parse()?,
+        channel,
+        service.parse()?,
+        summary,
     )
-    .await?;
+    .description("reported during the day")
+    .affected_cis(vec![ci.parse()?])
+    .attribute(SITE.parse()?, site);
+    r.exec("agent.desk", IncidentCommand::Log(log)).await?;
     r.later(2, 15);
     r.exec(
         "agent.desk",
         RecordCommand::Classify {
             category: format!("{service}/fault"),
+            subcategory: None,
         },
     )
     .await?;
@@ -195,8 +292,8 @@ async fn incident(
     r.exec(
         "agent.desk",
         RecordCommand::Assign {
-            group: group.into(),
-            person: Some(person.clone()),
+            group: group.parse()?,
+            person: Some(person.parse()?),
         },
     )
     .await?;
@@ -212,16 +309,12 @@ async fn incident(
         return Ok(r.done());
     }
     if major {
+        let manager: PersonId = "mgr.ops".parse()?;
+        r.exec("mgr.ops", IncidentCommand::AssignMajorManager { manager })
+            .await?;
         r.exec(
             "mgr.ops",
-            RecordCommand::AssignMajorManager {
-                manager: "mgr.ops".into(),
-            },
-        )
-        .await?;
-        r.exec(
-            "mgr.ops",
-            RecordCommand::InformManagement {
+            IncidentCommand::InformManagement {
                 audience: "cio".into(),
                 summary: format!("{service} is down for all users"),
             },
@@ -230,11 +323,12 @@ async fn incident(
     }
     if r.rng.random_bool(0.3) {
         r.later(10, 90);
+        // The desk's lifecycle has two pending statuses: a hold names the one it means.
         r.exec(
             &person,
             RecordCommand::Hold {
                 reason: "awaiting caller".into(),
-                status: None,
+                status: Some("on_hold".into()),
             },
         )
         .await?;
@@ -248,10 +342,49 @@ async fn incident(
         )
         .await?;
     }
+    if major || r.rng.random_bool(0.12) {
+        r.later(10, 90);
+        let to_vendor = RecordCommand::Hold {
+            reason: format!("waiting for a fix from {vendor}"),
+            status: Some(AWAITING_VENDOR.into()),
+        };
+        // Now and then the engineer forgets that the vendor must be recorded first.
+        if r.rng.random_bool(0.1) {
+            r.exec(&person, to_vendor.clone()).await?;
+        }
+        r.exec(
+            &person,
+            RecordCommand::SetAttribute {
+                name: VENDOR.parse()?,
+                value: vendor.into(),
+            },
+        )
+        .await?;
+        r.exec(&person, to_vendor).await?;
+        if !major && r.rng.random_bool(0.3) {
+            // Still waiting for the vendor when the day is over.
+            return Ok(r.done());
+        }
+        // A vendor answers an outage within the hour, anything else within the day.
+        if major {
+            r.later(20, 60);
+        } else {
+            r.later(60, 480);
+        }
+        r.exec(
+            &person,
+            RecordCommand::AddNote {
+                kind: NoteKind::WorkNote,
+                text: format!("{vendor} delivered a fix"),
+            },
+        )
+        .await?;
+        r.exec(&person, RecordCommand::Resume).await?;
+    }
     if major || r.rng.random_bool(0.15) {
         r.later(10, 60);
         let escalation = Escalation::Functional {
-            to_group: format!("{group}-l2"),
+            to_group: format!("{group}-l2").parse()?,
         };
         r.exec(
             &person,
@@ -277,7 +410,7 @@ async fn incident(
         r.exec(
             &person,
             RecordCommand::Link {
-                kind: LinkKind::Problem,
+                kind: LinkKind::PROBLEM,
                 target: format!("PRB-{service}"),
             },
         )
@@ -305,7 +438,7 @@ async fn incident(
         r.later(60, 180);
         r.exec(
             "mgr.ops",
-            RecordCommand::InformManagement {
+            IncidentCommand::InformManagement {
                 audience: "cio".into(),
                 summary: "service restored".into(),
             },
@@ -315,7 +448,7 @@ async fn incident(
         r.exec("mgr.ops", RecordCommand::Close).await?;
         r.exec(
             "mgr.ops",
-            RecordCommand::RecordMajorReview {
+            IncidentCommand::RecordMajorReview {
                 findings: "single node without failover; problem raised".into(),
             },
         )
@@ -332,16 +465,17 @@ async fn incident(
 }
 
 async fn request(
-    handler: &CommandHandler<ServiceRequest>,
+    handler: &CommandHandler<RequestManagement>,
     ids: &SequentialIds,
     run: u64,
     day: DateTime<Utc>,
     j: u64,
 ) -> Result<Outcome, Error> {
+    let reference = format!("REQ-{run}-{j:04}");
     let mut r = Run::new(
         handler,
         ids,
-        &format!("request-REQ-{run}-{j:04}"),
+        &format!("request-{reference}"),
         j << 1 | 1,
         day,
     )?;
@@ -352,46 +486,42 @@ async fn request(
         format!("user{:03}", r.rng.random_range(0..200))
     };
     let item = CATALOGUE[r.rng.random_range(0..CATALOGUE.len())];
+    let record = LogRecord::new(
+        reference.parse()?,
+        caller.parse()?,
+        Channel::Portal,
+        "workplace".parse()?,
+        format!("please provide {item}"),
+    );
     r.exec(
         &caller,
-        RecordCommand::Log {
-            reference: format!("REQ-{run}-{j:04}"),
-            caller: caller.clone(),
-            channel: Channel::Portal,
-            service: "workplace".into(),
-            affected_cis: vec![],
-            summary: format!("please provide {item}"),
-            description: String::new(),
-            catalogue_item: Some(item.into()),
+        RequestCommand::Log {
+            record,
+            catalogue_item: item.into(),
             fulfilment_instructions: Some(format!("KB-{item}")),
         },
     )
     .await?;
     if j == 0 || NEEDS_APPROVAL.contains(&item) {
         let quorum = r.rng.random_range(1..=2);
+        let approvers = APPROVERS
+            .iter()
+            .map(|a| a.parse())
+            .collect::<Result<Vec<PersonId>, _>>()?;
         r.exec(
             "agent.desk",
-            RecordCommand::RequestApproval {
-                approvers: APPROVERS.map(String::from).to_vec(),
-                quorum,
-            },
+            RequestCommand::RequestApproval { approvers, quorum },
         )
         .await?;
         if j == 0 {
-            r.exec(
-                &caller,
-                RecordCommand::Approve {
-                    approver: caller.clone(),
-                },
-            )
-            .await?;
+            // The requester acting as approver: refused (segregation of duties).
+            r.exec(&caller, RequestCommand::Approve).await?;
         }
         r.later(30, 240);
         if j != 0 && r.rng.random_bool(0.15) {
             r.exec(
                 APPROVERS[2],
-                RecordCommand::Reject {
-                    approver: APPROVERS[2].into(),
+                RequestCommand::Reject {
                     reason: "not in budget".into(),
                 },
             )
@@ -399,19 +529,13 @@ async fn request(
             return Ok(r.done());
         }
         for approver in &APPROVERS[1..=quorum as usize] {
-            r.exec(
-                approver,
-                RecordCommand::Approve {
-                    approver: (*approver).into(),
-                },
-            )
-            .await?;
+            r.exec(approver, RequestCommand::Approve).await?;
         }
         r.exec(
             "agent.desk",
             RecordCommand::Assign {
-                group: "workplace".into(),
-                person: Some("workplace.eng1".into()),
+                group: "workplace".parse()?,
+                person: Some("workplace.eng1".parse()?),
             },
         )
         .await?;
@@ -419,8 +543,8 @@ async fn request(
         r.exec(
             "agent.desk",
             RecordCommand::Assign {
-                group: "workplace".into(),
-                person: Some("workplace.eng2".into()),
+                group: "workplace".parse()?,
+                person: Some("workplace.eng2".parse()?),
             },
         )
         .await?;
@@ -428,7 +552,7 @@ async fn request(
     for t in 0..r.rng.random_range(1..4) {
         r.exec(
             "workplace.eng1",
-            RecordCommand::AddTask {
+            RequestCommand::AddTask {
                 task: format!("t{t}"),
                 description: format!("step {t} of {item}"),
             },
@@ -440,7 +564,7 @@ async fn request(
         r.later(10, 120);
         r.exec(
             "workplace.eng1",
-            RecordCommand::FinishTask {
+            RequestCommand::FinishTask {
                 task: format!("t{t}"),
             },
         )
@@ -459,29 +583,39 @@ async fn request(
     Ok(r.done())
 }
 
-/// Counts per status, per priority; reopen rate and mean time to resolve.
-async fn summarise<K: RecordKind>(
-    handler: &CommandHandler<Record<K>>,
-    outcomes: &[Outcome],
-) -> Result<(), Error> {
+/// Counts per status, priority and custom attribute; reopen rate and mean time to resolve.
+async fn summarise<A>(handler: &CommandHandler<A>, outcomes: &[Outcome]) -> Result<(), Error>
+where
+    A: Aggregate,
+    A::State: RecordKind,
+{
     let mut statuses: BTreeMap<String, u64> = BTreeMap::new();
     let mut priorities: BTreeMap<String, u64> = BTreeMap::new();
+    let mut attributes: BTreeMap<AttributeName, BTreeMap<String, u64>> = BTreeMap::new();
     let (mut resolved, mut reopened, mut total_minutes) = (0u64, 0u64, 0i64);
     for outcome in outcomes {
         let state = handler.load(&outcome.stream).await?.state;
+        let record = state.record();
         *statuses
-            .entry(state.status().unwrap_or("none").to_owned())
+            .entry(record.status().unwrap_or("none").to_owned())
             .or_default() += 1;
         *priorities
-            .entry(state.priority().map_or("-".into(), |p| p.to_string()))
+            .entry(record.priority().map_or("-".into(), |p| p.to_string()))
             .or_default() += 1;
-        if let Some(at) = state
-            .resolved_at()
-            .filter(|_| state.phase() != Some(Phase::Cancelled))
+        for (name, value) in record.attributes() {
+            *attributes
+                .entry(name.clone())
+                .or_default()
+                .entry(value.to_string())
+                .or_default() += 1;
+        }
+        if let Some(resolution) = record
+            .resolution()
+            .filter(|_| record.phase() != Some(Phase::Cancelled))
         {
             resolved += 1;
-            total_minutes += (at - outcome.logged_at).num_minutes();
-            reopened += u64::from(state.reopen_count() > 0);
+            total_minutes += (resolution.at - outcome.logged_at).num_minutes();
+            reopened += u64::from(record.reopen_count() > 0);
         }
     }
     let line = |m: &BTreeMap<String, u64>| {
@@ -491,8 +625,11 @@ async fn summarise<K: RecordKind>(
             .join(", ")
     };
     println!("  by status:   {}", line(&statuses));
-    if K::TYPE == smsys::core::RecordType::Incident {
+    if A::State::RECORD_TYPE == Incident::RECORD_TYPE {
         println!("  by priority: {}", line(&priorities));
+    }
+    for (name, values) in &attributes {
+        println!("  by {:<9} {}", format!("{name}:"), line(values));
     }
     if resolved > 0 {
         let mean = total_minutes / resolved as i64;
@@ -569,17 +706,17 @@ async fn run() -> Result<(), Error> {
     let day = day0 + TimeDelta::days(run as i64 - 1);
     let ids = Arc::new(SequentialIds::new(u64::try_from(day.timestamp_millis())?));
 
-    let policy = DeskPolicy {
-        approval_required: NEEDS_APPROVAL.map(String::from).into(),
-        ..DeskPolicy::default()
-    };
     let every = SnapshotPolicy::Every(NonZeroU64::new(16).ok_or("non-zero")?);
     let incidents = Arc::new(
-        CommandHandler::<Incident>::new(store.clone(), policy.clone())
+        CommandHandler::<IncidentManagement>::new(store.clone(), incident_policy()?)
             .with_snapshots(store.clone(), every),
     );
+    let request_policy = RequestPolicy {
+        approval_required: NEEDS_APPROVAL.map(String::from).into(),
+        ..RequestPolicy::default()
+    };
     let requests = Arc::new(
-        CommandHandler::<ServiceRequest>::new(store.clone(), policy)
+        CommandHandler::<RequestManagement>::new(store.clone(), request_policy)
             .with_snapshots(store.clone(), every),
     );
 
@@ -604,16 +741,8 @@ async fn run() -> Result<(), Error> {
         request_outcomes.extend(r);
     }
     let worked = started.elapsed();
-    let commands: u64 = incident_outcomes
-        .iter()
-        .chain(&request_outcomes)
-        .map(|o| o.commands)
-        .sum();
-    let refusals: Vec<&String> = incident_outcomes
-        .iter()
-        .chain(&request_outcomes)
-        .flat_map(|o| &o.refusals)
-        .collect();
+    let outcomes = || incident_outcomes.iter().chain(&request_outcomes);
+    let commands: u64 = outcomes().map(|o| o.commands).sum();
 
     println!(
         "\nDay {run} ({}): {INCIDENTS} incidents and {REQUESTS} service requests, {commands} commands in {:.2} s ({:.0} commands/s)",
@@ -625,20 +754,29 @@ async fn run() -> Result<(), Error> {
     summarise(&incidents, &incident_outcomes).await?;
     println!("\nService requests");
     summarise(&requests, &request_outcomes).await?;
-    println!("\nRefused commands ({}), for example:", refusals.len());
-    for refusal in refusals.iter().take(4) {
-        println!("  {refusal}");
+
+    // One example per refused command, with how often it was refused.
+    let mut refused: BTreeMap<&str, (u64, &str)> = BTreeMap::new();
+    for refusal in outcomes().flat_map(|o| &o.refusals) {
+        refused
+            .entry(refusal.command)
+            .or_insert((0, &refusal.text))
+            .0 += 1;
+    }
+    println!(
+        "\nRefused commands ({}), one example per command:",
+        refused.values().map(|(n, _)| n).sum::<u64>()
+    );
+    for (n, example) in refused.values() {
+        println!("  {n:>3} x {example}");
     }
 
     // SLA timers: a driver indexes every record's timers and records each warning and breach
-    // that fell due, a week after the day began (everything has closed by then).
+    // that fell due, a week after the day began (everything but the incidents still awaiting
+    // their vendor has closed by then).
     let engine = Arc::new(SlaEngine::reference());
     let mut driver = SlaDriver::new(store.clone(), engine.clone());
-    let streams: Vec<&StreamId> = incident_outcomes
-        .iter()
-        .chain(&request_outcomes)
-        .map(|o| &o.stream)
-        .collect();
+    let streams: Vec<&StreamId> = outcomes().map(|o| &o.stream).collect();
     for stream in &streams {
         driver.track(stream).await?;
     }
@@ -647,23 +785,25 @@ async fn run() -> Result<(), Error> {
     let mut report = SlaReport::default();
     let mut warnings = 0;
     for stream in &streams {
-        let (record_type, history, _) = load_history(&*store, stream).await?;
+        let (record_type, history, _) = load_history(&*store, &engine, stream).await?;
         warnings += history
             .iter()
-            .filter(|(_, e)| matches!(e, smsys::core::RecordEvent::SlaThresholdReached { .. }))
+            .filter(|(_, e)| {
+                matches!(
+                    e,
+                    CommonEvent::Record(RecordEvent::SlaThresholdReached { .. })
+                )
+            })
             .count();
-        let service = history.iter().find_map(|(_, e)| {
-            if let smsys::core::RecordEvent::Logged { service, .. } = e {
-                Some(service.clone())
-            } else {
-                None
-            }
+        let service = history.iter().find_map(|(_, e)| match e {
+            CommonEvent::Logged(logged) => Some(logged.service.clone()),
+            CommonEvent::Record(_) => None,
         });
-        let timers = engine.timers(record_type, &history);
+        let timers = engine.timers(&record_type, &history);
         engine.report_into(
             &mut report,
             stream,
-            service.as_deref().unwrap_or("-"),
+            service.as_ref().map_or("-", |s| s.as_str()),
             &timers,
             week_later,
             Period::Day,
@@ -701,12 +841,16 @@ async fn run() -> Result<(), Error> {
 
     let major: StreamId = format!("incident-INC-{run}-{MAJOR:04}").parse()?;
     let state = incidents.load(&major).await?.state;
+    let record = state.record();
+    let details = state.major().ok_or("the major incident is major")?;
     println!(
-        "\nMajor incident {}: manager {}, management informed {} times, review recorded: {}",
-        state,
-        state.major_manager().unwrap_or("-"),
-        state.management_informed(),
-        state.major_reviewed()
+        "\nMajor incident {} ({}, lifecycle {}): manager {}, management informed {} times, review recorded: {}",
+        record.reference().map_or("-", |r| r.as_str()),
+        record.status().unwrap_or("none"),
+        record.lifecycle().map_or("-".into(), |l| l.to_string()),
+        details.manager.as_ref().map_or("-", |m| m.as_str()),
+        details.management_informed,
+        details.reviewed
     );
     print_history(&store, &major).await?;
 

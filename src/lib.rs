@@ -6,10 +6,12 @@
 //! This facade re-exports the workspace crates:
 //!
 //! - [`core`] (`smsys-core`): the event-sourcing kernel: ids, versions, positions, events, the
-//!   [`EventStore`](core::EventStore) contract, the hash chain, aggregates and command handling;
+//!   [`EventStore`](core::EventStore) contract, the hash chain, aggregates and command handling,
+//!   and [`records`](core::records), the persisted contract of every record type;
 //! - [`store`] (`smsys-store`): the backends (in-memory; SQLite, the embedded default;
 //!   PostgreSQL behind the `postgres` feature) and the conformance `testkit`;
-//! - [`processes`] (`smsys-processes`): the service-management processes built on the kernel.
+//! - [`processes`] (`smsys-processes`): the service-management processes built on the kernel:
+//!   the rules of each record type, lifecycles as data, custom attributes and SLA timers.
 //!
 //! ```
 //! use futures::StreamExt;

@@ -18,14 +18,15 @@ use futures::StreamExt;
 use proptest::prelude::*;
 use serde_json::json;
 use smsys::core::{
-    Actor, AppendError, AppendResult, CausationId, CommandError, CommandHandler, CommandMeta,
-    Context, CorrelationId, DomainEvent, EventData, EventStore, EventStream, EventType,
-    ExpectedVersion, LoadError, LogFilter, Position, SequentialIds, Snapshot, SnapshotPolicy,
-    SnapshotStore, StoreError, StreamId, TenantId, Version, verify_events,
+    Actor, Aggregate, AppendError, AppendResult, CausationId, CommandError, CommandHandler,
+    CommandMeta, Context, CorrelationId, DomainEvent, EventData, EventSourced, EventStore,
+    EventStream, EventType, ExpectedVersion, LoadError, LogFilter, Position, SequentialIds,
+    Snapshot, SnapshotPolicy, SnapshotStore, Stamp, StoreError, StreamId, TenantId, Upcasters,
+    Version, verify_events,
 };
 use smsys::store::testkit::event;
 use smsys::store::{MemoryEventStore, MemorySnapshotStore};
-use ticket::{Ticket, TicketCommand, TicketEvent, TicketRejection};
+use ticket::{Ticket, TicketCommand, TicketDesk, TicketEvent, TicketRejection};
 
 fn at(hour: u32) -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 2, hour, 0, 0)
@@ -62,10 +63,9 @@ fn fixture(name: &str) -> serde_json::Value {
 fn load_fixture(event_type: &str, version: u32) -> TicketEvent {
     let t = EventType::new(event_type).expect("valid");
     let payload = fixture(&format!("{event_type}.v{version}"));
-    let (_, payload) = ticket::upcasters()
-        .upcast(&t, version, payload)
-        .expect("upcasts");
-    TicketEvent::from_payload(&t, payload).expect("decodes")
+    TicketEvent::upcasters()
+        .decode(&t, version, payload)
+        .expect("upcasts and decodes")
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn a_failing_upcaster_names_type_and_version() {
 #[tokio::test]
 async fn commands_record_events_with_context_and_metadata() {
     let store = Arc::new(MemoryEventStore::new());
-    let handler = CommandHandler::<Ticket>::new(store.clone(), ());
+    let handler = CommandHandler::<TicketDesk>::new(store.clone(), ());
     let ids = SequentialIds::new(1_790_000_000_000);
     let ctx = Context::new(at(9), &ids);
     let correlation = CorrelationId::from_uuid(uuid::Uuid::from_u128(11)).expect("not nil");
@@ -139,6 +139,12 @@ async fn commands_record_events_with_context_and_metadata() {
     );
     assert_eq!(done.attempts, 1);
     assert_eq!(done.state.title.as_deref(), Some("VPN drops"));
+    assert_eq!(
+        done.state.opened_by.as_deref(),
+        Some("agent:ana"),
+        "evolve is stamped with the command's actor"
+    );
+    assert_eq!(done.state.opened_at, Some(at(9)));
     handler
         .execute(&s, &TicketCommand::Comment("rebooted".into()), &meta, &ctx)
         .await
@@ -168,12 +174,47 @@ async fn commands_record_events_with_context_and_metadata() {
     let loaded = handler.load(&s).await.expect("loads");
     assert_eq!(loaded.state.comments, vec!["rebooted".to_owned()]);
     assert_eq!(loaded.version, Some(Version::new(2)));
+    assert_eq!(
+        (loaded.state.opened_by, loaded.state.opened_at),
+        (Some("agent:ana".to_owned()), Some(at(9))),
+        "on load, the stamp comes from the recorded metadata"
+    );
+}
+
+#[test]
+fn decide_and_evolve_are_pure_functions_of_their_inputs() {
+    let ids = SequentialIds::new(0);
+    let actor = Actor::new("agent:bo").expect("valid");
+    let ctx = Context::new(at(11), &ids).with_actor(&actor);
+    let mut state = Ticket::default();
+    let events = TicketDesk::decide(&state, &open(), &(), &ctx).expect("opens");
+    assert_eq!(
+        events,
+        TicketDesk::decide(&state, &open(), &(), &ctx).expect("opens"),
+        "the same inputs decide the same events"
+    );
+    for event in &events {
+        state.evolve(event, ctx.stamp());
+    }
+    assert_eq!(state.opened_by.as_deref(), Some("agent:bo"));
+    assert_eq!(state.opened_at, Some(at(11)));
+    assert_eq!(
+        TicketDesk::decide(&state, &open(), &(), &ctx),
+        Err(TicketRejection::AlreadyOpen)
+    );
+    let mut anonymous = Ticket::default();
+    anonymous.evolve(&events[0], Stamp::new(None, at(12)));
+    assert_eq!(
+        (anonymous.opened_by, anonymous.opened_at),
+        (None, Some(at(12))),
+        "a stamp without an actor: a decision outside a command"
+    );
 }
 
 #[tokio::test]
 async fn a_rejected_command_writes_nothing_and_says_why() {
     let store = Arc::new(MemoryEventStore::new());
-    let handler = CommandHandler::<Ticket>::new(store.clone(), ());
+    let handler = CommandHandler::<TicketDesk>::new(store.clone(), ());
     let ids = SequentialIds::new(0);
     let ctx = Context::new(at(9), &ids);
     let s = stream("2");
@@ -254,7 +295,7 @@ async fn a_conflict_reloads_and_decides_again_a_bounded_number_of_times() {
     let ids = SequentialIds::new(0);
     let ctx = Context::new(at(9), &ids);
     let s = stream("3");
-    CommandHandler::<Ticket>::new(Arc::new(inner.clone()), ())
+    CommandHandler::<TicketDesk>::new(Arc::new(inner.clone()), ())
         .execute(&s, &open(), &meta(), &ctx)
         .await
         .expect("opens");
@@ -263,7 +304,7 @@ async fn a_conflict_reloads_and_decides_again_a_bounded_number_of_times() {
         inner: inner.clone(),
         remaining: AtomicU32::new(2),
     });
-    let handler = CommandHandler::<Ticket>::new(racing.clone(), ()).with_max_attempts(3);
+    let handler = CommandHandler::<TicketDesk>::new(racing.clone(), ()).with_max_attempts(3);
     let done = handler
         .execute(&s, &TicketCommand::Comment("mine".into()), &meta(), &ctx)
         .await
@@ -318,8 +359,8 @@ async fn snapshots_are_used_and_never_fail_a_command() {
     let store = Arc::new(MemoryEventStore::new());
     let snapshots = Arc::new(Flaky::default());
     let every2 = SnapshotPolicy::Every(NonZeroU64::new(2).expect("non-zero"));
-    let handler =
-        CommandHandler::<Ticket>::new(store.clone(), ()).with_snapshots(snapshots.clone(), every2);
+    let handler = CommandHandler::<TicketDesk>::new(store.clone(), ())
+        .with_snapshots(snapshots.clone(), every2);
     let ids = SequentialIds::new(0);
     let ctx = Context::new(at(9), &ids);
     let s = stream("4");
@@ -340,7 +381,7 @@ async fn snapshots_are_used_and_never_fail_a_command() {
         .expect("reads")
         .expect("a snapshot was taken");
     assert_eq!(kept.version, Version::new(4));
-    let replayed = CommandHandler::<Ticket>::new(store.clone(), ())
+    let replayed = CommandHandler::<TicketDesk>::new(store.clone(), ())
         .load(&s)
         .await
         .expect("replays");
@@ -377,8 +418,8 @@ async fn snapshots_are_used_and_never_fail_a_command() {
 #[tokio::test]
 async fn loading_reports_what_it_cannot_read() {
     let store = Arc::new(MemoryEventStore::new());
-    let handler =
-        CommandHandler::<Ticket>::new(store.clone(), ()).with_upcasters(ticket::upcasters());
+    // The event type's own upcasters always apply; no `with_upcasters` needed.
+    let handler = CommandHandler::<TicketDesk>::new(store.clone(), ());
     let s = stream("5");
     let v1 = event(ticket::OPENED, json!({"title": "old"}));
     let (t, _, p, m) = v1.into_parts();
@@ -392,6 +433,17 @@ async fn loading_reports_what_it_cannot_read() {
         .await
         .expect("a v1 event is upcast on read");
     assert_eq!(loaded.state.channel.as_deref(), Some("unknown"));
+    // Upcasters given to the handler join the type's own; one for the same step replaces it.
+    let legacy = Upcasters::new().register(ticket::OPENED, 1, |mut payload| {
+        payload["channel"] = json!("legacy");
+        Ok(payload)
+    });
+    let relabelled = CommandHandler::<TicketDesk>::new(store.clone(), ())
+        .with_upcasters(legacy)
+        .load(&s)
+        .await
+        .expect("loads");
+    assert_eq!(relabelled.state.channel.as_deref(), Some("legacy"));
 
     store
         .append(
@@ -428,15 +480,19 @@ fn command() -> impl Strategy<Value = TicketCommand> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
-    /// Replaying the stream reproduces the state the handler returned, and the chain holds.
+    /// Replaying the stream reproduces the state the handler returned (stamps included), and the
+    /// chain holds.
     #[test]
     fn replay_reproduces_state(commands in proptest::collection::vec(command(), 1..30)) {
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
         runtime.block_on(async {
             let store = Arc::new(MemoryEventStore::new());
-            let handler = CommandHandler::<Ticket>::new(store.clone(), ());
+            let handler = CommandHandler::<TicketDesk>::new(store.clone(), ());
             let ids = SequentialIds::new(0);
-            let ctx = Context::new(at(10), &ids);
+            // Stores keep instants to the microsecond: the state a command returns must match
+            // the replayed one even when the decision's instant is finer.
+            let now = at(10) + chrono::TimeDelta::nanoseconds(123_456_789);
+            let ctx = Context::new(now, &ids);
             let s = stream("p");
             let mut last = Ticket::default();
             let mut accepted = 0u64;

@@ -1,16 +1,27 @@
 //! A small aggregate that exercises the kernel: a ticket that is opened, commented and closed.
+//! The state ([`Ticket`], with `evolve`) and the rules ([`TicketDesk`], with `decide`) are
+//! separate types, as the kernel's traits split them.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use smsys::core::{Aggregate, Context, DecodeError, DomainEvent, EventType, Upcasters};
+use smsys::core::{
+    Aggregate, Context, DecodeError, DomainEvent, EventSourced, EventType, Stamp, Upcasters,
+};
 
+/// The state: what the events say, and who opened the ticket when (from the events' stamps).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Ticket {
     pub(crate) title: Option<String>,
     pub(crate) channel: Option<String>,
+    pub(crate) opened_by: Option<String>,
+    pub(crate) opened_at: Option<DateTime<Utc>>,
     pub(crate) comments: Vec<String>,
     pub(crate) closed: bool,
 }
+
+/// The rules: `decide` on a [`Ticket`].
+pub(crate) struct TicketDesk;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum TicketCommand {
@@ -98,6 +109,10 @@ impl DomainEvent for TicketEvent {
             _ => Err(DecodeError::UnknownType(event_type.clone())),
         }
     }
+
+    fn upcasters() -> Upcasters {
+        upcasters()
+    }
 }
 
 /// Version 1 of `ticket.opened` had no channel; version 2 requires one.
@@ -113,22 +128,39 @@ pub(crate) fn upcasters() -> Upcasters {
     })
 }
 
-impl Aggregate for Ticket {
+impl EventSourced for Ticket {
     const CATEGORY: &'static str = "ticket";
+    type Event = TicketEvent;
+
+    fn evolve(&mut self, event: &TicketEvent, stamp: Stamp<'_>) {
+        match event {
+            TicketEvent::Opened(o) => {
+                self.title = Some(o.title.clone());
+                self.channel = Some(o.channel.clone());
+                self.opened_by = stamp.actor().map(|a| a.as_str().to_owned());
+                self.opened_at = Some(stamp.at());
+            }
+            TicketEvent::Commented { text } => self.comments.push(text.clone()),
+            TicketEvent::Closed => self.closed = true,
+        }
+    }
+}
+
+impl Aggregate for TicketDesk {
+    type State = Ticket;
     type Services = ();
     type Command = TicketCommand;
-    type Event = TicketEvent;
     type Rejection = TicketRejection;
 
     fn decide(
-        &self,
+        state: &Ticket,
         command: &TicketCommand,
         _services: &(),
         _ctx: &Context<'_>,
     ) -> Result<Vec<TicketEvent>, TicketRejection> {
         match command {
             TicketCommand::Open { title, channel } => {
-                if self.title.is_some() {
+                if state.title.is_some() {
                     return Err(TicketRejection::AlreadyOpen);
                 }
                 Ok(vec![TicketEvent::Opened(Opened {
@@ -137,27 +169,16 @@ impl Aggregate for Ticket {
                 })])
             }
             TicketCommand::Comment(text) => {
-                self.ensure_open()?;
+                state.ensure_open()?;
                 if text.is_empty() {
                     return Err(TicketRejection::EmptyComment);
                 }
                 Ok(vec![TicketEvent::Commented { text: text.clone() }])
             }
             TicketCommand::Close => {
-                self.ensure_open()?;
+                state.ensure_open()?;
                 Ok(vec![TicketEvent::Closed])
             }
-        }
-    }
-
-    fn evolve(&mut self, event: &TicketEvent) {
-        match event {
-            TicketEvent::Opened(o) => {
-                self.title = Some(o.title.clone());
-                self.channel = Some(o.channel.clone());
-            }
-            TicketEvent::Commented { text } => self.comments.push(text.clone()),
-            TicketEvent::Closed => self.closed = true,
         }
     }
 }

@@ -6,8 +6,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use chrono::{DateTime, Utc};
+
 use crate::context::Context;
-use crate::event::EventType;
+use crate::event::{Actor, EventType, Metadata};
+use crate::upcast::Upcasters;
 
 /// A typed domain event with a stable name and schema version: the persisted contract.
 ///
@@ -24,6 +27,12 @@ pub trait DomainEvent: Sized + Send + Sync {
 
     /// Reads an event of `event_type` at its current schema version (upcasters have run).
     fn from_payload(event_type: &EventType, payload: Value) -> Result<Self, DecodeError>;
+
+    /// The steps that lift this type's older schema versions: a
+    /// [`CommandHandler`](crate::CommandHandler) always applies them (and any it is given).
+    fn upcasters() -> Upcasters {
+        Upcasters::new()
+    }
 }
 
 /// An event that could not be read back into its typed form.
@@ -43,38 +52,86 @@ pub enum DecodeError {
     },
 }
 
-/// A consistency boundary: one event stream, its rules and its state.
+/// Who recorded an event and when, as its metadata says: what a state may remember beyond the
+/// payload ("who resolved it", "when was it logged").
 ///
-/// `decide` and `evolve` are pure (`decide` may consult [`Aggregate::Services`], which are data). `decide` checks every business rule and either refuses with a
-/// typed rejection or returns the events to record (possibly none). `evolve` applies a recorded
-/// event and never fails: recorded events are facts, and replay must not fail.
+/// While deciding, the stamp of the events being decided comes from the [`Context`]; on load, from
+/// each recorded event's metadata. A stamp without an actor is a decision made outside a
+/// command (a test calling `decide` directly).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stamp<'a> {
+    actor: Option<&'a Actor>,
+    at: DateTime<Utc>,
+}
+
+impl<'a> Stamp<'a> {
+    /// A stamp by `actor` at `at`.
+    pub fn new(actor: Option<&'a Actor>, at: DateTime<Utc>) -> Self {
+        Self { actor, at }
+    }
+
+    /// The stamp of a recorded event.
+    pub fn of(metadata: &'a Metadata) -> Self {
+        Self::new(Some(metadata.actor()), metadata.occurred_at())
+    }
+
+    /// Who.
+    pub fn actor(&self) -> Option<&'a Actor> {
+        self.actor
+    }
+
+    /// When.
+    pub fn at(&self) -> DateTime<Utc> {
+        self.at
+    }
+}
+
+/// A state rebuilt from one event stream: the persisted contract of an aggregate.
+///
+/// `evolve` applies a recorded event and never fails: recorded events are facts, and replay
+/// must not fail. It checks nothing; the rules live in an [`Aggregate`]'s `decide`.
 ///
 /// The state is `Serialize + DeserializeOwned` so it can be snapshotted; bump
-/// [`Aggregate::SNAPSHOT_VERSION`] when its shape changes and old snapshots are ignored.
-pub trait Aggregate: Default + Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// The stream category of this aggregate's streams.
+/// [`EventSourced::SNAPSHOT_VERSION`] when its shape changes and old snapshots are ignored.
+pub trait EventSourced: Default + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The stream category of this state's streams.
     const CATEGORY: &'static str;
     /// Schema version of the snapshot form of the state.
     const SNAPSHOT_VERSION: u32 = 1;
 
+    /// What it records.
+    type Event: DomainEvent;
+
+    /// Applies a recorded event, stamped with who recorded it and when.
+    fn evolve(&mut self, event: &Self::Event, stamp: Stamp<'_>);
+}
+
+/// The rules of one kind of event stream: `decide` is pure (it may consult
+/// [`Aggregate::Services`], which are data) and either refuses with a typed rejection or
+/// returns the events to record (possibly none).
+///
+/// The state and its `evolve` are a separate [`EventSourced`] type, so the persisted contract
+/// (events, state) and the rules that decide them can live in different crates.
+pub trait Aggregate: Send + Sync + 'static {
+    /// The state `decide` reads.
+    type State: EventSourced;
     /// What `decide` consults beyond the state and the command: definitions loaded as data
     /// (lifecycles, priority matrices), never a clock or I/O. `()` when nothing is needed.
     type Services: Send + Sync;
     /// What can be asked of it.
     type Command: Send + Sync;
-    /// What it records.
-    type Event: DomainEvent;
     /// Why it refuses a command.
     type Rejection: StdError + Send + Sync + 'static;
 
-    /// Decides what `command` means in the current state.
+    /// Decides what `command` means in `state`. The acting actor, the instant and the stream
+    /// come in through `ctx`.
     fn decide(
-        &self,
+        state: &Self::State,
         command: &Self::Command,
         services: &Self::Services,
         ctx: &Context<'_>,
-    ) -> Result<Vec<Self::Event>, Self::Rejection>;
-
-    /// Applies a recorded event.
-    fn evolve(&mut self, event: &Self::Event);
+    ) -> Result<Vec<EventOf<Self>>, Self::Rejection>;
 }
+
+/// The event type of an aggregate's state.
+pub type EventOf<A> = <<A as Aggregate>::State as EventSourced>::Event;

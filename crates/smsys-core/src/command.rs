@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use crate::aggregate::{Aggregate, DecodeError, DomainEvent};
+use crate::aggregate::{Aggregate, DecodeError, DomainEvent, EventOf, EventSourced, Stamp};
 use crate::context::Context;
 use crate::event::{
     Actor, CausationId, CorrelationId, EventData, EventDataError, EventId, Metadata, TenantId,
@@ -136,16 +136,30 @@ pub struct Loaded<A> {
 }
 
 /// What a carried-out command did.
-#[derive(Debug)]
 pub struct Executed<A: Aggregate> {
     /// The state after the command.
-    pub state: A,
+    pub state: A::State,
     /// The events recorded (empty when the command changed nothing).
-    pub events: Vec<A::Event>,
+    pub events: Vec<EventOf<A>>,
     /// Where they were recorded (`None` when nothing was).
     pub append: Option<AppendResult>,
     /// How many times the command was decided (more than 1 after conflicts).
     pub attempts: u32,
+}
+
+impl<A: Aggregate> std::fmt::Debug for Executed<A>
+where
+    A::State: std::fmt::Debug,
+    EventOf<A>: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executed")
+            .field("state", &self.state)
+            .field("events", &self.events)
+            .field("append", &self.append)
+            .field("attempts", &self.attempts)
+            .finish()
+    }
 }
 
 /// Runs commands against aggregates of type `A` on an [`EventStore`].
@@ -175,7 +189,7 @@ impl<A: Aggregate> CommandHandler<A> {
             services,
             snapshots: None,
             policy: SnapshotPolicy::Never,
-            upcasters: Upcasters::new(),
+            upcasters: EventOf::<A>::upcasters(),
             max_attempts: 3,
             aggregate: PhantomData,
         }
@@ -192,9 +206,11 @@ impl<A: Aggregate> CommandHandler<A> {
         self
     }
 
-    /// Lifts old event schema versions with `upcasters` on read.
+    /// Lifts old event schema versions with `upcasters` on read too, beside the event type's
+    /// own ([`DomainEvent::upcasters`]) and those given before; a step for the same event type
+    /// and version replaces the earlier one.
     pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
-        self.upcasters = upcasters;
+        self.upcasters = std::mem::take(&mut self.upcasters).merge(upcasters);
         self
     }
 
@@ -214,7 +230,7 @@ impl<A: Aggregate> CommandHandler<A> {
         &self.store
     }
 
-    async fn snapshot_state(&self, stream: &StreamId) -> Option<(A, Version)> {
+    async fn snapshot_state(&self, stream: &StreamId) -> Option<(A::State, Version)> {
         let snapshots = self.snapshots.as_ref()?;
         let snapshot = match snapshots.load_snapshot(stream).await {
             Ok(Some(s)) => s,
@@ -224,8 +240,8 @@ impl<A: Aggregate> CommandHandler<A> {
                 return None;
             }
         };
-        if snapshot.schema_version != A::SNAPSHOT_VERSION {
-            tracing::debug!(%stream, found = snapshot.schema_version, current = A::SNAPSHOT_VERSION,
+        if snapshot.schema_version != A::State::SNAPSHOT_VERSION {
+            tracing::debug!(%stream, found = snapshot.schema_version, current = A::State::SNAPSHOT_VERSION,
                 "outdated snapshot; replaying the stream");
             return None;
         }
@@ -239,39 +255,28 @@ impl<A: Aggregate> CommandHandler<A> {
     }
 
     /// Reads the aggregate's state: from the latest usable snapshot, then the events after it.
-    pub async fn load(&self, stream: &StreamId) -> Result<Loaded<A>, LoadError> {
-        if stream.category_str() != A::CATEGORY {
+    pub async fn load(&self, stream: &StreamId) -> Result<Loaded<A::State>, LoadError> {
+        if stream.category_str() != A::State::CATEGORY {
             return Err(LoadError::WrongCategory {
                 stream: stream.clone(),
-                expected: A::CATEGORY,
+                expected: A::State::CATEGORY,
             });
         }
         let (mut state, mut version) = match self.snapshot_state(stream).await {
             Some((state, v)) => (state, Some(v)),
-            None => (A::default(), None),
+            None => (A::State::default(), None),
         };
         let from = version.map_or(Version::FIRST, Version::next);
         let mut events = self.store.read_stream(stream, from);
         while let Some(recorded) = events.next().await {
             let recorded = recorded?;
             let at = recorded.version;
-            let (event_type, schema_version, payload, _) = recorded.data.into_parts();
-            let (_, payload) = self
+            let (event_type, schema_version, payload, metadata) = recorded.data.into_parts();
+            let event: EventOf<A> = self
                 .upcasters
-                .upcast(&event_type, schema_version, payload)
-                .map_err(|source| LoadError::Upcast {
-                    stream: stream.clone(),
-                    version: at,
-                    source,
-                })?;
-            let event = A::Event::from_payload(&event_type, payload).map_err(|source| {
-                LoadError::Decode {
-                    stream: stream.clone(),
-                    version: at,
-                    source,
-                }
-            })?;
-            state.evolve(&event);
+                .decode(&event_type, schema_version, payload)
+                .map_err(|failure| failure.at(stream, at))?;
+            state.evolve(&event, Stamp::of(&metadata));
             version = Some(at);
         }
         Ok(Loaded { state, version })
@@ -285,11 +290,12 @@ impl<A: Aggregate> CommandHandler<A> {
         meta: &CommandMeta,
         ctx: &Context<'_>,
     ) -> Result<Executed<A>, CommandError<A::Rejection>> {
+        let ctx = ctx.with_actor(meta.actor()).with_stream(stream);
+        let ctx = &ctx;
         for attempt in 1..=self.max_attempts {
             let Loaded { mut state, version } = self.load(stream).await?;
-            let events = state
-                .decide(command, &self.services, ctx)
-                .map_err(CommandError::Rejected)?;
+            let events =
+                A::decide(&state, command, &self.services, ctx).map_err(CommandError::Rejected)?;
             if events.is_empty() {
                 return Ok(Executed {
                     state,
@@ -306,7 +312,7 @@ impl<A: Aggregate> CommandHandler<A> {
             match self.store.append(stream, expected, data).await {
                 Ok(append) => {
                     for event in &events {
-                        state.evolve(event);
+                        state.evolve(event, ctx.stamp());
                     }
                     self.maybe_snapshot(stream, &state, version, append.version)
                         .await;
@@ -332,7 +338,7 @@ impl<A: Aggregate> CommandHandler<A> {
     async fn maybe_snapshot(
         &self,
         stream: &StreamId,
-        state: &A,
+        state: &A::State,
         before: Option<Version>,
         after: Version,
     ) {
@@ -352,7 +358,7 @@ impl<A: Aggregate> CommandHandler<A> {
         let snapshot = Snapshot {
             stream: stream.clone(),
             version: after,
-            schema_version: A::SNAPSHOT_VERSION,
+            schema_version: A::State::SNAPSHOT_VERSION,
             state,
         };
         if let Err(error) = snapshots.save_snapshot(snapshot).await {

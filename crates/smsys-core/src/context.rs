@@ -8,6 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::aggregate::Stamp;
+use crate::event::{Actor, to_micros};
+use crate::stream::StreamId;
+
 /// A source of new unique ids.
 pub trait IdSource: Send + Sync {
     /// A new id, different from every id this source gave before.
@@ -49,17 +53,59 @@ impl IdSource for SequentialIds {
     }
 }
 
-/// The instant of a decision and where its new ids come from.
+/// The instant of a decision, where its new ids come from, who acts and on which stream.
+///
+/// The [`CommandHandler`](crate::CommandHandler) sets the actor (from the command's metadata)
+/// and the stream; a test calling `decide` directly sets what its rules need.
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
     now: DateTime<Utc>,
     ids: &'a dyn IdSource,
+    actor: Option<&'a Actor>,
+    stream: Option<&'a StreamId>,
 }
 
 impl<'a> Context<'a> {
-    /// A context at `now`, drawing ids from `ids`.
+    /// A context at `now`, drawing ids from `ids`, with no actor and no stream.
     pub fn new(now: DateTime<Utc>, ids: &'a dyn IdSource) -> Self {
-        Self { now, ids }
+        Self {
+            now,
+            ids,
+            actor: None,
+            stream: None,
+        }
+    }
+
+    /// The same context, acted by `actor`.
+    pub fn with_actor(self, actor: &'a Actor) -> Self {
+        Self {
+            actor: Some(actor),
+            ..self
+        }
+    }
+
+    /// The same context, deciding on `stream`.
+    pub fn with_stream(self, stream: &'a StreamId) -> Self {
+        Self {
+            stream: Some(stream),
+            ..self
+        }
+    }
+
+    /// Who acts, when known: rules on identities (segregation of duties) compare it.
+    pub fn actor(&self) -> Option<&'a Actor> {
+        self.actor
+    }
+
+    /// The stream decided on, when known.
+    pub fn stream(&self) -> Option<&'a StreamId> {
+        self.stream
+    }
+
+    /// The stamp of the events this decision records: the acting actor and `now` to whole
+    /// microseconds, exactly as their metadata will be read back.
+    pub fn stamp(&self) -> Stamp<'a> {
+        Stamp::new(self.actor, to_micros(self.now))
     }
 
     /// The instant of the decision.
@@ -75,6 +121,10 @@ impl<'a> Context<'a> {
 
 impl std::fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("now", &self.now).finish()
+        f.debug_struct("Context")
+            .field("now", &self.now)
+            .field("actor", &self.actor)
+            .field("stream", &self.stream)
+            .finish()
     }
 }

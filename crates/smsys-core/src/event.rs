@@ -97,6 +97,8 @@ impl EventId {
     }
 }
 
+/// A validated text identifier: a `String` newtype that refuses empty or blank text, text
+/// longer than `$max` bytes and characters outside `$ok`, with serde as a plain string.
 macro_rules! name_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $max:expr, $allowed:literal, $ok:expr) => {
         $(#[$doc])*
@@ -105,14 +107,17 @@ macro_rules! name_id {
         pub struct $name(String);
 
         impl $name {
-            /// Validates and wraps the name.
+            /// Validates and wraps the text.
             pub fn new(value: impl Into<String>) -> Result<Self, IdError> {
                 let value = value.into();
-                validate($kind, &value, $max, $allowed, $ok)?;
+                if value.trim().is_empty() {
+                    return Err(IdError::Empty { kind: $kind });
+                }
+                $crate::stream::validate($kind, &value, $max, $allowed, $ok)?;
                 Ok(Self(value))
             }
 
-            /// The name.
+            /// The text.
             pub fn as_str(&self) -> &str {
                 &self.0
             }
@@ -125,9 +130,41 @@ macro_rules! name_id {
             }
         }
 
+        impl TryFrom<&str> for $name {
+            type Error = IdError;
+            fn try_from(value: &str) -> Result<Self, Self::Error> {
+                Self::new(value)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = IdError;
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                Self::new(value)
+            }
+        }
+
         impl From<$name> for String {
             fn from(value: $name) -> Self {
                 value.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
             }
         }
 
@@ -138,6 +175,7 @@ macro_rules! name_id {
         }
     };
 }
+pub(crate) use name_id;
 
 name_id!(
     /// Stable name of an event type, e.g. `incident.logged`: part of the persisted contract.

@@ -8,8 +8,11 @@
 //!   (actor, occurred-at, correlation, causation, tenant, extensions);
 //! - the storage contract: the async [`EventStore`] trait, implemented in `smsys-store`;
 //! - tamper evidence: the per-stream SHA-256 chain of [`chain`] and its verifier;
-//! - aggregates as pure `decide`/`evolve` functions ([`Aggregate`]), [`Upcasters`] for old
-//!   schema versions, [`Snapshot`]s, and the [`CommandHandler`] that ties them to a store.
+//! - aggregates as pure functions: `evolve` on an [`EventSourced`] state, `decide` in an
+//!   [`Aggregate`]; [`Upcasters`] for old schema versions, [`Snapshot`]s, and the
+//!   [`CommandHandler`] that ties them to a store;
+//! - [`records`]: every record type (incidents, service requests, ...) as an event stream,
+//!   built from shared parts. The kernel modules never import it.
 //!
 //! It does no I/O, reads no clock and starts no runtime: time and new ids come in through a
 //! [`Context`].
@@ -29,23 +32,19 @@ pub mod chain;
 mod command;
 mod context;
 mod event;
-mod record;
+pub mod records;
 mod snapshot;
 mod store;
 mod stream;
 mod upcast;
 
-pub use aggregate::{Aggregate, DecodeError, DomainEvent};
+pub use aggregate::{Aggregate, DecodeError, DomainEvent, EventOf, EventSourced, Stamp};
 pub use chain::{ChainBreak, ChainFault, ChainVerifier, EventHash, VerifyReport, verify_events};
 pub use command::{CommandError, CommandHandler, CommandMeta, Executed, LoadError, Loaded};
 pub use context::{Context, IdSource, SequentialIds};
 pub use event::{
     Actor, CausationId, CorrelationId, EventData, EventDataError, EventId, EventType,
     MAX_EVENT_TYPE_LEN, MAX_NAME_LEN, Metadata, RecordedEvent, TenantId, to_micros,
-};
-pub use record::{
-    Channel, DefinitionRef, Escalation, Level, LinkKind, NoteKind, Phase, Priority, PriorityError,
-    RecordEvent, RecordType, TransitionDetail, TypedRecordEvent,
 };
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{
@@ -56,4 +55,4 @@ pub use stream::{
     Category, ExpectedVersion, IdError, MAX_CATEGORY_LEN, MAX_ENTITY_ID_LEN, Position, StreamId,
     Version,
 };
-pub use upcast::{UpcastError, Upcasters};
+pub use upcast::{ReadFailure, UpcastError, Upcasters};

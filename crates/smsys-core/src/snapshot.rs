@@ -19,7 +19,7 @@ pub struct Snapshot {
     pub stream: StreamId,
     /// The stream version the state includes.
     pub version: Version,
-    /// Schema version of the state's form ([`crate::Aggregate::SNAPSHOT_VERSION`]).
+    /// Schema version of the state's form ([`crate::EventSourced::SNAPSHOT_VERSION`]).
     pub schema_version: u32,
     /// The state.
     pub state: Value,

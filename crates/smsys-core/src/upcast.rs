@@ -2,12 +2,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::aggregate::{DecodeError, DomainEvent};
+use crate::command::LoadError;
 use crate::event::EventType;
+use crate::stream::{StreamId, Version};
 
-type Step = Box<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
+type Step = Arc<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
 
 /// A payload that no upcaster could lift.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +23,36 @@ pub struct UpcastError {
     pub from_version: u32,
     /// What the step said.
     pub reason: String,
+}
+
+/// Why a stored event could not be read as a typed one.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadFailure {
+    /// No upcaster could lift it.
+    #[error(transparent)]
+    Upcast(UpcastError),
+    /// It does not decode at its current schema.
+    #[error(transparent)]
+    Decode(DecodeError),
+}
+
+impl ReadFailure {
+    /// The failure as a [`LoadError`] of event `version` of `stream`.
+    pub fn at(self, stream: &StreamId, version: Version) -> LoadError {
+        let stream = stream.clone();
+        match self {
+            ReadFailure::Upcast(source) => LoadError::Upcast {
+                stream,
+                version,
+                source,
+            },
+            ReadFailure::Decode(source) => LoadError::Decode {
+                stream,
+                version,
+                source,
+            },
+        }
+    }
 }
 
 /// A registry of single-step upcasters, `(type, v) -> v + 1`, applied in a chain on read.
@@ -36,7 +70,7 @@ pub struct UpcastError {
 /// assert_eq!(payload["channel"], "unknown");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Upcasters {
     steps: HashMap<(String, u32), Step>,
 }
@@ -54,7 +88,7 @@ impl Upcasters {
         F: Fn(Value) -> Result<Value, String> + Send + Sync + 'static,
     {
         self.steps
-            .insert((event_type.to_owned(), from_version), Box::new(step));
+            .insert((event_type.to_owned(), from_version), Arc::new(step));
         self
     }
 
@@ -75,6 +109,27 @@ impl Upcasters {
             version += 1;
         }
         Ok((version, payload))
+    }
+
+    /// Reads a stored payload as a typed event: lifts it through the registered steps, then
+    /// decodes it. The one path by which every reader (command handler, SLA driver, reports)
+    /// turns stored events into typed ones.
+    pub fn decode<E: DomainEvent>(
+        &self,
+        event_type: &EventType,
+        schema_version: u32,
+        payload: Value,
+    ) -> Result<E, ReadFailure> {
+        let (_, payload) = self
+            .upcast(event_type, schema_version, payload)
+            .map_err(ReadFailure::Upcast)?;
+        E::from_payload(event_type, payload).map_err(ReadFailure::Decode)
+    }
+
+    /// Adds every step of `other` (a step of `other` replaces one of the same type and version).
+    pub fn merge(mut self, other: Upcasters) -> Self {
+        self.steps.extend(other.steps);
+        self
     }
 
     /// Whether no step is registered.

@@ -1,53 +1,59 @@
 //! The ISO/IEC 20000-1 processes of smsys, on the event-sourcing kernel.
 //!
-//! - [`BusinessCalendar`]: opening hours, holidays and time zones; business time between two
-//!   instants and deadlines, in whole seconds, right across clock changes;
 //! - [`lifecycle`]: lifecycles as data (statuses mapped to engine-known phases, transitions
-//!   taken by triggers), validated, loadable from TOML or JSON, exportable to Mermaid and DOT;
-//! - [`PriorityMatrix`]: impact x urgency -> priority, versioned;
-//! - [`Incident`] and [`ServiceRequest`]: the service-desk records (8.6.1, 8.6.2) as aggregates
-//!   whose `decide` consults a [`DeskPolicy`].
+//!   taken by triggers, requirements, guards and behaviour rules), validated against each
+//!   record type's vocabulary, loadable from TOML or JSON, exportable to Mermaid and DOT;
+//! - [`record`]: what every record type's rules share (the shared commands, lifecycle
+//!   stepping, refusals, [`RecordPolicy`]) and the [`RecordRules`] a record type implements;
+//! - [`incident`] (8.6.1) and [`request`] (8.6.2): the service-desk processes, each with its
+//!   own commands, policy and refusal reasons;
+//! - [`attribute`]: the typed schema of custom attributes;
+//! - [`PriorityMatrix`], [`BusinessCalendar`], [`sla`] timers, and the production [`Clock`]
+//!   and [`RandomIds`].
 //!
 //! ```
-//! use smsys_core::{Aggregate, Channel, Context, SequentialIds};
-//! use smsys_processes::{DeskPolicy, Incident, RecordCommand};
+//! use smsys_core::records::{Channel, Incident, RecordKind};
+//! use smsys_core::{Aggregate, Context, SequentialIds};
+//! use smsys_processes::incident::{IncidentCommand, IncidentManagement, IncidentPolicy};
+//! use smsys_processes::record::{LogRecord, RecordCommand};
 //!
-//! let policy = DeskPolicy::default();
+//! let policy = IncidentPolicy::default();
 //! let ids = SequentialIds::new(0);
 //! let ctx = Context::new(chrono::DateTime::UNIX_EPOCH, &ids);
-//! let log = RecordCommand::Log {
-//!     reference: "INC-1".into(),
-//!     caller: "ana".into(),
-//!     channel: Channel::Phone,
-//!     service: "email".into(),
-//!     affected_cis: vec![],
-//!     summary: "mail is down".into(),
-//!     description: String::new(),
-//!     catalogue_item: None,
-//!     fulfilment_instructions: None,
-//! };
-//! let events = Incident::default().decide(&log, &policy, &ctx)?;
+//! let log = IncidentCommand::Log(LogRecord::new(
+//!     "INC-1".parse()?, "ana".parse()?, Channel::Phone, "email".parse()?, "mail is down",
+//! ));
+//! let events = IncidentManagement::decide(&Incident::default(), &log, &policy, &ctx)?;
 //! assert_eq!(events.len(), 1);
-//! let refused = Incident::default().decide(&RecordCommand::Close, &policy, &ctx).unwrap_err();
-//! assert_eq!(refused.to_string(), "incident (not logged) (status none): close refused: the record has not been logged");
-//! # Ok::<(), smsys_processes::Refusal>(())
+//! let refused = IncidentManagement::decide(
+//!     &Incident::default(), &RecordCommand::Close.into(), &policy, &ctx,
+//! ).unwrap_err();
+//! assert_eq!(
+//!     refused.to_string(),
+//!     "incident (not logged) (status none): close refused: the record has not been logged"
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![deny(missing_docs)]
 
+pub mod attribute;
 mod calendar;
-mod desk;
+mod clock;
+pub mod incident;
 pub mod lifecycle;
 mod priority;
+pub mod record;
+pub mod request;
 pub mod sla;
 
 pub use calendar::{
     BusinessCalendar, CalendarDay, CalendarDefinition, CalendarError, Closure, DatedOpening,
     Interval, WeeklyHours,
 };
-pub use desk::{
-    Approval, DeskPolicy, Incident, IncidentKind, MajorRule, Record, RecordCommand, RecordKind,
-    Refusal, RefusalReason, RequestKind, ServiceRequest,
-};
+pub use clock::{Clock, RandomIds, SystemClock};
+pub use incident::{IncidentCommand, IncidentManagement, IncidentPolicy};
 pub use lifecycle::{Lifecycle, LifecycleBuilder, LifecycleError, LifecycleRegistry};
 pub use priority::PriorityMatrix;
+pub use record::{LogRecord, RecordCommand, RecordPolicy, RecordRules, Refusal, RefusalReason};
+pub use request::{RequestCommand, RequestManagement, RequestPolicy};

@@ -1,12 +1,12 @@
 //! Priority from impact and urgency: a versioned, configurable matrix.
 
 use serde::{Deserialize, Serialize};
-use smsys_core::{Level, Priority};
+use smsys_core::records::{Level, Priority};
 
 /// Impact x urgency -> priority, versioned so records say which matrix set their priority.
 ///
 /// ```
-/// use smsys_core::Level;
+/// use smsys_core::records::Level;
 /// use smsys_processes::PriorityMatrix;
 /// let m = PriorityMatrix::reference();
 /// assert_eq!(m.priority(Level::High, Level::High).get(), 1);

@@ -18,8 +18,8 @@ pub use definition::{
     SlaError, SlaRegistry, Target,
 };
 pub use driver::{
-    Clock, FireReport, History, Recorded, SlaDriver, SlaDriverError, SlaEngine, TimerKey,
-    load_history, record_sla_events,
+    FireReport, History, Recorded, SlaDriver, SlaDriverError, SlaEngine, TimerKey, load_history,
+    record_sla_events,
 };
 pub use fire::{SLA_ACTOR, due_events};
 pub use report::{Attainment, Breach, Period, ReportKey, SlaReport};

@@ -11,16 +11,26 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures::StreamExt;
 use proptest::prelude::*;
-use smsys_core::{
-    Channel, DefinitionRef, EventStore, Level, LogFilter, Phase, Position, Priority, RecordEvent,
-    RecordType, TransitionDetail,
+use smsys_core::records::{
+    Channel, CommonEvent, DefinitionRef, Incident, Level, Logged, NoteKind, Phase, Priority,
+    RecordEvent, RecordKind, RecordType, Reference, ServiceRequest, TransitionDetail,
 };
-use smsys_processes::BusinessCalendar;
+use smsys_core::{
+    Actor, CommandHandler, CommandMeta, Context, EventStore, ExpectedVersion, LogFilter, Position,
+    SequentialIds, StreamId, Version,
+};
 use smsys_processes::sla::{
-    AppliesTo, Clock, Condition, DeadlineKind, OnPriorityChange, OnReopen, Sla, SlaDefinition,
-    SlaDriver, SlaEngine, SlaError, SlaRegistry, Target, TimerEnd,
+    AppliesTo, Condition, DeadlineKind, OnPriorityChange, OnReopen, Sla, SlaDefinition, SlaDriver,
+    SlaDriverError, SlaEngine, SlaError, SlaRegistry, Target, Timer, TimerEnd,
+};
+use smsys_processes::{
+    BusinessCalendar, Clock, IncidentCommand, IncidentManagement, IncidentPolicy, LogRecord,
+    RecordCommand, RequestCommand, RequestManagement, RequestPolicy,
 };
 use smsys_store::MemoryEventStore;
+
+const INCIDENT: &RecordType = &Incident::RECORD_TYPE;
+const REQUEST: &RecordType = &ServiceRequest::RECORD_TYPE;
 
 fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
@@ -58,6 +68,14 @@ fn definition(timer: &str, targets: &[(Option<u8>, u32)]) -> SlaDefinition {
     }
 }
 
+/// The timer called `name`.
+fn named<'a>(timers: &'a [Timer], name: &str) -> &'a Timer {
+    timers
+        .iter()
+        .find(|t| t.timer() == name)
+        .unwrap_or_else(|| panic!("a {name} timer"))
+}
+
 fn engine(defs: Vec<SlaDefinition>) -> SlaEngine {
     defs.into_iter().fold(
         SlaEngine::new().with_calendar(BusinessCalendar::always_open()),
@@ -68,44 +86,58 @@ fn engine(defs: Vec<SlaDefinition>) -> SlaEngine {
     )
 }
 
-fn logged(service: &str) -> RecordEvent {
-    RecordEvent::Logged {
-        reference: "INC-1".into(),
+fn logged(service: &str) -> CommonEvent {
+    CommonEvent::Logged(Logged {
+        reference: "INC-1".parse().expect("valid"),
         lifecycle: DefinitionRef {
             name: "incident".into(),
             version: 1,
         },
         status: "new".into(),
-        caller: "ana".into(),
+        caller: "ana".parse().expect("valid"),
         channel: Channel::Phone,
-        service: service.into(),
+        service: service.parse().expect("valid"),
         affected_cis: vec![],
         summary: "s".into(),
         description: String::new(),
-        catalogue_item: None,
-        fulfilment_instructions: None,
-    }
+        attributes: Default::default(),
+    })
 }
 
-fn prioritised(n: u8) -> RecordEvent {
-    RecordEvent::PriorityOverridden {
+fn prioritised(n: u8) -> CommonEvent {
+    CommonEvent::Record(RecordEvent::PriorityOverridden {
         priority: p(n),
         reason: "test".into(),
-    }
+    })
 }
 
-fn moved(phase: Phase, detail: TransitionDetail, when: DateTime<Utc>) -> RecordEvent {
-    RecordEvent::Transitioned {
+fn assigned(group: &str, reassignment: bool) -> CommonEvent {
+    CommonEvent::Record(RecordEvent::Assigned {
+        group: group.parse().expect("valid"),
+        person: None,
+        reassignment,
+    })
+}
+
+fn noted() -> CommonEvent {
+    CommonEvent::Record(RecordEvent::Noted {
+        kind: NoteKind::WorkNote,
+        text: "n".into(),
+    })
+}
+
+fn moved(phase: Phase, detail: TransitionDetail, when: DateTime<Utc>) -> CommonEvent {
+    CommonEvent::Record(RecordEvent::Transitioned {
         transition: "t".into(),
         from: "x".into(),
         to: phase.as_str().into(),
         phase,
         detail,
         at: when,
-    }
+    })
 }
 
-fn hold(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
+fn hold(when: DateTime<Utc>) -> (DateTime<Utc>, CommonEvent) {
     (
         when,
         moved(
@@ -118,7 +150,7 @@ fn hold(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
     )
 }
 
-fn resume(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
+fn resume(when: DateTime<Utc>) -> (DateTime<Utc>, CommonEvent) {
     (
         when,
         moved(
@@ -129,7 +161,7 @@ fn resume(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
     )
 }
 
-fn resolved(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
+fn resolved(when: DateTime<Utc>) -> (DateTime<Utc>, CommonEvent) {
     (
         when,
         moved(
@@ -143,7 +175,7 @@ fn resolved(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
     )
 }
 
-fn reopened(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
+fn reopened(when: DateTime<Utc>) -> (DateTime<Utc>, CommonEvent) {
     (
         when,
         moved(
@@ -161,7 +193,7 @@ fn reopened(when: DateTime<Utc>) -> (DateTime<Utc>, RecordEvent) {
 fn example_7_ten_hours_on_a_24x7_calendar() {
     let e = engine(vec![definition("resolution", &[(None, 600)])]);
     let t0 = at(2015, 1, 1, 10, 30);
-    let timers = e.timers(RecordType::Incident, &[(t0, logged("email"))]);
+    let timers = e.timers(INCIDENT, &[(t0, logged("email"))]);
     let cal = e.calendar_for(&timers[0]).expect("calendar");
     assert_eq!(timers[0].due(cal), Some(at(2015, 1, 1, 20, 30)));
     assert_eq!(
@@ -181,9 +213,9 @@ fn example_6_a_goal_switch_keeps_elapsed_time() {
     let mut def = definition("resolution", &[(Some(3), 180), (Some(2), 120)]);
     let e = engine(vec![def.clone()]);
     let cal = BusinessCalendar::always_open();
-    let before = e.timers(RecordType::Incident, &history[..2]);
+    let before = e.timers(INCIDENT, &history[..2]);
     assert_eq!(before[0].due(&cal), Some(at(2026, 11, 2, 13, 0)));
-    let after = e.timers(RecordType::Incident, &history);
+    let after = e.timers(INCIDENT, &history);
     assert_eq!(after.len(), 1);
     assert_eq!(
         after[0].due(&cal),
@@ -192,7 +224,7 @@ fn example_6_a_goal_switch_keeps_elapsed_time() {
     );
 
     def.on_priority_change = OnPriorityChange::CancelAndRestart;
-    let restarted = engine(vec![def.clone()]).timers(RecordType::Incident, &history);
+    let restarted = engine(vec![def.clone()]).timers(INCIDENT, &history);
     assert_eq!(restarted.len(), 2);
     assert_eq!(
         restarted[0].ended().map(|(_, how)| how),
@@ -206,7 +238,7 @@ fn example_6_a_goal_switch_keeps_elapsed_time() {
     );
 
     def.on_priority_change = OnPriorityChange::RestartFromNow;
-    let restarted_in_place = engine(vec![def]).timers(RecordType::Incident, &history);
+    let restarted_in_place = engine(vec![def]).timers(INCIDENT, &history);
     assert_eq!(
         restarted_in_place.len(),
         1,
@@ -228,24 +260,14 @@ fn example_8_response_met_and_resolution_resumes_on_reopen() {
     let t0 = at(2026, 11, 2, 9, 0);
     let history = vec![
         (t0, logged("email")),
-        (
-            at(2026, 11, 2, 10, 0),
-            RecordEvent::Assigned {
-                group: "desk".into(),
-                person: None,
-                reassignment: false,
-            },
-        ),
+        (at(2026, 11, 2, 10, 0), assigned("desk", false)),
         resolved(at(2026, 11, 2, 12, 0)),
         reopened(at(2026, 11, 3, 9, 0)),
     ];
     let e = engine(vec![response, resolution.clone()]);
     let cal = BusinessCalendar::always_open();
-    let timers = e.timers(RecordType::Incident, &history);
-    let response = timers
-        .iter()
-        .find(|t| t.timer() == "response")
-        .expect("response timer");
+    let timers = e.timers(INCIDENT, &history);
+    let response = named(&timers, "response");
     assert_eq!(
         response.ended().map(|(_, how)| how),
         Some(TimerEnd::Stopped)
@@ -270,7 +292,7 @@ fn example_8_response_met_and_resolution_resumes_on_reopen() {
 
     let mut fresh = resolution;
     fresh.on_reopen = OnReopen::NewCycle;
-    let timers = engine(vec![fresh]).timers(RecordType::Incident, &history);
+    let timers = engine(vec![fresh]).timers(INCIDENT, &history);
     assert_eq!(timers.len(), 2);
     assert_eq!(timers[1].cycle(), 2);
     assert_eq!(timers[1].due(&cal), Some(at(2026, 11, 3, 17, 0)));
@@ -286,13 +308,13 @@ fn holds_move_a_pausable_due_instant_but_not_a_fixed_deadline() {
     ];
     let mut def = definition("resolution", &[(None, 240)]);
     let cal = BusinessCalendar::always_open();
-    let timers = engine(vec![def.clone()]).timers(RecordType::Incident, &history);
+    let timers = engine(vec![def.clone()]).timers(INCIDENT, &history);
     assert_eq!(
         timers[0].due(&cal),
         Some(at(2026, 11, 2, 16, 0)),
         "4 h + 3 h on hold"
     );
-    let paused = engine(vec![def.clone()]).timers(RecordType::Incident, &history[..2]);
+    let paused = engine(vec![def.clone()]).timers(INCIDENT, &history[..2]);
     assert!(paused[0].is_paused());
     assert_eq!(
         paused[0].due(&cal),
@@ -300,7 +322,7 @@ fn holds_move_a_pausable_due_instant_but_not_a_fixed_deadline() {
         "no due instant while paused short of the target"
     );
     def.deadline = DeadlineKind::Fixed;
-    let fixed = engine(vec![def]).timers(RecordType::Incident, &history);
+    let fixed = engine(vec![def]).timers(INCIDENT, &history);
     assert_eq!(
         fixed[0].due(&cal),
         Some(at(2026, 11, 2, 13, 0)),
@@ -312,7 +334,7 @@ fn holds_move_a_pausable_due_instant_but_not_a_fixed_deadline() {
 fn whole_seconds_never_round_up_to_a_breach() {
     let t0 = at(2026, 11, 2, 9, 0);
     let e = engine(vec![definition("resolution", &[(None, 1000)])]);
-    let timers = e.timers(RecordType::Incident, &[(t0, logged("email"))]);
+    let timers = e.timers(INCIDENT, &[(t0, logged("email"))]);
     let cal = BusinessCalendar::always_open();
     let just_before = t0 + TimeDelta::seconds(59_999);
     assert_eq!(
@@ -338,23 +360,21 @@ fn whole_seconds_never_round_up_to_a_breach() {
 fn cancellation_and_services_scope_timers() {
     let mut def = definition("resolution", &[(None, 60)]);
     def.applies_to = AppliesTo {
-        record_types: vec![RecordType::Incident],
+        record_types: vec![Incident::RECORD_TYPE],
         services: vec!["erp".into()],
     };
     let e = engine(vec![def]);
     let t0 = at(2026, 11, 2, 9, 0);
     assert!(
-        e.timers(RecordType::Incident, &[(t0, logged("email"))])
-            .is_empty(),
+        e.timers(INCIDENT, &[(t0, logged("email"))]).is_empty(),
         "another service"
     );
     assert!(
-        e.timers(RecordType::ServiceRequest, &[(t0, logged("erp"))])
-            .is_empty(),
+        e.timers(REQUEST, &[(t0, logged("erp"))]).is_empty(),
         "another record type"
     );
     let cancelled = e.timers(
-        RecordType::Incident,
+        INCIDENT,
         &[
             (t0, logged("erp")),
             (
@@ -435,18 +455,12 @@ fn timers_bind_to_the_version_in_effect_at_their_start_and_what_if_writes_nothin
         minutes: 120,
     }];
     let e = engine(vec![v1, v2.clone()]);
-    let early = e.timers(
-        RecordType::Incident,
-        &[(at(2026, 11, 2, 9, 0), logged("email"))],
-    );
+    let early = e.timers(INCIDENT, &[(at(2026, 11, 2, 9, 0), logged("email"))]);
     assert_eq!(early[0].sla().version, 1);
-    let late = e.timers(
-        RecordType::Incident,
-        &[(at(2026, 11, 2, 13, 0), logged("email"))],
-    );
+    let late = e.timers(INCIDENT, &[(at(2026, 11, 2, 13, 0), logged("email"))]);
     assert_eq!(late[0].sla().version, 2);
     let what_if = e.what_if(
-        RecordType::Incident,
+        INCIDENT,
         &[(at(2026, 11, 2, 9, 0), logged("email"))],
         &Sla::new(v2).expect("valid"),
     );
@@ -473,10 +487,10 @@ proptest! {
             match kind {
                 0 if !pending => { history.push(hold(now)); pending = true; }
                 1 if pending => { history.push(resume(now)); pending = false; }
-                _ => history.push((now, RecordEvent::Noted { kind: smsys_core::NoteKind::WorkNote, text: "n".into() })),
+                _ => history.push((now, noted())),
             }
-            let timers = e.timers(RecordType::Incident, &history);
-            prop_assert_eq!(&timers, &e.timers(RecordType::Incident, &history));
+            let timers = e.timers(INCIDENT, &history);
+            prop_assert_eq!(&timers, &e.timers(INCIDENT, &history));
             if let Some(due) = timers[0].due(&cal) {
                 if let Some(before) = last_due {
                     prop_assert!(due >= before, "due moved from {} to {}", before, due);
@@ -497,45 +511,37 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-async fn log_incident(store: &MemoryEventStore, t0: DateTime<Utc>) -> smsys_core::StreamId {
-    use smsys_core::{Actor, CommandHandler, CommandMeta, Context, SequentialIds};
-    use smsys_processes::{DeskPolicy, Incident, RecordCommand};
-    let handler = CommandHandler::<Incident>::new(Arc::new(store.clone()), DeskPolicy::default());
+fn incidents(store: &MemoryEventStore) -> CommandHandler<IncidentManagement> {
+    CommandHandler::new(Arc::new(store.clone()), IncidentPolicy::default())
+}
+
+async fn log_incident(store: &MemoryEventStore, t0: DateTime<Utc>) -> StreamId {
+    let handler = incidents(store);
     let ids = SequentialIds::new(1);
-    let stream: smsys_core::StreamId = "incident-INC-9".parse().expect("valid");
+    let stream = Incident::stream(&"INC-9".parse().expect("valid")).expect("valid");
     let meta = CommandMeta::new(Actor::new("agent").expect("valid"));
     let ctx = Context::new(t0, &ids);
-    handler
-        .execute(
-            &stream,
-            &RecordCommand::Log {
-                reference: "INC-9".into(),
-                caller: "ana".into(),
-                channel: Channel::Email,
-                service: "email".into(),
-                affected_cis: vec![],
-                summary: "s".into(),
-                description: String::new(),
-                catalogue_item: None,
-                fulfilment_instructions: None,
-            },
-            &meta,
-            &ctx,
-        )
-        .await
-        .expect("logged");
-    handler
-        .execute(
-            &stream,
-            &RecordCommand::Prioritise {
-                impact: Level::Medium,
-                urgency: Level::Medium,
-            },
-            &meta,
-            &ctx,
-        )
-        .await
-        .expect("prioritised");
+    let log = LogRecord::new(
+        "INC-9".parse().expect("valid"),
+        "ana".parse().expect("valid"),
+        Channel::Email,
+        "email".parse().expect("valid"),
+        "s",
+    );
+    for command in [
+        IncidentCommand::Log(log),
+        RecordCommand::Prioritise {
+            impact: Level::Medium,
+            urgency: Level::Medium,
+        }
+        .into(),
+    ] {
+        let done = handler
+            .execute(&stream, &command, &meta, &ctx)
+            .await
+            .expect("accepted");
+        assert_eq!(done.events.len(), 1, "{command:?}");
+    }
     stream
 }
 
@@ -609,12 +615,12 @@ fn thresholds_and_breaches_are_recorded_once_even_late_twice_and_on_two_nodes() 
         );
 
         // Replay: the history gives back the same timers, now with everything recorded.
-        let (record_type, history, _) = smsys_processes::sla::load_history(&store, &stream)
+        let (record_type, history, _) = smsys_processes::sla::load_history(&store, &e, &stream)
             .await
             .expect("reads");
-        let timers = e.timers(record_type, &history);
+        let timers = e.timers(&record_type, &history);
         assert_eq!(timers[0].recorded().len(), 3);
-        assert_eq!(timers, e.timers(record_type, &history));
+        assert_eq!(timers, e.timers(&record_type, &history));
     });
 }
 
@@ -625,19 +631,12 @@ fn a_node_a_moment_behind_another_records_only_what_is_new() {
         let t0 = at(2026, 11, 2, 9, 0);
         let stream = log_incident(&store, t0).await;
         let e = engine(vec![definition("resolution", &[(None, 240)])]);
-        let (record_type, history, read) = smsys_processes::sla::load_history(&store, &stream)
+        let (record_type, history, read) = smsys_processes::sla::load_history(&store, &e, &stream)
             .await
             .expect("reads");
-        let timers = e.timers(record_type, &history);
-        let due = |now| {
-            smsys_processes::sla::due_events(
-                &stream,
-                record_type,
-                &timers,
-                |t| e.calendar_for(t),
-                now,
-            )
-        };
+        let timers = e.timers(&record_type, &history);
+        let due =
+            |now| smsys_processes::sla::due_events(&stream, &timers, |t| e.calendar_for(t), now);
         // Node A records the first warning; node B, which read the same history, then records
         // all three: the first comes back as a retry, the other two are new.
         let a = smsys_processes::sla::record_sla_events(
@@ -658,7 +657,7 @@ fn a_node_a_moment_behind_another_records_only_what_is_new() {
         .await
         .expect("records");
         assert_eq!((b.new, b.complete), (2, true));
-        let (_, history, _) = smsys_processes::sla::load_history(&store, &stream)
+        let (_, history, _) = smsys_processes::sla::load_history(&store, &e, &stream)
             .await
             .expect("reads");
         let sla_events = history
@@ -666,7 +665,9 @@ fn a_node_a_moment_behind_another_records_only_what_is_new() {
             .filter(|(_, ev)| {
                 matches!(
                     ev,
-                    RecordEvent::SlaThresholdReached { .. } | RecordEvent::SlaBreached { .. }
+                    CommonEvent::Record(
+                        RecordEvent::SlaThresholdReached { .. } | RecordEvent::SlaBreached { .. }
+                    )
                 )
             })
             .count();
@@ -677,20 +678,17 @@ fn a_node_a_moment_behind_another_records_only_what_is_new() {
 #[test]
 fn a_resolution_committed_after_the_history_was_read_prevents_a_stale_breach() {
     runtime().block_on(async {
-        use smsys_core::{Actor, CommandHandler, CommandMeta, Context, SequentialIds};
-        use smsys_processes::{DeskPolicy, Incident, RecordCommand};
         let store = MemoryEventStore::new();
         let t0 = at(2026, 11, 2, 9, 0);
         let stream = log_incident(&store, t0).await;
         let e = Arc::new(engine(vec![definition("resolution", &[(None, 240)])]));
         // The driver reads the history at 13:00 and derives the breach...
-        let (record_type, history, read) = smsys_processes::sla::load_history(&store, &stream)
+        let (record_type, history, read) = smsys_processes::sla::load_history(&store, &e, &stream)
             .await
             .expect("reads");
-        let timers = e.timers(record_type, &history);
+        let timers = e.timers(&record_type, &history);
         let stale = smsys_processes::sla::due_events(
             &stream,
-            record_type,
             &timers,
             |t| e.calendar_for(t),
             at(2026, 11, 2, 13, 0),
@@ -701,18 +699,18 @@ fn a_resolution_committed_after_the_history_was_read_prevents_a_stale_breach() {
                 .any(|d| d.event_type().as_str() == "incident.sla_breached")
         );
         // ...while a resolution decided at 12:59 commits.
-        let handler =
-            CommandHandler::<Incident>::new(Arc::new(store.clone()), DeskPolicy::default());
+        let handler = incidents(&store);
         let ids = SequentialIds::new(7);
         let meta = CommandMeta::new(Actor::new("agent").expect("valid"));
         let late = Context::new(at(2026, 11, 2, 12, 59), &ids);
         for command in [
             RecordCommand::Assign {
-                group: "desk".into(),
+                group: "desk".parse().expect("valid"),
                 person: None,
             },
             RecordCommand::Classify {
                 category: "mail".into(),
+                subcategory: None,
             },
             RecordCommand::Resolve {
                 code: "fixed".into(),
@@ -720,7 +718,7 @@ fn a_resolution_committed_after_the_history_was_read_prevents_a_stale_breach() {
             },
         ] {
             handler
-                .execute(&stream, &command, &meta, &late)
+                .execute(&stream, &command.into(), &meta, &late)
                 .await
                 .expect("accepted");
         }
@@ -736,22 +734,232 @@ fn a_resolution_committed_after_the_history_was_read_prevents_a_stale_breach() {
             .fire_record(&stream, at(2026, 11, 2, 13, 0))
             .await
             .expect("fires");
-        let (_, history, _) = smsys_processes::sla::load_history(&store, &stream)
+        let (_, history, _) = smsys_processes::sla::load_history(&store, &e, &stream)
             .await
             .expect("reads");
         assert!(
             !history
                 .iter()
-                .any(|(_, ev)| matches!(ev, RecordEvent::SlaBreached { .. })),
+                .any(|(_, ev)| matches!(ev, CommonEvent::Record(RecordEvent::SlaBreached { .. }))),
             "no breach: resolved at 12:59 within 4 h"
         );
         assert_eq!(
             history
                 .iter()
-                .filter(|(_, ev)| matches!(ev, RecordEvent::SlaThresholdReached { .. }))
+                .filter(|(_, ev)| matches!(
+                    ev,
+                    CommonEvent::Record(RecordEvent::SlaThresholdReached { .. })
+                ))
                 .count(),
             2
         );
+    });
+}
+
+#[test]
+fn service_requests_are_followed_under_their_own_record_type() {
+    runtime().block_on(async {
+        let store = MemoryEventStore::new();
+        let requests = CommandHandler::<RequestManagement>::new(
+            Arc::new(store.clone()),
+            RequestPolicy::default(),
+        );
+        let reference: Reference = "REQ-1".parse().expect("valid");
+        let stream = ServiceRequest::stream(&reference).expect("valid");
+        let ids = SequentialIds::new(1);
+        let meta = CommandMeta::new(Actor::new("agent").expect("valid"));
+        let ctx = Context::new(at(2026, 11, 2, 9, 0), &ids);
+        let log = LogRecord::new(
+            reference,
+            "ana".parse().expect("valid"),
+            Channel::Portal,
+            "laptops".parse().expect("valid"),
+            "a laptop",
+        );
+        for command in [
+            RequestCommand::Log {
+                record: log,
+                catalogue_item: "laptop".into(),
+                fulfilment_instructions: None,
+            },
+            RequestCommand::AddTask {
+                task: "t1".into(),
+                description: "order it".into(),
+            },
+        ] {
+            requests
+                .execute(&stream, &command, &meta, &ctx)
+                .await
+                .expect("accepted");
+        }
+        let mut def = definition("fulfilment", &[(None, 240)]);
+        def.applies_to = AppliesTo {
+            record_types: vec![ServiceRequest::RECORD_TYPE],
+            services: vec![],
+        };
+        let e = Arc::new(engine(vec![def]));
+        let (record_type, history, read) = smsys_processes::sla::load_history(&store, &e, &stream)
+            .await
+            .expect("reads");
+        assert_eq!(&record_type, REQUEST, "stream category request");
+        assert_eq!(read, Some(Version::new(2)));
+        assert_eq!(history.len(), 1, "the task is the request's own event");
+        assert!(
+            e.timers(INCIDENT, &history).is_empty(),
+            "the definition is for service requests only"
+        );
+
+        let mut driver = SlaDriver::new(Arc::new(store.clone()), e);
+        driver.track(&stream).await.expect("tracks");
+        assert_eq!(
+            driver.scheduler().next_instant(),
+            Some(at(2026, 11, 2, 11, 0))
+        );
+        let fired = driver.fire_due(at(2026, 11, 3, 8, 0)).await.expect("fires");
+        assert_eq!(fired.appended, 3, "50 %, 75 % and the breach");
+        let types: Vec<_> = store
+            .read_stream(&stream, Version::new(3))
+            .map(|e| e.expect("reads").event_type().to_string())
+            .collect()
+            .await;
+        assert_eq!(
+            types,
+            [
+                "request.sla_threshold_reached",
+                "request.sla_threshold_reached",
+                "request.sla_breached"
+            ]
+        );
+        let loaded = requests
+            .load(&stream)
+            .await
+            .expect("the request still loads");
+        assert_eq!(loaded.version, Some(Version::new(5)));
+        assert_eq!(loaded.state.tasks().get("t1"), Some(&false));
+    });
+}
+
+#[test]
+fn histories_lift_old_schema_versions_and_name_what_they_cannot_read() {
+    runtime().block_on(async {
+        use smsys_store::testkit::{Fixture, event};
+        let store = MemoryEventStore::new();
+        let e = engine(vec![definition("resolution", &[(None, 240)])]);
+        let stream: StreamId = "incident-INC-1".parse().expect("valid");
+        // Schema version 1 of `logged` (no attributes) and `classified` (no subcategory), and
+        // an incident's own event, which timers do not read.
+        let v1 = vec![
+            event(
+                "incident.logged",
+                serde_json::json!({
+                    "reference": "INC-1",
+                    "lifecycle": { "name": "incident", "version": 1 },
+                    "status": "new",
+                    "caller": "ana",
+                    "channel": "phone",
+                    "service": "email",
+                    "affected_cis": [],
+                    "summary": "s",
+                    "description": "",
+                }),
+            ),
+            event(
+                "incident.classified",
+                serde_json::json!({ "category": "mail" }),
+            ),
+            event(
+                "incident.major_flagged",
+                serde_json::json!({ "reason": "P1" }),
+            ),
+        ];
+        store
+            .append(&stream, ExpectedVersion::NoStream, v1)
+            .await
+            .expect("appends");
+        let (record_type, history, read) = smsys_processes::sla::load_history(&store, &e, &stream)
+            .await
+            .expect("reads");
+        assert_eq!(&record_type, INCIDENT);
+        assert_eq!(read, Some(Version::new(3)));
+        let t = Fixture::occurred_at();
+        assert_eq!(
+            history,
+            vec![
+                (t, logged("email")),
+                (
+                    t,
+                    CommonEvent::Record(RecordEvent::Classified {
+                        category: "mail".into(),
+                        subcategory: None,
+                    })
+                ),
+            ]
+        );
+        assert_eq!(e.timers(&record_type, &history).len(), 1);
+        let mut driver = SlaDriver::new(Arc::new(store.clone()), Arc::new(e.clone()));
+        assert_eq!(driver.track(&stream).await.expect("tracked").len(), 1);
+        assert!(
+            driver.scheduler().next_instant().is_some(),
+            "its timer is indexed"
+        );
+
+        store
+            .append(
+                &stream,
+                ExpectedVersion::Any,
+                vec![event(
+                    "incident.assigned",
+                    serde_json::json!({ "group": "" }),
+                )],
+            )
+            .await
+            .expect("appends");
+        let err = smsys_processes::sla::load_history(&store, &e, &stream)
+            .await
+            .expect_err("a blank group does not decode");
+        assert!(
+            matches!(&err, SlaDriverError::Decode { version, .. } if *version == Version::new(4)),
+            "{err}"
+        );
+        assert!(err.to_string().contains("incident.assigned"), "{err}");
+        assert!(
+            driver
+                .track(&stream)
+                .await
+                .expect("skipped, not stopped")
+                .is_empty(),
+            "one unreadable record does not stop the driver"
+        );
+        assert_eq!(
+            driver.scheduler().next_instant(),
+            None,
+            "an unreadable record leaves the index, so the driver does not retry it at once forever"
+        );
+
+        // An event type that is neither shared nor the record type's own is refused by name.
+        let odd: StreamId = "incident-INC-2".parse().expect("valid");
+        store
+            .append(
+                &odd,
+                ExpectedVersion::NoStream,
+                vec![event("incident.exploded", serde_json::json!({}))],
+            )
+            .await
+            .expect("appends");
+        let err = smsys_processes::sla::load_history(&store, &e, &odd)
+            .await
+            .expect_err("unknown");
+        assert!(
+            err.to_string()
+                .contains("unknown event type incident.exploded"),
+            "{err}"
+        );
+
+        let other: StreamId = "ticket-1".parse().expect("valid");
+        assert!(matches!(
+            smsys_processes::sla::load_history(&store, &e, &other).await,
+            Err(SlaDriverError::NotARecord(_))
+        ));
     });
 }
 
@@ -767,7 +975,7 @@ fn a_lowered_target_already_overrun_is_breached_at_the_change_not_before() {
     let mut def = definition("resolution", &[(Some(3), 240), (Some(2), 120)]);
     def.warnings = vec![];
     let e = engine(vec![def]);
-    let timers = e.timers(RecordType::Incident, &history);
+    let timers = e.timers(INCIDENT, &history);
     let cal = BusinessCalendar::always_open();
     assert_eq!(timers[0].due(&cal), Some(at(2026, 11, 2, 13, 30)));
     let reached = timers[0].unrecorded_reached(&cal, at(2026, 11, 2, 14, 0));
@@ -791,11 +999,7 @@ fn reopening_resumes_only_cycles_the_resolution_stopped_and_applies_a_priority_s
         ..definition("x", &[(None, 600)])
     };
     let resolution = definition("resolution", &[(Some(3), 960), (Some(1), 240)]);
-    let assign = |g: &str| RecordEvent::Assigned {
-        group: g.into(),
-        person: None,
-        reassignment: true,
-    };
+    let assign = |g: &str| assigned(g, true);
     let history = vec![
         (at(2026, 11, 2, 9, 0), logged("vpn")),
         (at(2026, 11, 2, 9, 0), prioritised(3)),
@@ -806,20 +1010,14 @@ fn reopening_resumes_only_cycles_the_resolution_stopped_and_applies_a_priority_s
         reopened(at(2026, 11, 2, 11, 0)),
     ];
     let e = engine(vec![ola, resolution]);
-    let timers = e.timers(RecordType::Incident, &history);
+    let timers = e.timers(INCIDENT, &history);
     let cal = BusinessCalendar::always_open();
-    let ola = timers
-        .iter()
-        .find(|t| t.timer() == "ola:network")
-        .expect("ola");
+    let ola = named(&timers, "ola:network");
     assert!(
         ola.ended().is_some(),
         "the network OLA stopped when apps took over; the reopen leaves it alone"
     );
-    let res = timers
-        .iter()
-        .find(|t| t.timer() == "resolution")
-        .expect("resolution");
+    let res = named(&timers, "resolution");
     assert!(res.is_running());
     assert_eq!(res.priority(), Some(p(1)));
     assert_eq!(
@@ -839,7 +1037,7 @@ fn a_recorded_breach_stays_a_breach_in_reports() {
         (t0, prioritised(1)),
         (
             at(2026, 11, 2, 13, 0),
-            RecordEvent::SlaBreached {
+            CommonEvent::Record(RecordEvent::SlaBreached {
                 timer: "resolution".into(),
                 sla: DefinitionRef {
                     name: "resolution-sla".into(),
@@ -847,13 +1045,13 @@ fn a_recorded_breach_stays_a_breach_in_reports() {
                 },
                 cycle: 1,
                 at: at(2026, 11, 2, 13, 0),
-            },
+            }),
         ),
         (at(2026, 11, 2, 14, 0), prioritised(4)),
         resolved(at(2026, 11, 2, 15, 0)),
     ];
     let e = engine(vec![def]);
-    let timers = e.timers(RecordType::Incident, &history);
+    let timers = e.timers(INCIDENT, &history);
     let mut report = SlaReport::default();
     let stream: smsys_core::StreamId = "incident-X".parse().expect("valid");
     e.report_into(
@@ -900,7 +1098,7 @@ fn a_new_sla_version_must_be_the_newest_and_take_effect_last() {
 struct Jumping(std::sync::Mutex<DateTime<Utc>>);
 
 #[async_trait::async_trait]
-impl smsys_processes::sla::Clock for Jumping {
+impl Clock for Jumping {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().expect("not poisoned")
     }
@@ -976,10 +1174,7 @@ fn example_1_thresholds_on_business_hours() {
         480,
         vec![50.0, 75.0],
     );
-    let timers = e.timers(
-        RecordType::Incident,
-        &[(at(2026, 11, 2, 7, 0), logged("email"))],
-    );
+    let timers = e.timers(INCIDENT, &[(at(2026, 11, 2, 7, 0), logged("email"))]);
     let cal = e.calendar_for(&timers[0]).expect("calendar");
     assert_eq!(
         timers[0].threshold_instant(cal, 5000),
@@ -1006,23 +1201,20 @@ fn examples_3_and_4_due_next_working_day_moved_by_a_hold_and_a_warning_before_it
     );
     // Opened Monday 16:00: 2 h today, 2 h tomorrow -> Tuesday 10:00; 3 h on hold on Tuesday.
     let opened = vec![(at(2026, 11, 2, 16, 0), logged("email"))];
-    let timers = e.timers(RecordType::Incident, &opened);
+    let timers = e.timers(INCIDENT, &opened);
     let cal = e.calendar_for(&timers[0]).expect("calendar");
     assert_eq!(timers[0].due(cal), Some(at(2026, 11, 3, 10, 0)));
     let mut held = opened;
     held.push(hold(at(2026, 11, 3, 8, 30)));
     held.push(resume(at(2026, 11, 3, 11, 30)));
-    let timers = e.timers(RecordType::Incident, &held);
+    let timers = e.timers(INCIDENT, &held);
     assert_eq!(
         timers[0].due(cal),
         Some(at(2026, 11, 3, 13, 0)),
         "3 h on hold move the due to 13:00"
     );
     // Example 4: opened Monday 17:00, 4 h -> Tuesday 11:00; a warning 1 h before at 10:00.
-    let timers = e.timers(
-        RecordType::Incident,
-        &[(at(2026, 11, 2, 17, 0), logged("email"))],
-    );
+    let timers = e.timers(INCIDENT, &[(at(2026, 11, 2, 17, 0), logged("email"))]);
     assert_eq!(timers[0].due(cal), Some(at(2026, 11, 3, 11, 0)));
     assert_eq!(
         timers[0].threshold_instant(cal, 7500),
@@ -1040,7 +1232,7 @@ fn a_timer_across_the_berlin_autumn_clock_change_counts_real_business_seconds() 
     .expect("valid");
     let e = office_engine(berlin, 24 * 60, vec![]);
     let start = at(2026, 10, 24, 22, 0); // 00:00 local on Sunday 25 October
-    let timers = e.timers(RecordType::Incident, &[(start, logged("email"))]);
+    let timers = e.timers(INCIDENT, &[(start, logged("email"))]);
     let cal = e.calendar_for(&timers[0]).expect("calendar");
     assert_eq!(
         timers[0].due(cal),
@@ -1054,7 +1246,7 @@ fn a_timer_across_the_berlin_autumn_clock_change_counts_real_business_seconds() 
         vec![],
     );
     let friday_noon = at(2026, 10, 23, 10, 0); // 12:00 CEST
-    let timers = e.timers(RecordType::Incident, &[(friday_noon, logged("email"))]);
+    let timers = e.timers(INCIDENT, &[(friday_noon, logged("email"))]);
     let cal = e.calendar_for(&timers[0]).expect("calendar");
     // 6 h on Friday (to 18:00 CEST), 6 h on Monday from 08:00 CET (07:00 UTC) -> 14:00 CET.
     assert_eq!(timers[0].due(cal), Some(at(2026, 10, 26, 13, 0)));
@@ -1067,21 +1259,15 @@ fn the_reference_engine_loads_its_shipped_definitions() {
     assert_eq!(names, vec!["desk-resolution", "desk-response"]);
     let t0 = at(2026, 11, 2, 9, 0); // Monday 10:00 Berlin
     let history = vec![(t0, logged("email")), (t0, prioritised(2))];
-    let timers = e.timers(RecordType::Incident, &history);
-    let response = timers
-        .iter()
-        .find(|t| t.timer() == "response")
-        .expect("response");
+    let timers = e.timers(INCIDENT, &history);
+    let response = named(&timers, "response");
     let cal = e.calendar_for(response).expect("office");
     assert_eq!(
         response.due(cal),
         Some(t0 + TimeDelta::minutes(30)),
         "P2 response: 30 business minutes"
     );
-    let resolution = timers
-        .iter()
-        .find(|t| t.timer() == "resolution")
-        .expect("resolution");
+    let resolution = named(&timers, "resolution");
     // 8 business hours from Monday 10:00 (lunch 12:30-13:00): 10-12:30, 13-18 = 7.5 h, then
     // 0.5 h on Tuesday from 08:00 -> 08:30 Berlin = 07:30 UTC.
     assert_eq!(resolution.due(cal), Some(at(2026, 11, 3, 7, 30)));
@@ -1106,11 +1292,7 @@ fn an_ola_per_support_group_runs_while_that_group_holds_the_record() {
     "#;
     let always = "name = \"24x7\"\nversion = 1\ntime_zone = \"UTC\"\nalways_open = true";
     let e = SlaEngine::from_toml(&[always], text).expect("valid definitions");
-    let assign = |group: &str| RecordEvent::Assigned {
-        group: group.into(),
-        person: None,
-        reassignment: true,
-    };
+    let assign = |group: &str| assigned(group, true);
     let history = vec![
         (at(2026, 11, 2, 9, 0), logged("vpn")),
         (at(2026, 11, 2, 9, 5), assign("desk")),
@@ -1118,7 +1300,7 @@ fn an_ola_per_support_group_runs_while_that_group_holds_the_record() {
         (at(2026, 11, 2, 11, 30), assign("desk")),
         (at(2026, 11, 2, 12, 0), assign("network")),
     ];
-    let timers = e.timers(RecordType::Incident, &history);
+    let timers = e.timers(INCIDENT, &history);
     let cal = BusinessCalendar::always_open();
     assert_eq!(timers.len(), 2, "one cycle per stay with the group");
     assert_eq!(
@@ -1128,4 +1310,43 @@ fn an_ola_per_support_group_runs_while_that_group_holds_the_record() {
     assert_eq!(timers[0].elapsed(&cal, at(2026, 11, 3, 0, 0)), 90 * 60);
     assert_eq!(timers[1].cycle(), 2);
     assert_eq!(timers[1].due(&cal), Some(at(2026, 11, 2, 14, 0)));
+}
+
+#[test]
+fn clearing_the_assignment_stops_a_group_ola_and_leaving_resolved_by_a_hold_is_a_reopen() {
+    let ola = SlaDefinition {
+        timer: "ola:network".into(),
+        name: "ola".into(),
+        start: vec![Condition::AssignedTo("network".into())],
+        stop: vec![Condition::AssignedAwayFrom("network".into())],
+        ..definition("x", &[(None, 600)])
+    };
+    let resolution = definition("resolution", &[(None, 240)]);
+    let history = vec![
+        (at(2026, 11, 2, 9, 0), logged("vpn")),
+        (at(2026, 11, 2, 9, 0), assigned("network", false)),
+        (
+            at(2026, 11, 2, 9, 30),
+            CommonEvent::Record(RecordEvent::Unassigned {
+                reason: "wrong queue".into(),
+            }),
+        ),
+        resolved(at(2026, 11, 2, 10, 0)),
+        // A lifecycle that holds resolved records: the record is open again.
+        hold(at(2026, 11, 2, 11, 0)),
+        resume(at(2026, 11, 2, 12, 0)),
+    ];
+    let timers = engine(vec![ola, resolution]).timers(INCIDENT, &history);
+    let ola = named(&timers, "ola:network");
+    assert!(
+        ola.ended().is_some(),
+        "the OLA stopped when the assignment was cleared"
+    );
+    let res = named(&timers, "resolution");
+    assert!(res.is_running(), "the resolution timer resumed");
+    assert_eq!(
+        res.due(&BusinessCalendar::always_open()),
+        Some(at(2026, 11, 2, 15, 0)),
+        "1 h counted before the resolution; the hour on hold paused it; 3 h left from 12:00"
+    );
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use smsys_core::{DefinitionRef, Phase, Priority, RecordEvent, RecordType, TransitionDetail};
+use smsys_core::records::{CommonEvent, DefinitionRef, Phase, Priority, RecordEvent, RecordType};
 
 /// Basis points of a target: 10,000 is 100 %, the breach.
 pub const BREACH_BP: u32 = 10_000;
@@ -30,12 +30,20 @@ pub enum Condition {
 
 impl Condition {
     /// Whether `event` (with the phase before it) satisfies the condition.
-    pub fn matches(&self, event: &RecordEvent, phase_before: Option<Phase>) -> bool {
+    pub fn matches(&self, event: &CommonEvent, phase_before: Option<Phase>) -> bool {
+        let event = match (self, event) {
+            (Condition::Logged, CommonEvent::Logged(_)) => return true,
+            (_, CommonEvent::Logged(_)) => return false,
+            (_, CommonEvent::Record(e)) => e,
+        };
         match (self, event) {
-            (Condition::Logged, RecordEvent::Logged { .. }) => true,
             (Condition::Assigned, RecordEvent::Assigned { .. }) => true,
-            (Condition::AssignedTo(g), RecordEvent::Assigned { group, .. }) => group == g,
-            (Condition::AssignedAwayFrom(g), RecordEvent::Assigned { group, .. }) => group != g,
+            (Condition::AssignedTo(g), RecordEvent::Assigned { group, .. }) => group.as_str() == g,
+            (Condition::AssignedAwayFrom(g), RecordEvent::Assigned { group, .. }) => {
+                group.as_str() != g
+            }
+            // Clearing the assignment takes the record away from every group.
+            (Condition::AssignedAwayFrom(_), RecordEvent::Unassigned { .. }) => true,
             (Condition::Entered(p), RecordEvent::Transitioned { phase, .. }) => {
                 phase == p && phase_before != Some(*p)
             }
@@ -394,9 +402,9 @@ impl Sla {
     }
 
     /// Whether the definition applies to a record of `record_type` for `service`.
-    pub fn applies_to(&self, record_type: RecordType, service: &str) -> bool {
+    pub fn applies_to(&self, record_type: &RecordType, service: &str) -> bool {
         let a = &self.definition.applies_to;
-        (a.record_types.is_empty() || a.record_types.contains(&record_type))
+        (a.record_types.is_empty() || a.record_types.contains(record_type))
             && (a.services.is_empty() || a.services.iter().any(|s| s == service))
     }
 
@@ -405,14 +413,11 @@ impl Sla {
         self.definition.pause_in.contains(&phase)
     }
 
-    pub(crate) fn is_reopen(event: &RecordEvent) -> bool {
-        matches!(
-            event,
-            RecordEvent::Transitioned {
-                detail: TransitionDetail::Reopen { .. },
-                ..
-            }
-        )
+    /// Whether a record moved from a resolved status back to an open one: a reopen, whatever
+    /// the transition is called (a lifecycle may hold a resolved record, too).
+    pub(crate) fn is_reopen(before: Option<Phase>, after: Option<Phase>) -> bool {
+        before == Some(Phase::Resolved)
+            && after.is_some_and(|p| matches!(p, Phase::New | Phase::Active | Phase::Pending))
     }
 }
 

@@ -3,12 +3,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
+use smsys_core::records::{
+    CommonEvent, Incident, OwnEvents, RecordKind, RecordType, ServiceRequest,
+};
 use smsys_core::{
-    AppendError, Category, DecodeError, DomainEvent, EventStore, ExpectedVersion, LogFilter,
-    Position, RecordEvent, RecordType, StoreError, StreamId, TypedRecordEvent, Version,
+    AppendError, Category, EventStore, ExpectedVersion, LogFilter, Position, ReadFailure,
+    StoreError, StreamId, Upcasters, Version,
 };
 
 use super::definition::{Sla, SlaError, SlaRegistry};
@@ -17,15 +19,39 @@ use super::report::{Period, SlaReport};
 use super::scheduler::SlaScheduler;
 use super::timer::{Binding, Timer, derive_timers};
 use crate::calendar::BusinessCalendar;
+use crate::clock::Clock;
 
 /// A record's history as timers read it: `(occurred at, event)` in stream order.
-pub type History = Vec<(DateTime<Utc>, RecordEvent)>;
+pub type History = Vec<(DateTime<Utc>, CommonEvent)>;
 
-/// SLA definitions and the calendars they name.
-#[derive(Clone, Default)]
+/// A record type the engine follows: its name, its own event names (which timers skip) and
+/// its upcasters.
+#[derive(Clone, Debug)]
+struct Followed {
+    record_type: RecordType,
+    own: &'static [&'static str],
+    upcasters: Upcasters,
+}
+
+/// SLA definitions, the calendars they name, and the record types whose streams they follow.
+#[derive(Clone)]
 pub struct SlaEngine {
     slas: SlaRegistry,
     calendars: BTreeMap<String, BusinessCalendar>,
+    record_types: BTreeMap<String, Followed>,
+}
+
+impl Default for SlaEngine {
+    /// No definitions; follows incidents and service requests.
+    fn default() -> Self {
+        Self {
+            slas: SlaRegistry::default(),
+            calendars: BTreeMap::new(),
+            record_types: BTreeMap::new(),
+        }
+        .with_record_type::<Incident>()
+        .with_record_type::<ServiceRequest>()
+    }
 }
 
 impl std::fmt::Debug for SlaEngine {
@@ -33,6 +59,7 @@ impl std::fmt::Debug for SlaEngine {
         f.debug_struct("SlaEngine")
             .field("slas", &self.slas)
             .field("calendars", &self.calendars.keys().collect::<Vec<_>>())
+            .field("record_types", &self.record_types)
             .finish()
     }
 }
@@ -73,6 +100,43 @@ impl SlaEngine {
             .unwrap_or_else(|e| unreachable!("the shipped sla definitions are valid: {e}"))
     }
 
+    /// Follows the streams of record type `K` too (incidents and service requests are
+    /// followed by default).
+    pub fn with_record_type<K: RecordKind>(mut self) -> Self {
+        let followed = Followed {
+            record_type: K::RECORD_TYPE,
+            own: <K::Own as OwnEvents>::NAMES,
+            upcasters: <K as RecordKind>::upcasters(),
+        };
+        self.record_types.insert(K::CATEGORY.to_owned(), followed);
+        self
+    }
+
+    /// Lifts older schema versions of record type `K`'s events with `upcasters` too, beside
+    /// its own: give the engine the upcasters its command handlers are given, so both read the
+    /// same stream alike. Follows `K` if it did not yet.
+    pub fn with_upcasters<K: RecordKind>(mut self, upcasters: Upcasters) -> Self {
+        if !self.record_types.contains_key(K::CATEGORY) {
+            self = self.with_record_type::<K>();
+        }
+        if let Some(followed) = self.record_types.get_mut(K::CATEGORY) {
+            followed.upcasters = std::mem::take(&mut followed.upcasters).merge(upcasters);
+        }
+        self
+    }
+
+    /// The record type of `stream`, if it is one the engine follows.
+    pub fn record_type_of(&self, stream: &StreamId) -> Option<&RecordType> {
+        self.record_types
+            .get(stream.category_str())
+            .map(|f| &f.record_type)
+    }
+
+    /// The stream categories the engine follows.
+    pub fn categories(&self) -> impl Iterator<Item = &str> {
+        self.record_types.keys().map(String::as_str)
+    }
+
     /// Adds a calendar, known by its name (a later one of the same name replaces it).
     pub fn with_calendar(mut self, calendar: BusinessCalendar) -> Self {
         self.calendars.insert(calendar.name().to_owned(), calendar);
@@ -105,8 +169,8 @@ impl SlaEngine {
     /// The record's timers under the definitions they bound to: exact, from history alone.
     pub fn timers(
         &self,
-        record_type: RecordType,
-        history: &[(DateTime<Utc>, RecordEvent)],
+        record_type: &RecordType,
+        history: &[(DateTime<Utc>, CommonEvent)],
     ) -> Vec<Timer> {
         derive_timers(record_type, history, Binding::InEffect(&self.slas))
     }
@@ -114,8 +178,8 @@ impl SlaEngine {
     /// The record's timers had `sla` applied instead (what-if): nothing is written.
     pub fn what_if(
         &self,
-        record_type: RecordType,
-        history: &[(DateTime<Utc>, RecordEvent)],
+        record_type: &RecordType,
+        history: &[(DateTime<Utc>, CommonEvent)],
         sla: &Sla,
     ) -> Vec<Timer> {
         derive_timers(record_type, history, Binding::Only(sla))
@@ -166,22 +230,26 @@ pub enum SlaDriverError {
         version: Version,
         /// What failed.
         #[source]
-        source: DecodeError,
+        source: ReadFailure,
     },
-    /// The stream is not a service-desk record.
-    #[error("{0} is not an incident or service request stream")]
+    /// The stream is not of a record type the engine follows.
+    #[error("{0} is not a stream of a record type the sla engine follows")]
     NotARecord(StreamId),
 }
 
-/// Reads a record's history from the store.
+/// Reads a record's history from the store: its shared events, through the upcasters of its
+/// category (the one decode path of record events), and the version read.
 pub async fn load_history(
     store: &dyn EventStore,
+    engine: &SlaEngine,
     stream: &StreamId,
 ) -> Result<(RecordType, History, Option<Version>), SlaDriverError> {
-    let record_type = [RecordType::Incident, RecordType::ServiceRequest]
-        .into_iter()
-        .find(|t| t.category() == stream.category_str())
+    let followed = engine
+        .record_types
+        .get(stream.category_str())
         .ok_or_else(|| SlaDriverError::NotARecord(stream.clone()))?;
+    let record_type = followed.record_type.clone();
+    let upcasters = &followed.upcasters;
     let mut history = Vec::new();
     let mut last = None;
     let mut events = store.read_stream(stream, Version::FIRST);
@@ -190,15 +258,20 @@ pub async fn load_history(
         let at = recorded.data.metadata().occurred_at();
         let version = recorded.version;
         last = Some(version);
-        let (event_type, _, payload, _) = recorded.data.into_parts();
-        let typed = TypedRecordEvent::from_payload(&event_type, payload).map_err(|source| {
-            SlaDriverError::Decode {
-                stream: stream.clone(),
-                version,
-                source,
-            }
+        let (event_type, schema_version, payload, _) = recorded.data.into_parts();
+        let event = CommonEvent::read(
+            upcasters,
+            followed.own,
+            &event_type,
+            schema_version,
+            payload,
+        )
+        .map_err(|source| SlaDriverError::Decode {
+            stream: stream.clone(),
+            version,
+            source,
         })?;
-        history.push((at, typed.event));
+        history.extend(event.map(|e| (at, e)));
     }
     Ok((record_type, history, last))
 }
@@ -261,15 +334,6 @@ pub async fn record_sla_events(
 /// How many times a record's SLA events are derived again after it changed under the driver.
 const REDERIVE: usize = 8;
 
-/// The time source of the driver: injectable, so tests and replays control it.
-#[async_trait]
-pub trait Clock: Send + Sync {
-    /// The current instant.
-    fn now(&self) -> DateTime<Utc>;
-    /// Returns at (or after) `at`.
-    async fn sleep_until(&self, at: DateTime<Utc>);
-}
-
 /// Key of one timer cycle in the scheduler.
 pub type TimerKey = (StreamId, String, u32);
 
@@ -309,7 +373,13 @@ impl SlaDriver {
 
     /// Re-reads one record and re-indexes its timers.
     pub async fn track(&mut self, stream: &StreamId) -> Result<Vec<Timer>, SlaDriverError> {
-        let (record_type, history, _) = match load_history(&*self.store, stream).await {
+        let loaded = load_history(&*self.store, &self.engine, stream).await;
+        // Whatever happens, the record's old timers leave the index: an unreadable record must
+        // not stay due (and be retried at once, forever).
+        for key in self.keys.remove(stream).unwrap_or_default() {
+            self.scheduler.set(key, None);
+        }
+        let (record_type, history, _) = match loaded {
             Ok(loaded) => loaded,
             // One unreadable record must not stop the timers of all the others.
             Err(error @ (SlaDriverError::Decode { .. } | SlaDriverError::NotARecord(_))) => {
@@ -318,10 +388,7 @@ impl SlaDriver {
             }
             Err(other) => return Err(other),
         };
-        let timers = self.engine.timers(record_type, &history);
-        for key in self.keys.remove(stream).unwrap_or_default() {
-            self.scheduler.set(key, None);
-        }
+        let timers = self.engine.timers(&record_type, &history);
         let mut keys = Vec::new();
         for t in &timers {
             let due = self.engine.calendar_for(t).and_then(|cal| t.next_due(cal));
@@ -362,15 +429,10 @@ impl SlaDriver {
     ) -> Result<usize, SlaDriverError> {
         let mut new = 0;
         for _ in 0..REDERIVE {
-            let (record_type, history, read) = load_history(&*self.store, stream).await?;
-            let timers = self.engine.timers(record_type, &history);
-            let events = due_events(
-                stream,
-                record_type,
-                &timers,
-                |t| self.engine.calendar_for(t),
-                now,
-            );
+            let (record_type, history, read) =
+                load_history(&*self.store, &self.engine, stream).await?;
+            let timers = self.engine.timers(&record_type, &history);
+            let events = due_events(stream, &timers, |t| self.engine.calendar_for(t), now);
             if events.is_empty() {
                 return Ok(new);
             }
@@ -396,9 +458,10 @@ impl SlaDriver {
         // restarted driver knows the timers of quiet records too.
         let after = Position::START;
         let store = Arc::clone(&self.store);
-        let categories = [RecordType::Incident, RecordType::ServiceRequest]
-            .into_iter()
-            .filter_map(|t| Category::new(t.category()).ok())
+        let categories = self
+            .engine
+            .categories()
+            .filter_map(|c| Category::new(c).ok())
             .fold(LogFilter::all(), LogFilter::category);
         let mut events = store.subscribe(after, categories);
         let mut checkpoint = after;

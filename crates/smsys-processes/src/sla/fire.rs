@@ -1,10 +1,8 @@
 //! Turning reached thresholds into record events, exactly once.
 
 use chrono::{DateTime, Utc};
-use smsys_core::{
-    Actor, DomainEvent, EventData, EventId, Metadata, RecordEvent, RecordType, StreamId,
-    TypedRecordEvent,
-};
+use smsys_core::records::RecordEvent;
+use smsys_core::{Actor, EventData, EventId, Metadata, StreamId};
 
 use super::definition::BREACH_BP;
 use super::timer::Timer;
@@ -20,7 +18,6 @@ pub const SLA_ACTOR: &str = "smsys.sla";
 /// nodes or during a replay gives the very same events, which the store recognises as a retry.
 pub fn due_events<'a>(
     stream: &StreamId,
-    record_type: RecordType,
     timers: &[Timer],
     cal_for: impl Fn(&Timer) -> Option<&'a BusinessCalendar>,
     now: DateTime<Utc>,
@@ -50,7 +47,7 @@ pub fn due_events<'a>(
                 timer.timer(),
                 timer.cycle()
             ));
-            if let Some(data) = to_event_data(record_type, event, id, at) {
+            if let Some(data) = to_event_data(stream, &event, id, at) {
                 out.push(data);
             }
         }
@@ -60,17 +57,16 @@ pub fn due_events<'a>(
 }
 
 fn to_event_data(
-    record_type: RecordType,
-    event: RecordEvent,
+    stream: &StreamId,
+    event: &RecordEvent,
     id: EventId,
     at: DateTime<Utc>,
 ) -> Option<EventData> {
-    let typed = TypedRecordEvent { record_type, event };
     let actor = Actor::new(SLA_ACTOR).ok()?;
-    let payload = typed.to_payload().ok()?;
+    let payload = event.to_payload().ok()?;
     EventData::new(
-        typed.event_type(),
-        typed.schema_version(),
+        event.event_type_in(stream.category_str()),
+        event.schema_version(),
         payload,
         Metadata::new(id, actor, at),
     )

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
-use smsys_core::{Priority, StreamId};
+use smsys_core::StreamId;
+use smsys_core::records::Priority;
 
 use super::definition::BREACH_BP;
 use super::timer::{Timer, TimerEnd};

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use smsys_core::{DefinitionRef, Phase, Priority, RecordEvent, RecordType};
+use smsys_core::records::{CommonEvent, DefinitionRef, Phase, Priority, RecordEvent, RecordType};
 
 use crate::calendar::BusinessCalendar;
 
@@ -282,8 +282,8 @@ impl Binding<'_> {
 
 /// Derives every timer cycle of one record from its history: `(instant, event)` in stream order.
 pub fn derive_timers(
-    record_type: RecordType,
-    history: &[(DateTime<Utc>, RecordEvent)],
+    record_type: &RecordType,
+    history: &[(DateTime<Utc>, CommonEvent)],
     binding: Binding<'_>,
 ) -> Vec<Timer> {
     let mut timers: Vec<Timer> = Vec::new();
@@ -294,28 +294,30 @@ pub fn derive_timers(
         let at = *at;
         let before = phase;
         let mut after = before;
-        if let RecordEvent::Transitioned { phase, .. } = event {
+        if let CommonEvent::Record(RecordEvent::Transitioned { phase, .. }) = event {
             after = Some(*phase);
         }
-        if let RecordEvent::Logged { service: s, .. } = event {
+        if let CommonEvent::Logged(logged) = event {
             after = Some(Phase::New);
-            service.clone_from(s);
+            service = logged.service.as_str().to_owned();
         }
-        if let RecordEvent::SlaThresholdReached {
+        if let CommonEvent::Record(RecordEvent::SlaThresholdReached {
             timer,
             cycle,
             threshold_bp,
             ..
-        } = event
+        }) = event
         {
             mark(&mut timers, timer, *cycle, *threshold_bp);
         }
-        if let RecordEvent::SlaBreached { timer, cycle, .. } = event {
+        if let CommonEvent::Record(RecordEvent::SlaBreached { timer, cycle, .. }) = event {
             mark(&mut timers, timer, *cycle, BREACH_BP);
         }
         let mut new_priority = None;
-        if let RecordEvent::Prioritised { priority, .. }
-        | RecordEvent::PriorityOverridden { priority, .. } = event
+        if let CommonEvent::Record(
+            RecordEvent::Prioritised { priority, .. }
+            | RecordEvent::PriorityOverridden { priority, .. },
+        ) = event
         {
             new_priority = Some(*priority);
         }
@@ -384,7 +386,7 @@ pub fn derive_timers(
             }
         }
         // (5) reopen policies, then start conditions
-        if Sla::is_reopen(event) {
+        if Sla::is_reopen(before, after) {
             let names: BTreeSet<String> = timers.iter().map(|t| t.timer.clone()).collect();
             for name in names {
                 let Some(last) = timers.iter().rposition(|t| t.timer == name) else {
