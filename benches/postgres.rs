@@ -1,6 +1,15 @@
 //! PostgreSQL store benchmarks, each beside a raw tokio-postgres baseline doing the same
 //! inserts or reads with the same concurrency (`store/postgres/...` vs `store/postgres_raw/...`).
 //!
+//! The record index (`index/postgres/...` vs `index/postgres_raw/...`), on the records of
+//! `benches/index.rs` (the SQLite index bench): the first page of a filtered query over 100,000
+//! records through `PgRecordIndex` (query built per call, one unprepared round trip, rows
+//! decoded from JSON, the next cursor) beside the same SQL sent the same way on a bare copy of
+//! the table with plain tokio-postgres (rows left as JSON text); and bulk `apply` (upsert of
+//! rows and configuration items and the checkpoint, one statement per batch) beside plain
+//! inserts of the same rows into a bare copy of the table. Under `--test` the index benches
+//! use 20,000 records.
+//!
 //! Needs `SMSYS_TEST_DATABASE_URL` (e.g. `host=127.0.0.1 user=postgres dbname=test`); without
 //! it the benches are skipped, except under `CI=true`, where that is an error. Works in a fresh
 //! schema, dropped at the end. `cargo bench --bench postgres --features postgres -- --test`
@@ -21,11 +30,14 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use futures::StreamExt;
 use serde_json::json;
+use smsys_core::records::{Phase, RecordIndexStore, RecordQuery, RecordRow};
 use smsys_core::{EventData, EventStore, ExpectedVersion, LogFilter, Position, StreamId, Version};
-use smsys_store::postgres::PgEventStore;
+use smsys_store::CheckpointName;
+use smsys_store::postgres::{PgEventStore, PgRecordIndex};
 use smsys_store::testkit::event;
+use smsys_store::testkit::records::{desk_rows, queue_query};
 use tokio::runtime::Runtime;
-use tokio_postgres::types::Json;
+use tokio_postgres::types::{Json, Type};
 
 const URL_VAR: &str = "SMSYS_TEST_DATABASE_URL";
 const READ_EVENTS: usize = 10_000;
@@ -337,6 +349,382 @@ fn reads(c: &mut Criterion, bench: &Bench, read_store: &PgEventStore, read_schem
     group.finish();
 }
 
+/// Records of the index benches (20,000 under `--test`, where each bench runs once).
+const RECORDS: usize = 100_000;
+const RECORDS_TEST: usize = 20_000;
+fn queue_matches(row: &RecordRow) -> bool {
+    row.record_type == *"incident"
+        && row.phase.is_open()
+        && row.priority.is_some_and(|p| p.get() <= 2)
+        && row.group.as_ref().is_some_and(|g| g == "group-07")
+}
+
+/// Open records whose summary mentions a printer, newest first: a search box.
+fn search_query() -> RecordQuery {
+    RecordQuery {
+        text: Some("PRINTER".to_owned()),
+        limit: 50,
+        ..RecordQuery::open()
+    }
+}
+
+fn search_matches(row: &RecordRow) -> bool {
+    row.phase.is_open() && row.summary.to_ascii_lowercase().contains("printer")
+}
+
+/// The statements `PgRecordIndex` builds for the two queries (one value of a list is compared
+/// with `=`), on the bare table (rows read as JSON text).
+fn queue_sql(schema: &str) -> String {
+    format!(
+        "SELECT r.row_json::text FROM \"{schema}\".raw_record_index r WHERE r.index_name = $1 \
+         AND r.record_type = $2 AND r.phase = ANY($3) AND r.priority_rank = ANY($4) \
+         AND r.group_id = $5 ORDER BY r.due_us, r.stream_id LIMIT $6"
+    )
+}
+
+fn search_sql(schema: &str) -> String {
+    format!(
+        "SELECT r.row_json::text FROM \"{schema}\".raw_record_index r WHERE r.index_name = $1 \
+         AND r.phase = ANY($2) AND position($3 IN r.summary_folded) > 0 \
+         ORDER BY r.logged_us DESC, r.stream_id DESC LIMIT $4"
+    )
+}
+
+/// The bare copy of the index's table (same columns and indexes, no store around it) and a
+/// plain insert of the same rows, one statement per batch.
+struct RawIndex {
+    client: tokio_postgres::Client,
+    schema: String,
+}
+
+impl RawIndex {
+    async fn new(url: &str, schema: &str) -> Self {
+        let client = raw(url).await;
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE \"{schema}\".raw_record_index
+                     (LIKE \"{schema}\".record_index INCLUDING ALL)"
+            ))
+            .await
+            .expect("raw index table");
+        Self {
+            client,
+            schema: schema.to_owned(),
+        }
+    }
+
+    async fn insert(&self, name: &str, rows: &[RecordRow]) {
+        let json: Vec<Json<&RecordRow>> = rows.iter().map(Json).collect();
+        let n = self
+            .client
+            .execute(
+                &format!(
+                    "INSERT INTO \"{}\".raw_record_index (index_name, stream_id, record_type,
+                         status, phase, priority_rank, service, group_id, person,
+                         summary_folded, breached, logged_us, due_us, row_json)
+                     SELECT $1, u.* FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::int2[], $7::text[], $8::text[], $9::text[], $10::bytea[],
+                         $11::bool[], $12::int8[], $13::int8[], $14::json[]) AS u",
+                    self.schema
+                ),
+                &[
+                    &name,
+                    &rows.iter().map(|r| r.stream.as_str()).collect::<Vec<_>>(),
+                    &rows
+                        .iter()
+                        .map(|r| r.record_type.as_str())
+                        .collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.status.as_str()).collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.phase.as_str()).collect::<Vec<_>>(),
+                    &rows
+                        .iter()
+                        .map(|r| r.priority.map_or(6, |p| i16::from(p.get())))
+                        .collect::<Vec<_>>(),
+                    &rows.iter().map(|r| r.service.as_str()).collect::<Vec<_>>(),
+                    &rows
+                        .iter()
+                        .map(|r| r.group.as_ref().map(|g| g.as_str()))
+                        .collect::<Vec<_>>(),
+                    &rows
+                        .iter()
+                        .map(|r| r.person.as_ref().map(|p| p.as_str()))
+                        .collect::<Vec<_>>(),
+                    &rows
+                        .iter()
+                        .map(|r| r.summary.to_ascii_lowercase().into_bytes())
+                        .collect::<Vec<_>>(),
+                    &rows.iter().map(RecordRow::breached).collect::<Vec<_>>(),
+                    &rows
+                        .iter()
+                        .map(|r| r.logged_at.timestamp_micros())
+                        .collect::<Vec<_>>(),
+                    &rows
+                        .iter()
+                        .map(|r| r.earliest_due().map_or(i64::MAX, |d| d.timestamp_micros()))
+                        .collect::<Vec<_>>(),
+                    &json,
+                ],
+            )
+            .await
+            .expect("raw insert");
+        assert_eq!(n as usize, rows.len());
+    }
+
+    async fn truncate(&self) {
+        self.client
+            .batch_execute(&format!("TRUNCATE \"{}\".raw_record_index", self.schema))
+            .await
+            .expect("truncate");
+    }
+}
+
+/// Loads `rows` into `index` in batches of 10,000.
+async fn load(index: &PgRecordIndex, rows: &[RecordRow]) {
+    for (n, chunk) in rows.chunks(10_000).enumerate() {
+        index
+            .apply(chunk.to_vec(), Position::from_sequence(n as u64 + 1))
+            .await
+            .expect("applies");
+    }
+}
+
+/// `100k` for 100,000 rows.
+fn thousands(rows: &[RecordRow]) -> String {
+    format!("{}k", rows.len() / 1_000)
+}
+
+fn index_queries(c: &mut Criterion, bench: &Bench, rows: &[RecordRow]) {
+    let k = thousands(rows);
+    let index = bench
+        .store
+        .record_index(CheckpointName::new("record_index.v1").expect("valid"));
+    let schema = &bench.schema;
+    let raw_index = bench.rt.block_on(async {
+        load(&index, rows).await;
+        assert_eq!(
+            index.count(&RecordQuery::new()).await.expect("counts"),
+            rows.len() as u64
+        );
+        let raw_index = RawIndex::new(&bench.url, schema).await;
+        raw_index
+            .client
+            .batch_execute(&format!(
+                "INSERT INTO \"{schema}\".raw_record_index SELECT * FROM \"{schema}\".record_index;
+                 ANALYZE \"{schema}\".record_index; ANALYZE \"{schema}\".record_index_cis;
+                 ANALYZE \"{schema}\".raw_record_index;"
+            ))
+            .await
+            .expect("copy and analyze");
+        raw_index
+    });
+    let queue = queue_query();
+    let queue_count = rows.iter().filter(|r| queue_matches(r)).count() as u64;
+    assert!(queue_count > 100, "the queue spans pages: {queue_count}");
+    let search = search_query();
+    let search_count = rows.iter().filter(|r| search_matches(r)).count() as u64;
+    assert!(search_count > 100, "the search spans pages: {search_count}");
+
+    let mut group = c.benchmark_group("index/postgres");
+    for (name, query, matches, count) in [
+        (
+            format!("query_open_p1p2_group_by_due_{k}"),
+            &queue,
+            queue_matches as fn(&RecordRow) -> bool,
+            queue_count,
+        ),
+        (
+            format!("query_open_text_newest_{k}"),
+            &search,
+            search_matches,
+            search_count,
+        ),
+    ] {
+        group.bench_function(&name, |b| {
+            b.to_async(&bench.rt).iter(|| async {
+                let page = index.query(query).await.expect("queries");
+                assert_eq!(page.rows.len(), 50);
+                assert!(page.rows.iter().all(matches));
+                assert!(page.next.is_some());
+                page
+            });
+        });
+        assert_eq!(
+            bench.rt.block_on(index.count(query)).expect("counts"),
+            count
+        );
+    }
+    group.bench_function(format!("count_open_p1p2_group_{k}"), |b| {
+        b.to_async(&bench.rt).iter(|| async {
+            let n = index.count(&queue).await.expect("counts");
+            assert_eq!(n, queue_count);
+            n
+        });
+    });
+    group.finish();
+
+    // Sent as the store sends them: unprepared, typed parameters, planned for their values
+    // (a prepared statement's generic plan could not use the partial index of open records).
+    let client = &raw_index.client;
+    let (queue_sql, search_sql) = (queue_sql(schema), search_sql(schema));
+    let open: Vec<&str> = [Phase::New, Phase::Active, Phase::Pending]
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
+    let ranks = vec![1_i16, 2];
+    let printer = b"printer".to_vec();
+    let raw_queue = || async {
+        client
+            .query_typed(
+                &queue_sql,
+                &[
+                    (&"record_index.v1", Type::TEXT),
+                    (&"incident", Type::TEXT),
+                    (&open, Type::TEXT_ARRAY),
+                    (&ranks, Type::INT2_ARRAY),
+                    (&"group-07", Type::TEXT),
+                    (&51_i64, Type::INT8),
+                ],
+            )
+            .await
+            .expect("raw query")
+    };
+    let raw_search = || async {
+        client
+            .query_typed(
+                &search_sql,
+                &[
+                    (&"record_index.v1", Type::TEXT),
+                    (&open, Type::TEXT_ARRAY),
+                    (&printer, Type::BYTEA),
+                    (&51_i64, Type::INT8),
+                ],
+            )
+            .await
+            .expect("raw query")
+    };
+    let mut group = c.benchmark_group("index/postgres_raw");
+    group.bench_function(format!("query_open_p1p2_group_by_due_{k}"), |b| {
+        b.to_async(&bench.rt).iter(|| async {
+            let rows = raw_queue().await;
+            assert_eq!(rows.len(), 51);
+            rows.iter()
+                .map(|r| r.get::<_, &str>(0).len())
+                .sum::<usize>()
+        });
+    });
+    group.bench_function(format!("query_open_text_newest_{k}"), |b| {
+        b.to_async(&bench.rt).iter(|| async {
+            let rows = raw_search().await;
+            assert_eq!(rows.len(), 51);
+            rows.iter()
+                .map(|r| r.get::<_, &str>(0).len())
+                .sum::<usize>()
+        });
+    });
+    group.finish();
+
+    // The raw SQL is the store's: it selects the same page.
+    bench.rt.block_on(async {
+        for (raw_rows, query) in [(raw_queue().await, &queue), (raw_search().await, &search)] {
+            let decoded: Vec<RecordRow> = raw_rows[..50]
+                .iter()
+                .map(|r| serde_json::from_str(r.get::<_, &str>(0)).expect("a row"))
+                .collect();
+            assert_eq!(decoded, index.query(query).await.expect("queries").rows);
+        }
+    });
+}
+
+fn index_apply(c: &mut Criterion, bench: &Bench, rows: &[RecordRow], apply_schema: &str) {
+    let k = thousands(rows);
+    let store = bench.rt.block_on(async {
+        PgEventStore::builder(bench.url.as_str())
+            .schema(apply_schema)
+            .expect("valid schema")
+            .pool_size(2)
+            .connect()
+            .await
+            .expect("the store opens")
+    });
+    let index = store.record_index(CheckpointName::new("record_index.v1").expect("valid"));
+    let raw_index = bench.rt.block_on(RawIndex::new(&bench.url, apply_schema));
+    let truncate = || async {
+        raw_index
+            .client
+            .batch_execute(&format!(
+                "TRUNCATE \"{apply_schema}\".record_index, \"{apply_schema}\".record_index_cis"
+            ))
+            .await
+            .expect("truncate");
+    };
+
+    let mut group = c.benchmark_group("index/postgres");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(rows.len() as u64));
+    for batch in [512, 10_000] {
+        group.bench_function(format!("apply_{k}_batches_of_{batch}"), |b| {
+            b.to_async(&bench.rt).iter_custom(|iters| {
+                let index = &index;
+                let truncate = &truncate;
+                async move {
+                    let mut elapsed = Duration::ZERO;
+                    for _ in 0..iters {
+                        truncate().await;
+                        let batches: Vec<Vec<RecordRow>> =
+                            rows.chunks(batch).map(<[RecordRow]>::to_vec).collect();
+                        let started = Instant::now();
+                        for (n, chunk) in batches.into_iter().enumerate() {
+                            index
+                                .apply(chunk, Position::from_sequence(n as u64 + 1))
+                                .await
+                                .expect("applies");
+                        }
+                        elapsed += started.elapsed();
+                        assert_eq!(
+                            index.count(&RecordQuery::new()).await.expect("counts"),
+                            rows.len() as u64
+                        );
+                        assert_eq!(
+                            index.checkpoint().await.expect("reads"),
+                            Some(Position::from_sequence(rows.len().div_ceil(batch) as u64))
+                        );
+                    }
+                    elapsed
+                }
+            });
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("index/postgres_raw");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(rows.len() as u64));
+    for batch in [512, 10_000] {
+        group.bench_function(format!("insert_{k}_batches_of_{batch}"), |b| {
+            b.to_async(&bench.rt).iter_custom(|iters| {
+                let raw_index = &raw_index;
+                async move {
+                    let mut elapsed = Duration::ZERO;
+                    for _ in 0..iters {
+                        raw_index.truncate().await;
+                        let started = Instant::now();
+                        for chunk in rows.chunks(batch) {
+                            raw_index.insert("record_index.v1", chunk).await;
+                        }
+                        elapsed += started.elapsed();
+                    }
+                    elapsed
+                }
+            });
+        });
+    }
+    group.finish();
+    drop(index);
+    drop(store);
+}
+
 fn main() {
     let url = match std::env::var(URL_VAR) {
         Ok(url) if !url.trim().is_empty() => url,
@@ -358,6 +746,7 @@ fn main() {
     let id = uuid::Uuid::now_v7().simple().to_string()[16..].to_owned();
     let schema = format!("smsys_bench_{id}");
     let read_schema = format!("smsys_bench_read_{id}");
+    let apply_schema = format!("smsys_bench_apply_{id}");
     let open = |schema: &str| {
         rt.block_on(
             PgEventStore::builder(url.as_str())
@@ -393,6 +782,10 @@ fn main() {
         .configure_from_args();
     appends(&mut c, &bench);
     reads(&mut c, &bench, &read_store, &read_schema);
+    let quick = std::env::args().any(|a| a == "--test");
+    let rows = desk_rows(if quick { RECORDS_TEST } else { RECORDS });
+    index_queries(&mut c, &bench, &rows);
+    index_apply(&mut c, &bench, &rows, &apply_schema);
     c.final_summary();
 
     drop(read_store);
@@ -402,7 +795,8 @@ fn main() {
         raw(&url)
             .await
             .batch_execute(&format!(
-                "DROP SCHEMA \"{schema}\" CASCADE; DROP SCHEMA \"{read_schema}\" CASCADE"
+                "DROP SCHEMA \"{schema}\" CASCADE; DROP SCHEMA \"{read_schema}\" CASCADE;
+                 DROP SCHEMA IF EXISTS \"{apply_schema}\" CASCADE"
             ))
             .await
             .expect("drop bench schemas");

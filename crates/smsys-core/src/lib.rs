@@ -32,6 +32,8 @@ pub mod chain;
 mod command;
 mod context;
 mod event;
+mod projection;
+mod reactor;
 pub mod records;
 mod snapshot;
 mod store;
@@ -46,6 +48,8 @@ pub use event::{
     Actor, CausationId, CorrelationId, EventData, EventDataError, EventId, EventType,
     MAX_EVENT_TYPE_LEN, MAX_NAME_LEN, Metadata, RecordedEvent, TenantId, to_micros,
 };
+pub use projection::{CheckpointStore, Projection, ProjectionError, ProjectionRunner};
+pub use reactor::{DerivedIds, Reacting, Reactor};
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{
     AppendError, AppendResult, BackendError, EventStore, EventStream, LogFilter, StoreError,

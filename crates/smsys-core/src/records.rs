@@ -28,6 +28,7 @@ mod detail;
 mod event;
 mod ids;
 pub mod incident;
+mod index;
 mod kind;
 mod phase;
 pub mod request;
@@ -40,6 +41,9 @@ pub use ids::{
     CiId, GroupId, LinkKind, MAX_NAME_ID_LEN, PersonId, RecordType, Reference, ServiceId,
 };
 pub use incident::{Incident, IncidentEvent};
+pub use index::{
+    Cursor, RecordIndexStore, RecordOrder, RecordPage, RecordQuery, RecordRow, TimerRow,
+};
 pub use kind::{
     CommonEvent, LoggedEvent, OwnEvents, RecordKind, TypedEvent, event_type, upcasters_for,
 };
@@ -58,6 +62,8 @@ mod tests {
             ("command.rs", include_str!("command.rs")),
             ("context.rs", include_str!("context.rs")),
             ("event.rs", include_str!("event.rs")),
+            ("projection.rs", include_str!("projection.rs")),
+            ("reactor.rs", include_str!("reactor.rs")),
             ("snapshot.rs", include_str!("snapshot.rs")),
             ("store.rs", include_str!("store.rs")),
             ("stream.rs", include_str!("stream.rs")),

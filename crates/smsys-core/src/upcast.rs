@@ -72,7 +72,8 @@ impl ReadFailure {
 /// ```
 #[derive(Default, Clone)]
 pub struct Upcasters {
-    steps: HashMap<(String, u32), Step>,
+    /// Event type -> from version -> step: looked up by `&str`, without allocating.
+    steps: HashMap<String, HashMap<u32, Step>>,
 }
 
 impl Upcasters {
@@ -88,7 +89,9 @@ impl Upcasters {
         F: Fn(Value) -> Result<Value, String> + Send + Sync + 'static,
     {
         self.steps
-            .insert((event_type.to_owned(), from_version), Arc::new(step));
+            .entry(event_type.to_owned())
+            .or_default()
+            .insert(from_version, Arc::new(step));
         self
     }
 
@@ -100,7 +103,10 @@ impl Upcasters {
         mut version: u32,
         mut payload: Value,
     ) -> Result<(u32, Value), UpcastError> {
-        while let Some(step) = self.steps.get(&(event_type.as_str().to_owned(), version)) {
+        let Some(steps) = self.steps.get(event_type.as_str()) else {
+            return Ok((version, payload));
+        };
+        while let Some(step) = steps.get(&version) {
             payload = step(payload).map_err(|reason| UpcastError {
                 event_type: event_type.clone(),
                 from_version: version,
@@ -128,7 +134,9 @@ impl Upcasters {
 
     /// Adds every step of `other` (a step of `other` replaces one of the same type and version).
     pub fn merge(mut self, other: Upcasters) -> Self {
-        self.steps.extend(other.steps);
+        for (event_type, steps) in other.steps {
+            self.steps.entry(event_type).or_default().extend(steps);
+        }
         self
     }
 
@@ -140,7 +148,11 @@ impl Upcasters {
 
 impl fmt::Debug for Upcasters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut keys: Vec<_> = self.steps.keys().collect();
+        let mut keys: Vec<_> = self
+            .steps
+            .iter()
+            .flat_map(|(t, steps)| steps.keys().map(move |v| (t, v)))
+            .collect();
         keys.sort();
         f.debug_struct("Upcasters").field("steps", &keys).finish()
     }

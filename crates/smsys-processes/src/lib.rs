@@ -8,6 +8,8 @@
 //! - [`incident`] (8.6.1) and [`request`] (8.6.2): the service-desk processes, each with its
 //!   own commands, policy and refusal reasons;
 //! - [`attribute`]: the typed schema of custom attributes;
+//! - [`index`]: the record index projection (rows with SLA timer state, kept next to the
+//!   log) and [`view`]: one record's state, timers and typed history for display;
 //! - [`PriorityMatrix`], [`BusinessCalendar`], [`sla`] timers, and the production [`Clock`]
 //!   and [`RandomIds`].
 //!
@@ -41,11 +43,13 @@ pub mod attribute;
 mod calendar;
 mod clock;
 pub mod incident;
+pub mod index;
 pub mod lifecycle;
 mod priority;
 pub mod record;
 pub mod request;
 pub mod sla;
+pub mod view;
 
 pub use calendar::{
     BusinessCalendar, CalendarDay, CalendarDefinition, CalendarError, Closure, DatedOpening,

@@ -5,23 +5,34 @@
 //!   group commit; see `SqliteOptions` and `Durability`.
 //! - `PgEventStore` (feature `postgres`): many application nodes on one PostgreSQL database.
 //!
+//! The read side lives beside the log: every store keeps named checkpoints
+//! ([`CheckpointStore`](smsys_core::CheckpointStore), names checked by [`CheckpointName`]),
+//! and the record index ([`RecordIndexStore`](smsys_core::records::RecordIndexStore)) has a
+//! reference implementation in memory, [`MemoryRecordIndex`], and durable ones in the SQLite
+//! file (`SqliteEventStore::record_index`) and the PostgreSQL schema
+//! (`PgEventStore::record_index`) whose rows and checkpoint commit together.
+//!
 //! The [`paging`] module turns a backend's page queries into streams and subscriptions, and the
 //! `testkit` module (feature `testkit`) is the conformance suite any backend, also a
 //! third-party one, can run with one macro call.
 
 #![deny(missing_docs)]
 
+mod checkpoint;
 mod memory;
 pub mod paging;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod record_index;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use memory::{MemoryEventStore, MemorySnapshotStore};
+pub use checkpoint::{CheckpointName, CheckpointNameError, MAX_CHECKPOINT_NAME_LEN};
+pub use memory::{MemoryEventStore, MemoryRecordIndex, MemorySnapshotStore};
 #[cfg(feature = "postgres")]
-pub use postgres::{PgEventStore, PgEventStoreBuilder};
+pub use postgres::{PgEventStore, PgEventStoreBuilder, PgRecordIndex};
+pub use record_index::CursorError;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{Durability, OpenError, SqliteEventStore, SqliteOptions};
+pub use sqlite::{Durability, OpenError, SqliteEventStore, SqliteOptions, SqliteRecordIndex};

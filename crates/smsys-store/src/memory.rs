@@ -6,13 +6,18 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use async_trait::async_trait;
 use chrono::Utc;
 use smsys_core::{
-    AppendError, AppendResult, EventData, EventId, EventStore, EventStream, ExpectedVersion,
-    LogFilter, Position, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamId, Version,
-    check_append_shape, resolve_retry,
+    AppendError, AppendResult, CheckpointStore, EventData, EventId, EventStore, EventStream,
+    ExpectedVersion, LogFilter, Position, RecordedEvent, Snapshot, SnapshotStore, StoreError,
+    StreamId, Version, check_append_shape, resolve_retry,
 };
 use tokio::sync::watch;
 
+use crate::checkpoint::CheckpointName;
 use crate::paging::{PagedStore, log_pages, stream_pages, subscription};
+
+mod record_index;
+
+pub use record_index::MemoryRecordIndex;
 
 #[derive(Default)]
 struct Log {
@@ -24,6 +29,7 @@ struct Log {
 struct Inner {
     log: RwLock<Log>,
     commits: watch::Sender<u64>,
+    checkpoints: Mutex<HashMap<CheckpointName, Position>>,
 }
 
 /// An event store held in memory: for tests, examples and as the reference semantics.
@@ -82,6 +88,7 @@ impl MemoryEventStore {
             inner: Arc::new(Inner {
                 log: RwLock::new(Log::default()),
                 commits: watch::channel(0).0,
+                checkpoints: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -277,6 +284,31 @@ impl PagedStore for MemoryEventStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+}
+
+/// Checkpoints kept in memory, beside the log, under names checked like every store's
+/// ([`CheckpointName`]).
+#[async_trait]
+impl CheckpointStore for MemoryEventStore {
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
+        let name = CheckpointName::check(name, "memory", "load checkpoint")?;
+        let checkpoints = self
+            .inner
+            .checkpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(checkpoints.get(&name).copied())
+    }
+
+    async fn save_checkpoint(&self, name: &str, position: Position) -> Result<(), StoreError> {
+        let name = CheckpointName::check(name, "memory", "save checkpoint")?;
+        self.inner
+            .checkpoints
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name, position);
+        Ok(())
     }
 }
 

@@ -50,14 +50,16 @@ mod config;
 mod error;
 mod pool;
 mod queries;
+mod record_index;
 mod rows;
 mod schema;
 mod snapshot;
 mod wakeup;
 
-pub use checkpoint::{CheckpointName, MAX_CHECKPOINT_NAME_LEN};
+pub use crate::checkpoint::{CheckpointName, MAX_CHECKPOINT_NAME_LEN};
 pub use config::{MAX_SCHEMA_NAME_LEN, PgEventStoreBuilder, SchemaName};
 pub use error::PgError;
+pub use record_index::PgRecordIndex;
 
 use error::{pool_error, store_error};
 use queries::Queries;

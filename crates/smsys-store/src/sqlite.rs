@@ -5,6 +5,10 @@
 //! of read-only connections on tokio's blocking pool. Positions are dense from 1 and in commit
 //! order. Needs a tokio runtime (for `spawn_blocking`).
 //!
+//! The read side lives in the same file: named checkpoints (the store is a
+//! [`CheckpointStore`]) and record indexes ([`SqliteEventStore::record_index`]) whose rows and
+//! checkpoint are written by the same writer in one transaction.
+//!
 //! ```
 //! # use futures::StreamExt;
 //! # use smsys_core::*;
@@ -36,22 +40,26 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use smsys_core::{
-    AppendError, AppendResult, BackendError, EventData, EventStore, EventStream, ExpectedVersion,
-    LogFilter, Position, RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamId,
-    VerifyReport, Version, check_append_shape, verify_events,
+    AppendError, AppendResult, BackendError, CheckpointStore, EventData, EventStore, EventStream,
+    ExpectedVersion, LogFilter, Position, RecordedEvent, Snapshot, SnapshotStore, StoreError,
+    StreamId, VerifyReport, Version, check_append_shape, verify_events,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::paging::{PagedStore, log_pages, stream_pages, subscription};
 
 mod error;
+mod index;
 mod reader;
 mod rows;
 mod schema;
 mod writer;
 
 use error::BACKEND;
-use writer::Command;
+pub use index::SqliteRecordIndex;
+use writer::{Command, Write};
+
+use crate::checkpoint::CheckpointName;
 
 /// When an acknowledged append is safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -260,6 +268,12 @@ impl SqliteEventStore {
         verify_events(self.read_all(Position::START, LogFilter::all())).await
     }
 
+    /// The record index kept in this file under `name` (see [`SqliteRecordIndex`]). Indexes
+    /// of other names in the same file are left alone by everything it does.
+    pub fn record_index(&self, name: CheckpointName) -> SqliteRecordIndex {
+        SqliteRecordIndex::new(self.clone(), name)
+    }
+
     /// Finishes the requests already sent, closes every connection (checkpointing the
     /// write-ahead log into the file) and returns. Later calls on any handle fail with
     /// [`StoreError::Closed`].
@@ -379,7 +393,34 @@ impl SnapshotStore for SqliteEventStore {
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        self.request(|reply| Command::SaveSnapshot { snapshot, reply })
-            .await?
+        self.request(|reply| Command::Write {
+            write: Write::Snapshot(snapshot),
+            reply,
+        })
+        .await?
+    }
+}
+
+/// Checkpoints in the store's file (table `checkpoints`), written by the writer thread: a
+/// saved checkpoint is as durable as an append (see [`Durability`]). A record index's
+/// checkpoint is kept here under the index's name.
+#[async_trait]
+impl CheckpointStore for SqliteEventStore {
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
+        let name = CheckpointName::check(name, BACKEND, "load checkpoint")?;
+        self.inner
+            .readers
+            .run(move |conn| rows::load_checkpoint(conn, &name))
+            .await
+    }
+
+    async fn save_checkpoint(&self, name: &str, position: Position) -> Result<(), StoreError> {
+        let name = CheckpointName::check(name, BACKEND, "save checkpoint")?;
+        let position = rows::StoredPosition::new(position, "save checkpoint")?;
+        self.request(|reply| Command::Write {
+            write: Write::Checkpoint { name, position },
+            reply,
+        })
+        .await?
     }
 }

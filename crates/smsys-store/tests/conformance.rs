@@ -27,3 +27,7 @@ impl Harness for Memory {
 mod memory {
     smsys_store::conformance_suite!(super::Memory);
 }
+
+mod memory_read_side {
+    smsys_store::read_side_suite!(smsys_store::testkit::MemoryReadSide);
+}

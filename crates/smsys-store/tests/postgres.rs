@@ -1,5 +1,5 @@
 //! The PostgreSQL store against the real server: the conformance suite, several nodes at
-//! once, and terminated connections.
+//! once, terminated connections, and the record index (`postgres/record_index.rs`).
 //!
 //! Connection settings come from `SMSYS_TEST_DATABASE_URL`, e.g.
 //! `host=127.0.0.1 user=postgres dbname=test`. Without it the tests are skipped, except when
@@ -25,8 +25,11 @@ use smsys_core::{
     AppendError, AppendResult, EventData, EventStore, ExpectedVersion, LogFilter, Position,
     RecordedEvent, StoreError, StreamId, Version, verify_events,
 };
-use smsys_store::postgres::{CheckpointName, PgEventStore};
-use smsys_store::testkit::{Fixture, Harness, event};
+use smsys_store::postgres::{CheckpointName, PgEventStore, PgRecordIndex};
+use smsys_store::testkit::{Fixture, Harness, ReadSideHarness, event};
+
+#[path = "postgres/record_index.rs"]
+mod record_index;
 
 const URL_VAR: &str = "SMSYS_TEST_DATABASE_URL";
 
@@ -136,6 +139,58 @@ impl Harness for Pg {
 
 mod conformance {
     smsys_store::conformance_suite!(match super::harness() {
+        Some(harness) => harness,
+        None => return,
+    });
+}
+
+/// Read-side harness: one fresh schema per database; its checkpoints are the store's, its
+/// indexes `PgEventStore::record_index`.
+struct PgReadSide {
+    url: String,
+}
+
+fn read_side_harness() -> Option<PgReadSide> {
+    database_url().map(|url| PgReadSide { url })
+}
+
+#[async_trait::async_trait]
+impl ReadSideHarness for PgReadSide {
+    type Db = PgEventStore;
+    type Checkpoints = PgEventStore;
+    type Index = PgRecordIndex;
+
+    async fn create(&self) -> PgEventStore {
+        open(&self.url, &fresh_schema(), 4).await
+    }
+
+    fn checkpoints(&self, db: &PgEventStore) -> PgEventStore {
+        db.clone()
+    }
+
+    fn index(&self, db: &PgEventStore, name: &CheckpointName) -> PgRecordIndex {
+        db.record_index(name.clone())
+    }
+
+    fn reopens(&self) -> bool {
+        true
+    }
+
+    async fn reopen(&self, db: PgEventStore) -> PgEventStore {
+        let schema = db.schema().to_string();
+        drop(db);
+        open(&self.url, &schema, 4).await
+    }
+
+    async fn teardown(&self, db: PgEventStore) {
+        let schema = db.schema().to_string();
+        drop(db);
+        drop_schema(&self.url, &schema).await;
+    }
+}
+
+mod read_side {
+    smsys_store::read_side_suite!(match super::read_side_harness() {
         Some(harness) => harness,
         None => return,
     });

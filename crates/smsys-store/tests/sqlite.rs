@@ -1,5 +1,6 @@
-//! The SQLite store: the conformance suite on temp files, a crash test that SIGKILLs a child
-//! process mid-append, corruption and foreign files, durability modes, snapshots and reopening.
+//! The SQLite store: the conformance and read-side suites on temp files, crash tests that
+//! SIGKILL a child process mid-append and mid-index-batch, corruption and foreign files,
+//! durability modes, snapshots, reopening, and the record index beside the log.
 
 #![allow(
     clippy::expect_used,
@@ -8,7 +9,7 @@
     reason = "tests report failures by panicking"
 )]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -17,12 +18,17 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::json;
+use smsys_core::records::{RecordIndexStore, RecordQuery, RecordRow};
 use smsys_core::{
-    AppendError, ChainFault, ChainVerifier, EventStore, ExpectedVersion, LogFilter, Position,
-    RecordedEvent, Snapshot, SnapshotStore, StoreError, StreamId, Version,
+    AppendError, ChainFault, ChainVerifier, CheckpointStore, EventStore, ExpectedVersion,
+    LogFilter, Position, Projection, ProjectionError, ProjectionRunner, RecordedEvent, Snapshot,
+    SnapshotStore, StoreError, StreamId, Version,
 };
-use smsys_store::testkit::{Fixture, Harness, event};
-use smsys_store::{Durability, OpenError, SqliteEventStore, SqliteOptions};
+use smsys_store::testkit::records::{ci, record_row};
+use smsys_store::testkit::{Fixture, Harness, ReadSideHarness, event};
+use smsys_store::{
+    CheckpointName, Durability, OpenError, SqliteEventStore, SqliteOptions, SqliteRecordIndex,
+};
 use tempfile::TempDir;
 
 /// Fresh stores on temp files; the directories live as long as the harness.
@@ -66,6 +72,57 @@ impl Harness for Sqlite {
 
 mod conformance {
     smsys_store::conformance_suite!(super::Sqlite::default());
+}
+
+/// Fresh store files for the read-side suite; reopening closes the store and opens its file.
+struct SqliteReadSide;
+
+struct SqliteDb {
+    store: SqliteEventStore,
+    dir: TempDir,
+}
+
+#[async_trait::async_trait]
+impl ReadSideHarness for SqliteReadSide {
+    type Db = SqliteDb;
+    type Checkpoints = SqliteEventStore;
+    type Index = SqliteRecordIndex;
+
+    async fn create(&self) -> SqliteDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteEventStore::open(dir.path().join("store.db"))
+            .await
+            .expect("a new store opens");
+        SqliteDb { store, dir }
+    }
+
+    fn checkpoints(&self, db: &SqliteDb) -> SqliteEventStore {
+        db.store.clone()
+    }
+
+    fn index(&self, db: &SqliteDb, name: &CheckpointName) -> SqliteRecordIndex {
+        db.store.record_index(name.clone())
+    }
+
+    fn reopens(&self) -> bool {
+        true
+    }
+
+    async fn reopen(&self, db: SqliteDb) -> SqliteDb {
+        db.store.close().await;
+        let store = SqliteEventStore::open(db.dir.path().join("store.db"))
+            .await
+            .expect("the store reopens");
+        SqliteDb { store, dir: db.dir }
+    }
+
+    async fn teardown(&self, db: SqliteDb) {
+        db.store.close().await;
+    }
+}
+
+mod read_side {
+    smsys_store::read_side_suite!(super::SqliteReadSide);
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -414,7 +471,7 @@ fn garbage_foreign_and_newer_files_are_refused_untouched() {
                 r,
                 Err(OpenError::SchemaTooNew {
                     found: 99,
-                    supported: 1
+                    supported: 2
                 })
             ),
             "{r:?}"
@@ -638,5 +695,413 @@ fn a_conflict_in_a_batch_fails_none_of_its_neighbours() {
             (1..=101).collect::<Vec<_>>(),
             "dense, in commit order"
         );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Read side: checkpoints and the record index in the store's file
+
+fn index_name(name: &str) -> CheckpointName {
+    CheckpointName::new(name).unwrap()
+}
+
+/// A row of the crash test for `stream`: nothing applied yet.
+fn counted_row(stream: &StreamId) -> RecordRow {
+    let mut row = record_row(stream.entity_id());
+    row.stream = stream.clone();
+    row.version = Version::new(0);
+    row
+}
+
+/// A projection that is not idempotent: each event adds one to its row's `reopen_count`, so an
+/// event applied twice (or a batch half kept) shows. Only the transaction that writes rows and
+/// checkpoint together keeps it exact across crashes.
+struct Counting {
+    index: SqliteRecordIndex,
+}
+
+#[async_trait::async_trait]
+impl Projection for Counting {
+    fn name(&self) -> &str {
+        self.index.name()
+    }
+
+    async fn checkpoint(&self) -> Result<Option<Position>, ProjectionError> {
+        self.index
+            .checkpoint()
+            .await
+            .map_err(|e| ProjectionError::store(self.name(), e))
+    }
+
+    async fn apply(
+        &self,
+        events: &[RecordedEvent],
+        checkpoint: Position,
+    ) -> Result<(), ProjectionError> {
+        let failed = |e| ProjectionError::store(self.name(), e);
+        let mut rows: BTreeMap<StreamId, RecordRow> = BTreeMap::new();
+        for event in events {
+            let mut row = match rows.remove(&event.stream) {
+                Some(row) => row,
+                None => self
+                    .index
+                    .row(&event.stream)
+                    .await
+                    .map_err(failed)?
+                    .unwrap_or_else(|| counted_row(&event.stream)),
+            };
+            row.reopen_count += 1;
+            row.version = event.version;
+            row.summary = format!("through {}", event.position);
+            rows.insert(event.stream.clone(), row);
+        }
+        self.index
+            .apply(rows.into_values().collect(), checkpoint)
+            .await
+            .map_err(failed)
+    }
+}
+
+const INDEX_CRASH_CHILD: &str = "SMSYS_SQLITE_INDEX_CRASH_CHILD";
+const INDEX_CRASH_STREAMS: u64 = 8;
+
+/// Not a test on its own: the child process of `killed_indexer_keeps_rows_and_checkpoint_exact`.
+/// Without the environment variable it returns at once.
+#[test]
+fn index_crash_child_applies_until_killed() {
+    let Ok(path) = std::env::var(INDEX_CRASH_CHILD) else {
+        return;
+    };
+    let durability = match std::env::var("SMSYS_SQLITE_CRASH_DURABILITY").as_deref() {
+        Ok("normal") => Durability::Normal,
+        _ => Durability::Full,
+    };
+    let seed: u64 = std::env::var("SMSYS_SQLITE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+        | 1;
+    runtime().block_on(async move {
+        let store = SqliteOptions::new(path)
+            .durability(durability)
+            .open()
+            .await
+            .expect("child opens the store");
+        let appender = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut rng = Rng(seed);
+                loop {
+                    let stream = Fixture::stream_in(
+                        "incident",
+                        &format!("K{}", rng.below(INDEX_CRASH_STREAMS)),
+                    );
+                    let events = (0..=rng.below(3))
+                        .map(|part| event("crash.tick", json!({ "part": part })))
+                        .collect();
+                    store
+                        .append(&stream, ExpectedVersion::Any, events)
+                        .await
+                        .unwrap();
+                }
+            })
+        };
+        let projection = Counting {
+            index: store.record_index(index_name("crash.v1")),
+        };
+        let runner = ProjectionRunner::new(Arc::new(store.clone()))
+            .with_batch_size(1 + (seed % 40) as usize);
+        runner
+            .run(&projection, futures::future::pending())
+            .await
+            .unwrap();
+        appender.await.unwrap();
+    });
+}
+
+/// What the index must hold when its checkpoint is `checkpoint`: each stream's event count up
+/// to it.
+fn expected_counts(
+    events: &[RecordedEvent],
+    checkpoint: Option<Position>,
+) -> BTreeMap<StreamId, u64> {
+    let mut counts = BTreeMap::new();
+    for e in events {
+        if checkpoint.is_some_and(|c| e.position <= c) {
+            *counts.entry(e.stream.clone()).or_default() += 1;
+        }
+    }
+    counts
+}
+
+async fn assert_index_matches(
+    index: &SqliteRecordIndex,
+    events: &[RecordedEvent],
+    context: &str,
+) -> Option<Position> {
+    let checkpoint = index.checkpoint().await.unwrap();
+    let counts = expected_counts(events, checkpoint);
+    for n in 0..INDEX_CRASH_STREAMS {
+        let stream = Fixture::stream_in("incident", &format!("K{n}"));
+        let row = index.row(&stream).await.unwrap();
+        match counts.get(&stream) {
+            Some(&count) => {
+                let row = row.unwrap_or_else(|| panic!("{context}: {stream} lost its row"));
+                assert_eq!(
+                    (row.version.get(), u64::from(row.reopen_count)),
+                    (count, count),
+                    "{context}: {stream} holds exactly its {count} events up to {checkpoint:?}"
+                );
+            }
+            None => assert_eq!(
+                row, None,
+                "{context}: {stream} has no event up to {checkpoint:?}"
+            ),
+        }
+    }
+    assert_eq!(
+        index.count(&RecordQuery::new()).await.unwrap(),
+        counts.len() as u64,
+        "{context}: one row per stream with events"
+    );
+    checkpoint
+}
+
+#[test]
+fn killed_indexer_keeps_rows_and_checkpoint_exact() {
+    const ROUNDS: usize = 12;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crash.db");
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut rng = Rng(seed);
+    let exe = std::env::current_exe().unwrap();
+    let runtime = runtime();
+    let started = Instant::now();
+    let mut checkpoints = Vec::new();
+    for round in 0..ROUNDS {
+        let durability = if round % 2 == 0 { "full" } else { "normal" };
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "index_crash_child_applies_until_killed",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(INDEX_CRASH_CHILD, &path)
+            .env("SMSYS_SQLITE_CRASH_DURABILITY", durability)
+            .env("SMSYS_SQLITE_CRASH_SEED", rng.below(u64::MAX).to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(60 + rng.below(300)));
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert!(
+            !status.success(),
+            "round {round}: the child was killed, not finished"
+        );
+        runtime.block_on(async {
+            let store = SqliteEventStore::open(&path)
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: reopening after SIGKILL: {e}"));
+            let events = all(&store).await;
+            let index = store.record_index(index_name("crash.v1"));
+            let checkpoint = assert_index_matches(&index, &events, &format!("round {round}")).await;
+            checkpoints.push(checkpoint);
+            if round + 1 == ROUNDS {
+                // Caught up by another run, the index holds every event exactly once.
+                let projection = Counting { index };
+                let reached = ProjectionRunner::new(Arc::new(store.clone()))
+                    .catch_up(&projection)
+                    .await
+                    .unwrap();
+                assert_eq!(reached, events.last().map(|e| e.position));
+                assert_index_matches(&projection.index, &events, "caught up").await;
+                assert!(store.verify().await.unwrap().is_intact());
+            }
+            store.close().await;
+        });
+    }
+    let moved = checkpoints.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(
+        moved >= ROUNDS / 2,
+        "the children applied batches in most rounds: {checkpoints:?}"
+    );
+    eprintln!(
+        "index crash test: {ROUNDS} kills, checkpoints {checkpoints:?}, {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_failed_index_batch_keeps_neither_rows_nor_checkpoint() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = SqliteEventStore::open(&path).await.unwrap();
+        let index = store.record_index(index_name("atomic"));
+        let kept = record_row("KEPT");
+        index
+            .apply(vec![kept.clone()], Position::from_sequence(1))
+            .await
+            .unwrap();
+        // A trigger behind the store's back makes one row of a batch fail halfway through.
+        {
+            let raw = rusqlite::Connection::open(&path).unwrap();
+            raw.busy_timeout(Duration::from_secs(10)).unwrap();
+            raw.execute_batch(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON record_index
+                 WHEN NEW.stream = 'incident-POISON'
+                 BEGIN SELECT RAISE(ABORT, 'poisoned row'); END;",
+            )
+            .unwrap();
+        }
+        let mut changed = kept.clone();
+        changed.summary = "changed".into();
+        changed.affected_cis = vec![ci("new-ci")];
+        let batch = vec![changed, record_row("FRESH"), record_row("POISON")];
+        // Appends sent at the same time share the writer's transaction: the failed batch must
+        // not take them down.
+        let stream = Fixture::stream("beside");
+        let (applied, appended) = tokio::join!(
+            index.apply(batch, Position::from_sequence(2)),
+            store.append(
+                &stream,
+                ExpectedVersion::NoStream,
+                vec![event("t", json!({}))]
+            ),
+        );
+        let StoreError::Backend(e) = applied.unwrap_err() else {
+            panic!("a backend failure");
+        };
+        assert_eq!(e.operation(), "apply record index rows");
+        appended.unwrap();
+        assert_eq!(
+            index.checkpoint().await.unwrap(),
+            Some(Position::from_sequence(1))
+        );
+        assert_eq!(index.row(&kept.stream).await.unwrap(), Some(kept));
+        assert_eq!(
+            index.row(&record_row("FRESH").stream).await.unwrap(),
+            None,
+            "nothing of the failed batch is kept"
+        );
+        let by_ci = RecordQuery {
+            ci: Some(ci("new-ci")),
+            ..RecordQuery::new()
+        };
+        assert_eq!(index.count(&by_ci).await.unwrap(), 0);
+        assert_eq!(
+            store.stream_version(&stream).await.unwrap(),
+            Some(Version::FIRST)
+        );
+        // The next batch goes through.
+        index
+            .apply(vec![record_row("FRESH")], Position::from_sequence(3))
+            .await
+            .unwrap();
+        assert_eq!(index.count(&RecordQuery::new()).await.unwrap(), 2);
+    });
+}
+
+#[test]
+fn an_index_checkpoint_is_the_named_checkpoint_of_its_index() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path().join("store.db"))
+            .await
+            .unwrap();
+        let index = store.record_index(index_name("record_index.v1"));
+        index
+            .apply(vec![record_row("A")], Position::from_sequence(4))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.load_checkpoint("record_index.v1").await.unwrap(),
+            Some(Position::from_sequence(4))
+        );
+        // Moving it back is how a rebuild starts over from an earlier point.
+        store
+            .save_checkpoint("record_index.v1", Position::START)
+            .await
+            .unwrap();
+        assert_eq!(index.checkpoint().await.unwrap(), Some(Position::START));
+        let r = store
+            .save_checkpoint("beyond", Position::from_sequence(u64::MAX))
+            .await;
+        assert!(
+            matches!(&r, Err(StoreError::Backend(e)) if !e.is_transient()),
+            "a position sqlite cannot keep is refused: {r:?}"
+        );
+        let r = index
+            .apply(vec![record_row("B")], Position::new(u64::MAX, 1))
+            .await;
+        assert!(r.is_err(), "{r:?}");
+        assert_eq!(index.row(&record_row("B").stream).await.unwrap(), None);
+    });
+}
+
+#[test]
+fn index_writes_and_appends_from_many_tasks_and_two_handles_all_complete() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = SqliteEventStore::open(&path).await.unwrap();
+        // A second handle has its own writer thread: the two meet on SQLite's lock.
+        let other = SqliteEventStore::open(&path).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..100u64 {
+            let (store, other) = (store.clone(), other.clone());
+            tasks.push(tokio::spawn(async move {
+                let handle = if i % 2 == 0 { &store } else { &other };
+                let stream = Fixture::stream(&format!("s{i}"));
+                handle
+                    .append(
+                        &stream,
+                        ExpectedVersion::NoStream,
+                        vec![event("t", json!({}))],
+                    )
+                    .await
+                    .unwrap();
+                let index = handle.record_index(index_name(&format!("idx{}", i % 3)));
+                index
+                    .apply(
+                        vec![record_row(&format!("R{i}"))],
+                        Position::from_sequence(i),
+                    )
+                    .await
+                    .unwrap();
+                handle
+                    .save_checkpoint(&format!("cp{i}"), Position::from_sequence(i))
+                    .await
+                    .unwrap();
+            }));
+        }
+        tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(tasks))
+            .await
+            .expect("nothing wedges")
+            .into_iter()
+            .for_each(|r| r.unwrap());
+        assert_eq!(all(&store).await.len(), 100);
+        let mut rows = 0;
+        for n in 0..3 {
+            rows += store
+                .record_index(index_name(&format!("idx{n}")))
+                .count(&RecordQuery::new())
+                .await
+                .unwrap();
+        }
+        assert_eq!(rows, 100);
+        assert_eq!(
+            other.load_checkpoint("cp42").await.unwrap(),
+            Some(Position::from_sequence(42))
+        );
+        other.close().await;
+        store.close().await;
     });
 }

@@ -154,7 +154,7 @@ impl RecordState {
         self.status = Some(to.to_owned());
         self.phase = Some(phase);
         self.hold_reason = None;
-        if phase == Phase::Closed {
+        if phase.is_final() {
             self.closed_at = Some(at);
         }
         match detail {
@@ -263,7 +263,7 @@ impl RecordState {
     pub fn resolution(&self) -> Option<&Resolution> {
         self.resolution.as_ref()
     }
-    /// When it was closed.
+    /// When it was closed or cancelled.
     pub fn closed_at(&self) -> Option<DateTime<Utc>> {
         self.closed_at
     }

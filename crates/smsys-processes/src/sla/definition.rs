@@ -96,8 +96,8 @@ pub enum OnPriorityChange {
     KeepElapsed,
     /// Cancel the current cycle and start a new one, from zero, at the change.
     CancelAndRestart,
-    /// Keep the cycle (warnings already recorded stay recorded) but count from zero again,
-    /// from the change, against the new target.
+    /// Keep the cycle (thresholds already reached stay reached, at the instants they were)
+    /// but count from zero again, from the change, against the new target.
     RestartFromNow,
 }
 

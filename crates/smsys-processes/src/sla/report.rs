@@ -43,8 +43,8 @@ pub struct ReportKey {
     pub timer: String,
 }
 
-/// Counts of one row. A cycle reaching 100 % of its target is breached; cancelled and
-/// superseded cycles count in neither.
+/// Counts of one row. A cycle reaching 100 % of its target (the target in force at the time:
+/// see [`Timer::reached_at`]) is breached; cancelled and superseded cycles count in neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Attainment {
     /// Completed within the target.
@@ -83,7 +83,8 @@ pub struct Breach {
     pub timer: String,
     /// The cycle.
     pub cycle: u32,
-    /// When it was due.
+    /// When it was due: the instant of the recorded breach, else the instant the history
+    /// reached it, else the due instant under the current target.
     pub due: Option<DateTime<Utc>>,
     /// Business seconds past the target (at completion, or at `now` while running).
     pub overrun_seconds: i64,
@@ -129,13 +130,19 @@ impl SlaReport {
                 continue;
             }
             let elapsed = timer.elapsed(cal, now);
-            if recorded_breach || elapsed >= target {
+            // Reached as the timer stood then: a breach under the target of an earlier
+            // priority stays a breach, recorded yet or not.
+            let breached_at = timer.reached_at(cal, BREACH_BP).filter(|at| *at <= now);
+            if recorded_breach || breached_at.is_some() || elapsed >= target {
                 row.breached += 1;
                 self.breaches.push(Breach {
                     stream: stream.clone(),
                     timer: timer.timer().to_owned(),
                     cycle: timer.cycle(),
-                    due: timer.due(cal),
+                    due: timer
+                        .recorded_at(BREACH_BP)
+                        .or(breached_at)
+                        .or_else(|| timer.due(cal)),
                     overrun_seconds: (elapsed - target).max(0),
                 });
             } else if timer.ended().is_some() {

@@ -7,8 +7,21 @@
 //! order: (1) cancel conditions, (2) stop conditions, (3) a priority change, (4) a pause or
 //! resume from the phase change, (5) start conditions and reopen policies. So an event that both
 //! stops one cycle and starts another (a reopen under `NewCycle`) first ends the old cycle.
+//! A threshold reached at the very instant of an event is reached before it: a stop, pause,
+//! cancel or change of target at the due instant comes too late to prevent the breach.
+//!
+//! # Thresholds are reached on the timer as it stood then
+//!
+//! Pauses, resumes and stops only shape the future: the running periods before them stay as
+//! they were. A change of target (a priority change) or a restart would rewrite the past if
+//! thresholds were read off the timer as it stands now: a P2 incident breached at 09:04 and
+//! downgraded to P4 at 09:05 would look, to a check at 09:30, as if its thresholds had been
+//! reached later or never. So a timer keeps the basis of each earlier stretch (target and
+//! running periods up to the change), and each threshold is reached at the first instant at
+//! which the timer, as it stood at that instant, reached it ([`Timer::reached_at`]). A check
+//! that runs on time, late, every minute or after a restart derives the same instants.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,6 +39,63 @@ pub enum TimerEnd {
     Stopped,
     /// A cancel condition, or a priority change under `CancelAndRestart`, cancelled it.
     Cancelled,
+}
+
+/// What thresholds were reached on before a change of target or a restart at `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Earlier {
+    until: DateTime<Utc>,
+    target: i64,
+    target_since: DateTime<Utc>,
+    started_at: DateTime<Utc>,
+    segments: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)>,
+}
+
+impl Earlier {
+    /// The instant `bp` was reached in this stretch (at or before its end), if it was.
+    fn reached_at(&self, cal: &BusinessCalendar, bp: u32) -> Option<DateTime<Utc>> {
+        counted_at(
+            cal,
+            self.started_at,
+            &self.segments,
+            None,
+            threshold_seconds(self.target, bp),
+        )
+        .map(|at| at.max(self.target_since))
+        .filter(|at| *at <= self.until)
+    }
+}
+
+/// Business seconds of `target` that make threshold `bp`, rounded up: a threshold is reached
+/// once at least that share has elapsed.
+fn threshold_seconds(target: i64, bp: u32) -> i64 {
+    (target * i64::from(bp) + 9_999) / 10_000
+}
+
+/// The instant at which `seconds` of business time are counted on `segments` (an open last
+/// segment runs to `end`, or on without end), if they get there.
+fn counted_at(
+    cal: &BusinessCalendar,
+    started_at: DateTime<Utc>,
+    segments: &[(DateTime<Utc>, Option<DateTime<Utc>>)],
+    end: Option<DateTime<Utc>>,
+    seconds: i64,
+) -> Option<DateTime<Utc>> {
+    if seconds <= 0 {
+        return Some(started_at);
+    }
+    let mut counted = 0;
+    for (from, to) in segments {
+        let Some(to) = to.or(end) else {
+            return Some(cal.deadline(*from, seconds - counted));
+        };
+        let here = cal.business_seconds_between(*from, to);
+        if counted + here >= seconds {
+            return Some(cal.deadline(*from, seconds - counted));
+        }
+        counted += here;
+    }
+    None
 }
 
 /// One cycle of one timer of one record.
@@ -49,6 +119,12 @@ pub struct Timer {
     thresholds: Vec<u32>,
     /// Thresholds (basis points) already recorded in the history.
     recorded: BTreeSet<u32>,
+    /// The instant each recorded threshold event gives.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    recorded_at: BTreeMap<u32, DateTime<Utc>>,
+    /// The bases of the stretches before each change of target or restart, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    earlier: Vec<Earlier>,
 }
 
 impl Timer {
@@ -78,6 +154,8 @@ impl Timer {
             ended: None,
             thresholds: sla.thresholds().to_vec(),
             recorded: BTreeSet::new(),
+            recorded_at: BTreeMap::new(),
+            earlier: Vec::new(),
         }
     }
 
@@ -125,13 +203,28 @@ impl Timer {
     pub fn recorded(&self) -> &BTreeSet<u32> {
         &self.recorded
     }
+    /// The instant the recorded event of threshold `bp` gives (the instant it was reached when
+    /// it was recorded; a command committed later may have changed the history since).
+    pub fn recorded_at(&self, bp: u32) -> Option<DateTime<Utc>> {
+        self.recorded_at.get(&bp).copied()
+    }
     /// Thresholds of the definition (warnings and the breach), in basis points.
     pub fn thresholds(&self) -> &[u32] {
         &self.thresholds
     }
 
-    /// Takes the target of `priority` from `at` on, keeping the elapsed time.
+    /// Takes the target of `priority` from `at` on, keeping the elapsed time. The stretch
+    /// before `at` keeps its own basis: what it reached stays reached when it was.
     fn retarget(&mut self, sla: &Sla, priority: Priority, at: DateTime<Utc>) {
+        if let Some(target) = self.target {
+            self.earlier.push(Earlier {
+                until: at,
+                target,
+                target_since: self.target_since,
+                started_at: self.started_at,
+                segments: self.segments.clone(),
+            });
+        }
         self.priority = Some(priority);
         self.target = sla.target_seconds(Some(priority));
         self.target_since = at;
@@ -191,37 +284,38 @@ impl Timer {
     /// The instant at which `seconds` of business time are counted, if the history (as it
     /// stands) gets there: `None` while paused short of it, or when it ended short of it.
     pub fn instant_at(&self, cal: &BusinessCalendar, seconds: i64) -> Option<DateTime<Utc>> {
-        if seconds <= 0 {
-            return Some(self.started_at);
-        }
-        let mut counted = 0;
-        for (from, to) in &self.segments {
-            let to = match (to, self.ended) {
-                (Some(to), _) => Some(*to),
-                (None, Some((at, _))) => Some(at),
-                (None, None) => None,
-            };
-            let Some(to) = to else {
-                return Some(cal.deadline(*from, seconds - counted));
-            };
-            let here = cal.business_seconds_between(*from, to);
-            if counted + here >= seconds {
-                return Some(cal.deadline(*from, seconds - counted));
-            }
-            counted += here;
-        }
-        None
+        counted_at(
+            cal,
+            self.started_at,
+            &self.segments,
+            self.ended.map(|(at, _)| at),
+            seconds,
+        )
     }
 
-    /// The instant at which a threshold (basis points of the target) is reached.
+    /// The instant at which a threshold (basis points of the target) is reached under the
+    /// current target (the one in force since the last priority change). What a stretch under
+    /// an earlier target reached is [`Timer::reached_at`].
     pub fn threshold_instant(&self, cal: &BusinessCalendar, bp: u32) -> Option<DateTime<Utc>> {
         let target = self.target?;
-        // Round up: a threshold is reached once at least that share has elapsed.
-        let seconds = (target * i64::from(bp) + 9_999) / 10_000;
         // A lowered target is not reached before it applies: a change to a shorter target that
         // is already overrun is reached at the change, not back-dated.
-        self.instant_at(cal, seconds)
+        self.instant_at(cal, threshold_seconds(target, bp))
             .map(|at| at.max(self.target_since))
+    }
+
+    /// The instant the history first reached threshold `bp`, each instant judged on the timer
+    /// as it stood then: under the target and running periods in force before a later priority
+    /// change or restart, then under the current ones, never after the cycle ended. `None`
+    /// while the history does not get there. This is the instant a threshold event records.
+    pub fn reached_at(&self, cal: &BusinessCalendar, bp: u32) -> Option<DateTime<Utc>> {
+        self.earlier
+            .iter()
+            .find_map(|earlier| earlier.reached_at(cal, bp))
+            .or_else(|| {
+                self.threshold_instant(cal, bp)
+                    .filter(|at| self.ended.is_none_or(|(end, _)| *at <= end))
+            })
     }
 
     /// The due instant (100 % of the target).
@@ -229,7 +323,8 @@ impl Timer {
         self.threshold_instant(cal, BREACH_BP)
     }
 
-    /// Thresholds reached by `now` and not yet recorded, with the instant each was reached.
+    /// Thresholds reached by `now` and not yet recorded, with the instant each was reached
+    /// ([`Timer::reached_at`]).
     pub fn unrecorded_reached(
         &self,
         cal: &BusinessCalendar,
@@ -238,8 +333,8 @@ impl Timer {
         self.thresholds
             .iter()
             .filter(|bp| !self.recorded.contains(bp))
-            .filter_map(|&bp| self.threshold_instant(cal, bp).map(|at| (bp, at)))
-            .filter(|(_, at)| *at <= now && self.ended.is_none_or(|(end, _)| *at <= end))
+            .filter_map(|&bp| self.reached_at(cal, bp).map(|at| (bp, at)))
+            .filter(|(_, at)| *at <= now)
             .collect()
     }
 
@@ -249,8 +344,7 @@ impl Timer {
         self.thresholds
             .iter()
             .filter(|bp| !self.recorded.contains(bp))
-            .filter_map(|&bp| self.threshold_instant(cal, bp))
-            .filter(|at| self.ended.is_none_or(|(end, _)| *at <= end))
+            .filter_map(|&bp| self.reached_at(cal, bp))
             .min()
     }
 }
@@ -305,13 +399,20 @@ pub fn derive_timers(
             timer,
             cycle,
             threshold_bp,
+            at: reached,
             ..
         }) = event
         {
-            mark(&mut timers, timer, *cycle, *threshold_bp);
+            mark(&mut timers, timer, *cycle, *threshold_bp, *reached);
         }
-        if let CommonEvent::Record(RecordEvent::SlaBreached { timer, cycle, .. }) = event {
-            mark(&mut timers, timer, *cycle, BREACH_BP);
+        if let CommonEvent::Record(RecordEvent::SlaBreached {
+            timer,
+            cycle,
+            at: reached,
+            ..
+        }) = event
+        {
+            mark(&mut timers, timer, *cycle, BREACH_BP, *reached);
         }
         let mut new_priority = None;
         if let CommonEvent::Record(
@@ -350,8 +451,8 @@ pub fn derive_timers(
                             continue;
                         }
                         OnPriorityChange::RestartFromNow => {
-                            // Same cycle (thresholds already recorded stay recorded), counted
-                            // from zero again from the change.
+                            // Same cycle (thresholds already reached stay reached, when they
+                            // were), counted from zero again from the change.
                             t.retarget(sla, p, at);
                             t.started_at = at;
                             let running = t.is_running() || t.deadline == DeadlineKind::Fixed;
@@ -450,11 +551,12 @@ fn next_cycle(timers: &[Timer], name: &str) -> u32 {
         + 1
 }
 
-fn mark(timers: &mut [Timer], name: &str, cycle: u32, bp: u32) {
+fn mark(timers: &mut [Timer], name: &str, cycle: u32, bp: u32, at: DateTime<Utc>) {
     if let Some(t) = timers
         .iter_mut()
         .find(|t| t.timer == name && t.cycle == cycle)
     {
         t.recorded.insert(bp);
+        t.recorded_at.entry(bp).or_insert(at);
     }
 }

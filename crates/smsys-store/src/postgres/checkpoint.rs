@@ -1,51 +1,17 @@
-//! Durable checkpoints of named subscribers.
+//! Durable checkpoints of named subscribers, in the `checkpoints` table: also the
+//! [`CheckpointStore`] of projections whose read model lives elsewhere, and where each record
+//! index keeps its own (see [`PgRecordIndex`](super::PgRecordIndex)).
 
-use std::fmt;
-
-use smsys_core::EventStore;
+use async_trait::async_trait;
+use smsys_core::{CheckpointStore, EventStore};
 use smsys_core::{EventStream, LogFilter, Position, StoreError};
 
 use super::PgEventStore;
-use super::error::{PgError, store_error};
+use super::error::{BACKEND, store_error};
 use super::rows::unsigned;
+use crate::checkpoint::CheckpointName;
 
-/// Longest checkpoint name accepted, in bytes.
-pub const MAX_CHECKPOINT_NAME_LEN: usize = 256;
-
-/// The name under which a subscriber keeps its checkpoint, e.g. `mail-notifier`: 1 to
-/// [`MAX_CHECKPOINT_NAME_LEN`] bytes, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CheckpointName(String);
-
-impl CheckpointName {
-    /// Validates a name.
-    pub fn new(name: impl Into<String>) -> Result<Self, PgError> {
-        let name = name.into();
-        if name.is_empty()
-            || name.len() > MAX_CHECKPOINT_NAME_LEN
-            || name.chars().any(char::is_control)
-        {
-            return Err(PgError::InvalidCheckpointName {
-                name,
-                max: MAX_CHECKPOINT_NAME_LEN,
-            });
-        }
-        Ok(Self(name))
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for CheckpointName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
+pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Corrupt {
         what: format!("{what} {value} does not fit the checkpoint table"),
     })
@@ -110,15 +76,19 @@ impl PgEventStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[async_trait]
+impl CheckpointStore for PgEventStore {
+    /// The checkpoint saved under `name`; a name [`CheckpointName`] refuses is a
+    /// non-transient [`StoreError::Backend`] whose source says why.
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
+        let name = CheckpointName::check(name, BACKEND, "load checkpoint")?;
+        PgEventStore::load_checkpoint(self, &name).await
+    }
 
-    #[test]
-    fn checkpoint_names_are_checked() {
-        assert!(CheckpointName::new("mail-notifier/v2 (eu)").is_ok());
-        assert!(CheckpointName::new("").is_err());
-        assert!(CheckpointName::new("a\nb").is_err());
-        assert!(CheckpointName::new("x".repeat(MAX_CHECKPOINT_NAME_LEN + 1)).is_err());
+    /// Saves `position` under `name` (names are checked as by
+    /// [`CheckpointStore::load_checkpoint`]).
+    async fn save_checkpoint(&self, name: &str, position: Position) -> Result<(), StoreError> {
+        let name = CheckpointName::check(name, BACKEND, "save checkpoint")?;
+        PgEventStore::save_checkpoint(self, &name, position).await
     }
 }

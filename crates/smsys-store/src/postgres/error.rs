@@ -21,14 +21,6 @@ pub enum PgError {
         /// The longest name accepted.
         max: usize,
     },
-    /// A checkpoint name is empty, too long or holds control characters.
-    #[error("checkpoint name {name:?} is not accepted: use 1 to {max} printable characters")]
-    InvalidCheckpointName {
-        /// The refused name.
-        name: String,
-        /// The longest name accepted.
-        max: usize,
-    },
     /// The connection string could not be parsed.
     #[error("the connection string is not valid")]
     InvalidConnectionString(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -3,7 +3,7 @@
 use deadpool_postgres::{Object, Pool};
 use smsys_core::StoreError;
 use tokio_postgres::Row;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 use super::error::{Class, class_of, pool_error, store_error};
 
@@ -30,6 +30,21 @@ pub(crate) async fn query(
     }
     .await;
     result.map_err(|error| {
+        release_after(client, &error);
+        store_error(operation, error)
+    })
+}
+
+/// Runs `sql` with explicitly typed parameters on a pooled connection, unprepared: one round
+/// trip, planned for these parameter values (for statements built per query).
+pub(crate) async fn query_typed(
+    pool: &Pool,
+    operation: &'static str,
+    sql: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+) -> Result<Vec<Row>, StoreError> {
+    let client = pool.get().await.map_err(|e| pool_error(operation, e))?;
+    client.query_typed(sql, params).await.map_err(|error| {
         release_after(client, &error);
         store_error(operation, error)
     })

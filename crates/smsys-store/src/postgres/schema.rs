@@ -8,7 +8,20 @@
 //!   are unique. Payload and metadata are `json` (kept as written, unlike `jsonb`, which
 //!   would reorder keys and rewrite numbers). `tenant` copies the metadata's tenant.
 //! - `snapshots`: the latest snapshot per stream.
-//! - `checkpoints`: the durable position of named subscribers.
+//! - `checkpoints`: the durable position of named subscribers and record indexes.
+//! - `record_index`: the rows of every record index (`index_name` tells versions apart), one
+//!   per (index, stream): the full row as `json` (read back exactly) and a column for every
+//!   filter and order, kept as the shared semantics compare them (`crate::record_index`):
+//!   instants as whole microseconds since the epoch (`due_us` is `i64::MAX` without a due
+//!   instant), `priority_rank` 1 to 5 or 6 without a priority, `summary_folded` the summary's
+//!   UTF-8 with ASCII letters lowercased (`bytea`: a summary may hold NUL, which `text`
+//!   cannot), `status` with NUL escaped (see `record_index`); text in byte order
+//!   (`COLLATE "C"`: `stream_id` sorts as Rust compares strings, and comparisons are cheap).
+//!   Indexes: one per order (`logged`, `priority`, `due`), one per filter column followed by
+//!   the default order (`status`, `group`, `person`, `service`), and the queue of a group by
+//!   due instant over open records only (`open_group_due`, a partial index a query on open
+//!   phases can use).
+//! - `record_index_cis`: (index, stream, configuration item), for the `ci` filter.
 //! - `schema_migrations`: which of the migrations below ran.
 
 use tokio_postgres::Client;
@@ -30,10 +43,11 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "streams, events, snapshots, checkpoints",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "streams, events, snapshots, checkpoints",
+        sql: r#"
 CREATE TABLE {schema}.streams (
     stream_id  text NOT NULL,
     version    bigint NOT NULL CHECK (version > 0),
@@ -76,7 +90,54 @@ CREATE TABLE {schema}.checkpoints (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "record index",
+        sql: r#"
+CREATE TABLE {schema}.record_index (
+    index_name     text COLLATE "C" NOT NULL,
+    stream_id      text COLLATE "C" NOT NULL,
+    record_type    text COLLATE "C" NOT NULL,
+    status         text COLLATE "C" NOT NULL,
+    phase          text COLLATE "C" NOT NULL,
+    priority_rank  smallint NOT NULL CHECK (priority_rank BETWEEN 1 AND 6),
+    service        text COLLATE "C" NOT NULL,
+    group_id       text COLLATE "C",
+    person         text COLLATE "C",
+    summary_folded bytea NOT NULL,
+    breached       boolean NOT NULL,
+    logged_us      bigint NOT NULL,
+    due_us         bigint NOT NULL,
+    row_json       json NOT NULL,
+    CONSTRAINT record_index_pkey PRIMARY KEY (index_name, stream_id)
+);
+CREATE INDEX record_index_logged ON {schema}.record_index (index_name, logged_us, stream_id);
+CREATE INDEX record_index_priority
+    ON {schema}.record_index (index_name, priority_rank, logged_us, stream_id);
+CREATE INDEX record_index_due ON {schema}.record_index (index_name, due_us, stream_id);
+CREATE INDEX record_index_status
+    ON {schema}.record_index (index_name, status, logged_us, stream_id);
+CREATE INDEX record_index_group
+    ON {schema}.record_index (index_name, group_id, logged_us, stream_id);
+CREATE INDEX record_index_person
+    ON {schema}.record_index (index_name, person, logged_us, stream_id);
+CREATE INDEX record_index_service
+    ON {schema}.record_index (index_name, service, logged_us, stream_id);
+CREATE INDEX record_index_open_group_due
+    ON {schema}.record_index (index_name, group_id, due_us, stream_id)
+    WHERE phase IN ('new', 'active', 'pending');
+
+CREATE TABLE {schema}.record_index_cis (
+    index_name text COLLATE "C" NOT NULL,
+    stream_id  text COLLATE "C" NOT NULL,
+    ci         text COLLATE "C" NOT NULL,
+    CONSTRAINT record_index_cis_pkey PRIMARY KEY (index_name, stream_id, ci)
+);
+CREATE INDEX record_index_cis_ci ON {schema}.record_index_cis (index_name, ci, stream_id);
+"#,
+    },
+];
 
 /// The highest migration this release knows.
 pub(crate) fn latest() -> i32 {

@@ -15,6 +15,7 @@ use smsys_core::{
 use uuid::Uuid;
 
 use super::error::{corrupt, store};
+use crate::checkpoint::CheckpointName;
 
 const SELECT_EVENTS: &str = "SELECT e.position, s.name, e.version, e.event_id, e.event_type, \
     e.schema_version, e.payload, e.actor, e.occurred_at, e.correlation_id, e.causation_id, \
@@ -407,4 +408,81 @@ pub(crate) fn load_snapshot(
         schema_version: u32::try_from(schema_version).map_err(|_| bad("schema version"))?,
         state: serde_json::from_str(&state).map_err(|e| bad(&e.to_string()))?,
     }))
+}
+
+/// A position as the checkpoints table keeps it: both parts fit SQLite's signed integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StoredPosition {
+    commit: i64,
+    sequence: i64,
+}
+
+impl StoredPosition {
+    /// Checks that `position` fits the table (every position this store makes does).
+    pub(crate) fn new(position: Position, operation: &'static str) -> Result<Self, StoreError> {
+        match (
+            i64::try_from(position.commit()),
+            i64::try_from(position.sequence()),
+        ) {
+            (Ok(commit), Ok(sequence)) => Ok(Self { commit, sequence }),
+            _ => Err(StoreError::Backend(smsys_core::BackendError::new(
+                super::error::BACKEND,
+                operation,
+                false,
+                format!("position {position} is beyond the largest a sqlite checkpoint keeps"),
+            ))),
+        }
+    }
+}
+
+/// Saves `position` under `name`, replacing the one kept.
+pub(crate) fn save_checkpoint(
+    conn: &Connection,
+    name: &CheckpointName,
+    position: StoredPosition,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        r#"INSERT INTO checkpoints (name, "commit", sequence) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET "commit" = excluded."commit",
+             sequence = excluded.sequence"#,
+    )
+    .and_then(|mut stmt| stmt.execute(params![name.as_str(), position.commit, position.sequence]))
+    .map_err(|e| store("save checkpoint", e))?;
+    Ok(())
+}
+
+/// Removes the checkpoint kept under `name`.
+pub(crate) fn delete_checkpoint(
+    conn: &Connection,
+    name: &CheckpointName,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM checkpoints WHERE name = ?1")
+        .and_then(|mut stmt| stmt.execute(params![name.as_str()]))
+        .map_err(|e| store("delete checkpoint", e))?;
+    Ok(())
+}
+
+/// The checkpoint kept under `name`.
+pub(crate) fn load_checkpoint(
+    conn: &Connection,
+    name: &CheckpointName,
+) -> Result<Option<Position>, StoreError> {
+    let row = conn
+        .prepare_cached(r#"SELECT "commit", sequence FROM checkpoints WHERE name = ?1"#)
+        .and_then(|mut stmt| {
+            stmt.query_row(params![name.as_str()], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()
+        })
+        .map_err(|e| store("load checkpoint", e))?;
+    row.map(
+        |(commit, sequence)| match (u64::try_from(commit), u64::try_from(sequence)) {
+            (Ok(commit), Ok(sequence)) => Ok(Position::new(commit, sequence)),
+            _ => Err(corrupt(format!(
+                "checkpoint {name}: negative position {commit}:{sequence}"
+            ))),
+        },
+    )
+    .transpose()
 }

@@ -49,12 +49,64 @@ const MIGRATIONS: &[&str] = &[
         schema_version INTEGER NOT NULL,
         state          TEXT    NOT NULL
     ) STRICT;",
+    // 2: the read side. Named checkpoints; the record index, one row per (index name, stream)
+    // with a column for every filter and order (instants in microseconds; a missing priority
+    // is 6 and a missing due instant i64::MAX, so both sort last) and the whole row as JSON,
+    // read back exactly; the configuration items of each row. An index's checkpoint is the
+    // checkpoint row under its name, written in the transaction that writes its rows. Each
+    // order has an index, and so have the queue views (a group's or a person's records by due
+    // instant or priority), which otherwise scan an order's index for their few rows.
+    r#"CREATE TABLE checkpoints (
+        name     TEXT    PRIMARY KEY,
+        "commit" INTEGER NOT NULL CHECK ("commit" >= 0),
+        sequence INTEGER NOT NULL CHECK (sequence >= 0)
+    ) STRICT;
+    CREATE TABLE record_index (
+        index_name  TEXT    NOT NULL,
+        stream      TEXT    NOT NULL,
+        record_type TEXT    NOT NULL,
+        status      TEXT    NOT NULL,
+        phase       TEXT    NOT NULL,
+        priority    INTEGER NOT NULL CHECK (priority BETWEEN 1 AND 6),
+        service     TEXT    NOT NULL,
+        grp         TEXT,
+        person      TEXT,
+        summary     TEXT    NOT NULL,
+        logged_at   INTEGER NOT NULL,
+        due         INTEGER NOT NULL,
+        breached    INTEGER NOT NULL CHECK (breached IN (0, 1)),
+        row         TEXT    NOT NULL,
+        UNIQUE (index_name, stream)
+    ) STRICT;
+    CREATE INDEX record_index_logged ON record_index (index_name, logged_at, stream);
+    CREATE INDEX record_index_priority ON record_index (index_name, priority, logged_at, stream);
+    CREATE INDEX record_index_due ON record_index (index_name, due, stream);
+    CREATE INDEX record_index_group_due ON record_index (index_name, grp, due, stream);
+    CREATE INDEX record_index_group_priority
+        ON record_index (index_name, grp, priority, logged_at, stream);
+    CREATE INDEX record_index_person_due ON record_index (index_name, person, due, stream);
+    CREATE INDEX record_index_person_priority
+        ON record_index (index_name, person, priority, logged_at, stream);
+    CREATE TABLE record_index_ci (
+        index_name TEXT NOT NULL,
+        stream     TEXT NOT NULL,
+        ci         TEXT NOT NULL,
+        PRIMARY KEY (index_name, stream, ci)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX record_index_ci_by_ci ON record_index_ci (index_name, ci);"#,
 ];
 
 /// The schema version this build writes and reads.
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Page cache of the writer connection, in KiB (as `PRAGMA cache_size` takes it: negative).
+/// SQLite allocates it as pages are used.
+const WRITER_CACHE_KIB: i64 = -65_536;
+
+/// Page cache of each read connection, in KiB (negative, as above).
+const READER_CACHE_KIB: i64 = -16_384;
 
 /// What the file on disk is, judged from its header alone.
 #[derive(Debug, PartialEq, Eq)]
@@ -219,6 +271,13 @@ pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
     };
     conn.pragma_update(None, "synchronous", synchronous)
         .map_err(fail)?;
+    // A batch of index rows touches pages all over the index's b-trees: a page cache too small
+    // for them spills dirty pages to the WAL before the commit (and writes them again at it),
+    // and the savepoint of each write copies pages into a statement journal, kept in memory.
+    conn.pragma_update(None, "cache_size", WRITER_CACHE_KIB)
+        .map_err(fail)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")
+        .map_err(fail)?;
     stable_plans(&conn).map_err(fail)?;
     Ok(conn)
 }
@@ -240,6 +299,7 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, rusqlite::Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "cache_size", READER_CACHE_KIB)?;
     stable_plans(&conn)?;
     Ok(conn)
 }
@@ -290,5 +350,43 @@ mod tests {
         );
         // Opening again migrates nothing and keeps the data.
         drop(open_writer(&path, Durability::Normal).unwrap());
+    }
+
+    #[test]
+    fn a_version_1_file_gains_the_read_side_and_keeps_its_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO streams (name, category) VALUES ('incident-1', 'incident')",
+                [],
+            )
+            .unwrap();
+        }
+        assert_eq!(inspect(&path).unwrap(), Found::Store { schema_version: 1 });
+        let conn = open_writer(&path, Durability::Full).unwrap();
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+        let streams: i64 = conn
+            .query_row("SELECT count(*) FROM streams", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(streams, 1, "the data is kept");
+        for table in ["checkpoints", "record_index", "record_index_ci"] {
+            let found: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(found, 1, "{table} created");
+        }
     }
 }

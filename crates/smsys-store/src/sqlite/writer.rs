@@ -6,8 +6,10 @@
 //! transaction: each append is checked against the stream heads as they stand after the
 //! appends before it in the same batch, retries are recognised against the file and the batch,
 //! and each accepted append is written under its own savepoint so a failing write does not
-//! undo its neighbours. One `COMMIT` (one fsync under `synchronous=FULL`) then makes the whole
-//! batch durable, subscriptions are woken, and every caller gets its own answer.
+//! undo its neighbours. Every other write (a snapshot, a checkpoint, a batch of record index
+//! rows with the index's checkpoint, clearing an index) is a [`Write`] under its own savepoint
+//! too. One `COMMIT` (one fsync under `synchronous=FULL`) then makes the whole batch durable,
+//! subscriptions are woken, and every caller gets its own answer.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -21,7 +23,9 @@ use smsys_core::{
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::error;
-use super::rows::{self, StreamHead};
+use super::index::{self, IndexRow};
+use super::rows::{self, StoredPosition, StreamHead};
+use crate::checkpoint::CheckpointName;
 
 /// A request to the writer.
 pub(crate) enum Command {
@@ -32,9 +36,9 @@ pub(crate) enum Command {
         events: Vec<EventData>,
         reply: oneshot::Sender<Result<AppendResult, AppendError>>,
     },
-    /// Save a snapshot.
-    SaveSnapshot {
-        snapshot: Snapshot,
+    /// Any other write, done under its own savepoint.
+    Write {
+        write: Write,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
     /// Finish what was sent before, close the connection, then answer.
@@ -47,10 +51,57 @@ enum Reply {
         reply: oneshot::Sender<Result<AppendResult, AppendError>>,
         result: Result<AppendResult, AppendError>,
     },
-    Snapshot {
+    Write {
         reply: oneshot::Sender<Result<(), StoreError>>,
         result: Result<(), StoreError>,
     },
+}
+
+/// A write other than an append. Checkpoints and the record index go through the writer like
+/// appends rather than through a second connection: SQLite lets one connection write at a
+/// time anyway, and a second writer would wait on the lock in the busy handler's sleeps (and
+/// make appends wait on its own), while here every write waits its turn in the channel, never
+/// longer than the batches before it, and shares their commit (one fsync).
+pub(crate) enum Write {
+    /// Save a snapshot (unless a newer one is kept).
+    Snapshot(Snapshot),
+    /// Save a named checkpoint.
+    Checkpoint {
+        name: CheckpointName,
+        position: StoredPosition,
+    },
+    /// Replace rows of a record index and save its checkpoint, all or nothing.
+    IndexRows {
+        index: CheckpointName,
+        rows: Vec<IndexRow>,
+        checkpoint: StoredPosition,
+    },
+    /// Remove an index's rows and checkpoint.
+    ClearIndex { index: CheckpointName },
+}
+
+impl Write {
+    fn operation(&self) -> &'static str {
+        match self {
+            Write::Snapshot(_) => "save snapshot",
+            Write::Checkpoint { .. } => "save checkpoint",
+            Write::IndexRows { .. } => "apply record index rows",
+            Write::ClearIndex { .. } => "clear record index",
+        }
+    }
+
+    fn run(&self, conn: &Connection) -> Result<(), StoreError> {
+        match self {
+            Write::Snapshot(snapshot) => rows::save_snapshot(conn, snapshot),
+            Write::Checkpoint { name, position } => rows::save_checkpoint(conn, name, *position),
+            Write::IndexRows {
+                index,
+                rows,
+                checkpoint,
+            } => index::write_rows(conn, index, rows, *checkpoint),
+            Write::ClearIndex { index } => index::clear(conn, index),
+        }
+    }
 }
 
 /// The head of a stream as the batch sees it.
@@ -204,7 +255,7 @@ impl Writer {
                         reply,
                         result: Err(AppendError::Store(failed())),
                     }),
-                    Command::SaveSnapshot { reply, .. } => replies.push(Reply::Snapshot {
+                    Command::Write { reply, .. } => replies.push(Reply::Write {
                         reply,
                         result: Err(failed()),
                     }),
@@ -224,16 +275,20 @@ impl Writer {
                     let result = append(&mut tx, &mut batch, &stream, expected, events);
                     replies.push(Reply::Append { reply, result });
                 }
-                Command::SaveSnapshot { snapshot, reply } => {
+                Command::Write { write, reply } => {
+                    let operation = write.operation();
                     let result = tx
                         .savepoint()
-                        .map_err(|e| error::store("save snapshot", e))
+                        .map_err(|e| error::store(operation, e))
                         .and_then(|sp| {
-                            rows::save_snapshot(&sp, &snapshot)?;
-                            sp.commit().map_err(|e| error::store("save snapshot", e))
+                            write.run(&sp)?;
+                            sp.commit().map_err(|e| error::store(operation, e))
                         });
+                    if let Err(e) = &result {
+                        tracing::warn!(error = %e, operation, "sqlite write failed");
+                    }
                     batch.wrote |= result.is_ok();
-                    replies.push(Reply::Snapshot { reply, result });
+                    replies.push(Reply::Write { reply, result });
                 }
                 Command::Close { reply } => {
                     // `run` splits batches at a close; answer it anyway.
@@ -282,7 +337,7 @@ impl Writer {
                     let _ = reply.send(result);
                 }
                 (
-                    Reply::Snapshot {
+                    Reply::Write {
                         reply,
                         result: Ok(()),
                     },
@@ -290,7 +345,7 @@ impl Writer {
                 ) => {
                     let _ = reply.send(Err(copy(e)));
                 }
-                (Reply::Snapshot { reply, result }, _) => {
+                (Reply::Write { reply, result }, _) => {
                     let _ = reply.send(result);
                 }
             }
@@ -457,7 +512,7 @@ fn fail(command: Command, e: &StoreError) {
         Command::Append { reply, .. } => {
             let _ = reply.send(Err(AppendError::Store(copy(e))));
         }
-        Command::SaveSnapshot { reply, .. } => {
+        Command::Write { reply, .. } => {
             let _ = reply.send(Err(copy(e)));
         }
         Command::Close { reply } => {

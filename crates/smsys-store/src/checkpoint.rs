@@ -1,0 +1,151 @@
+//! Checkpoint names: what a projection's or a record index's checkpoint is kept under.
+
+use std::fmt;
+
+use smsys_core::{BackendError, StoreError};
+
+/// Longest checkpoint name accepted, in bytes.
+pub const MAX_CHECKPOINT_NAME_LEN: usize = 256;
+
+/// The name a checkpoint is kept under, e.g. `mail-notifier` or `record_index.v1`: 1 to
+/// [`MAX_CHECKPOINT_NAME_LEN`] bytes, no control characters.
+///
+/// ```
+/// use smsys_store::CheckpointName;
+/// assert!(CheckpointName::new("record_index.v1").is_ok());
+/// assert!(CheckpointName::new("").is_err());
+/// assert!(CheckpointName::new("a\nb").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CheckpointName(String);
+
+/// A name refused as a checkpoint name.
+///
+/// The stores' [`CheckpointStore`](smsys_core::CheckpointStore) and record index methods take
+/// names as text and report a refused one as a [`StoreError::Backend`] that is not transient,
+/// whose source is this error (see [`CheckpointNameError::into_store_error`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointNameError {
+    /// The name is empty.
+    #[error("a checkpoint name cannot be empty")]
+    Empty,
+    /// The name is longer than [`MAX_CHECKPOINT_NAME_LEN`] bytes.
+    #[error("checkpoint name of {len} bytes is longer than {max}")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The longest accepted.
+        max: usize,
+    },
+    /// The name holds a control character.
+    #[error("checkpoint name {name:?} holds a control character")]
+    ControlCharacter {
+        /// The name.
+        name: String,
+    },
+}
+
+impl CheckpointNameError {
+    /// The store error a backend returns for this refusal: a [`StoreError::Backend`] of
+    /// `backend` and `operation`, not transient (retrying cannot help), with this error as
+    /// its source.
+    pub fn into_store_error(self, backend: &'static str, operation: &'static str) -> StoreError {
+        StoreError::Backend(BackendError::new(backend, operation, false, self))
+    }
+}
+
+impl CheckpointName {
+    /// Validates a name.
+    pub fn new(name: impl Into<String>) -> Result<Self, CheckpointNameError> {
+        let name = name.into();
+        if name.is_empty() {
+            return Err(CheckpointNameError::Empty);
+        }
+        if name.len() > MAX_CHECKPOINT_NAME_LEN {
+            return Err(CheckpointNameError::TooLong {
+                len: name.len(),
+                max: MAX_CHECKPOINT_NAME_LEN,
+            });
+        }
+        if name.chars().any(char::is_control) {
+            return Err(CheckpointNameError::ControlCharacter { name });
+        }
+        Ok(Self(name))
+    }
+
+    /// Validates `name` for `operation` of `backend`, as the stores do for names given as text.
+    pub(crate) fn check(
+        name: &str,
+        backend: &'static str,
+        operation: &'static str,
+    ) -> Result<Self, StoreError> {
+        Self::new(name).map_err(|e| e.into_store_error(backend, operation))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for CheckpointName {
+    type Err = CheckpointNameError;
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Self::new(name)
+    }
+}
+
+impl TryFrom<&str> for CheckpointName {
+    type Error = CheckpointNameError;
+    fn try_from(name: &str) -> Result<Self, Self::Error> {
+        Self::new(name)
+    }
+}
+
+impl AsRef<str> for CheckpointName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CheckpointName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(CheckpointName::new("mail-notifier/v2 (eu) é").is_ok());
+        assert!(CheckpointName::new("x".repeat(MAX_CHECKPOINT_NAME_LEN)).is_ok());
+        assert_eq!(CheckpointName::new(""), Err(CheckpointNameError::Empty));
+        assert!(matches!(
+            CheckpointName::new("a\u{7f}b"),
+            Err(CheckpointNameError::ControlCharacter { .. })
+        ));
+        assert_eq!(
+            CheckpointName::new("x".repeat(MAX_CHECKPOINT_NAME_LEN + 1)),
+            Err(CheckpointNameError::TooLong {
+                len: MAX_CHECKPOINT_NAME_LEN + 1,
+                max: MAX_CHECKPOINT_NAME_LEN
+            })
+        );
+    }
+
+    #[test]
+    fn refusals_are_permanent_backend_errors_naming_the_reason() {
+        let StoreError::Backend(e) =
+            CheckpointName::check("a\tb", "memory", "save checkpoint").unwrap_err()
+        else {
+            panic!("a backend error");
+        };
+        assert!(!e.is_transient());
+        assert_eq!(e.operation(), "save checkpoint");
+        let source = std::error::Error::source(&e).unwrap();
+        assert!(source.downcast_ref::<CheckpointNameError>().is_some());
+    }
+}
