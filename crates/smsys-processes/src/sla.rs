@@ -8,6 +8,7 @@
 
 mod definition;
 mod driver;
+mod engine;
 mod fire;
 mod report;
 mod scheduler;
@@ -18,9 +19,9 @@ pub use definition::{
     SlaError, SlaRegistry, Target,
 };
 pub use driver::{
-    FireReport, History, Recorded, SlaDriver, SlaDriverError, SlaEngine, TimerKey, load_history,
-    record_sla_events,
+    FireReport, Recorded, SlaDriver, SlaDriverError, TimerKey, load_history, record_sla_events,
 };
+pub use engine::{History, SlaEngine};
 pub use fire::{SLA_ACTOR, due_events};
 pub use report::{Attainment, Breach, Period, ReportKey, SlaReport};
 pub use scheduler::SlaScheduler;
