@@ -12,8 +12,8 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures::StreamExt;
 use proptest::prelude::*;
 use smsys_core::records::{
-    Channel, CommonEvent, DefinitionRef, Incident, Level, Logged, NoteKind, Phase, Priority,
-    RecordEvent, RecordKind, RecordType, Reference, ServiceRequest, TransitionDetail,
+    Channel, CommonEvent, DefinitionRef, Incident, Level, Logged, NoteKind, Phase, RecordEvent,
+    RecordKind, RecordType, Reference, ServiceRequest, TransitionDetail,
 };
 use smsys_core::{
     Actor, CommandHandler, CommandMeta, Context, EventStore, ExpectedVersion, LogFilter, Position,
@@ -29,6 +29,9 @@ use smsys_processes::{
 };
 use smsys_store::MemoryEventStore;
 
+mod definitions;
+use definitions::{definition, p};
+
 const INCIDENT: &RecordType = &Incident::RECORD_TYPE;
 const REQUEST: &RecordType = &ServiceRequest::RECORD_TYPE;
 
@@ -36,36 +39,6 @@ fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, 0)
         .single()
         .expect("valid")
-}
-
-fn p(n: u8) -> Priority {
-    Priority::new(n).expect("valid")
-}
-
-fn definition(timer: &str, targets: &[(Option<u8>, u32)]) -> SlaDefinition {
-    SlaDefinition {
-        name: format!("{timer}-sla"),
-        version: 1,
-        effective_from: at(2000, 1, 1, 0, 0),
-        timer: timer.into(),
-        applies_to: AppliesTo::default(),
-        start: vec![Condition::Logged],
-        stop: vec![Condition::Entered(Phase::Resolved)],
-        cancel: vec![Condition::Entered(Phase::Cancelled)],
-        pause_in: vec![Phase::Pending],
-        targets: targets
-            .iter()
-            .map(|(pr, minutes)| Target {
-                priority: pr.map(p),
-                minutes: *minutes,
-            })
-            .collect(),
-        calendar: "24x7".into(),
-        warnings: vec![50.0, 75.0],
-        on_priority_change: OnPriorityChange::KeepElapsed,
-        on_reopen: OnReopen::Resume,
-        deadline: DeadlineKind::Pausable,
-    }
 }
 
 /// The timer called `name`.

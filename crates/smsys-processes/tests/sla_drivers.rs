@@ -17,21 +17,23 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use smsys_core::records::{Channel, Incident, Level, NoteKind, Phase, Priority, RecordKind};
+use smsys_core::records::{Channel, Incident, Level, NoteKind, RecordKind};
 use smsys_core::{
     Actor, AppendError, AppendResult, CommandHandler, CommandMeta, Context, EventData, EventId,
     EventStore, EventStream, ExpectedVersion, LogFilter, Position, SequentialIds, StoreError,
     StreamId, Version,
 };
 use smsys_processes::sla::{
-    AppliesTo, BREACH_BP, Condition, DeadlineKind, OnPriorityChange, OnReopen, Period, Sla,
-    SlaDefinition, SlaDriver, SlaDriverError, SlaEngine, SlaReport, Target, due_events,
-    load_history, record_sla_events,
+    BREACH_BP, Condition, DeadlineKind, OnPriorityChange, OnReopen, Period, Sla, SlaDefinition,
+    SlaDriver, SlaDriverError, SlaEngine, SlaReport, due_events, load_history, record_sla_events,
 };
 use smsys_processes::{
     BusinessCalendar, IncidentCommand, IncidentManagement, IncidentPolicy, LogRecord, RecordCommand,
 };
 use smsys_store::MemoryEventStore;
+
+mod definitions;
+use definitions::{definition, p};
 
 // ---- the desk ---------------------------------------------------------------------------------
 
@@ -43,41 +45,6 @@ fn at(h: u32, mi: u32, s: u32) -> DateTime<Utc> {
 
 fn secs(n: u64) -> TimeDelta {
     TimeDelta::seconds(i64::try_from(n).expect("small"))
-}
-
-fn p(n: u8) -> Priority {
-    Priority::new(n).expect("valid")
-}
-
-/// The definition of the SLA tests (`tests/sla.rs`): starts when logged, stops when resolved,
-/// pauses on hold, warnings at 50 % and 75 %, on the 24x7 calendar.
-fn definition(timer: &str, targets: &[(Option<u8>, u32)]) -> SlaDefinition {
-    SlaDefinition {
-        name: format!("{timer}-sla"),
-        version: 1,
-        effective_from: Utc
-            .with_ymd_and_hms(2000, 1, 1, 0, 0, 0)
-            .single()
-            .expect("valid"),
-        timer: timer.into(),
-        applies_to: AppliesTo::default(),
-        start: vec![Condition::Logged],
-        stop: vec![Condition::Entered(Phase::Resolved)],
-        cancel: vec![Condition::Entered(Phase::Cancelled)],
-        pause_in: vec![Phase::Pending],
-        targets: targets
-            .iter()
-            .map(|(pr, minutes)| Target {
-                priority: pr.map(p),
-                minutes: *minutes,
-            })
-            .collect(),
-        calendar: "24x7".into(),
-        warnings: vec![50.0, 75.0],
-        on_priority_change: OnPriorityChange::KeepElapsed,
-        on_reopen: OnReopen::Resume,
-        deadline: DeadlineKind::Pausable,
-    }
 }
 
 fn engine(defs: Vec<SlaDefinition>) -> Arc<SlaEngine> {

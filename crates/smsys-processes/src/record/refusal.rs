@@ -50,7 +50,9 @@ pub enum RefusalReason<R> {
     #[error("guard {0} does not hold")]
     GuardFailed(Guard),
     /// The command needs to know who acts (the command handler sets it from the metadata).
-    #[error("the acting person is unknown")]
+    #[error(
+        "the acting person is unknown: run the command through a CommandHandler with its CommandMeta, or give the Context an actor"
+    )]
     NoActor,
     /// A log command whose reference names another stream than the one it is run on.
     #[error("reference {reference} belongs to stream {expected}, not {actual}")]
