@@ -30,6 +30,29 @@ impl AppendResult {
     }
 }
 
+/// One stream's part of a batched append ([`EventStore::append_batch`]): the events to append
+/// to `stream` if its version matches `expected`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamAppend {
+    /// The stream.
+    pub stream: StreamId,
+    /// The version the stream must be at.
+    pub expected: ExpectedVersion,
+    /// The events, in order.
+    pub events: Vec<EventData>,
+}
+
+impl StreamAppend {
+    /// Appends `events` to `stream` if its version matches `expected`.
+    pub fn new(stream: StreamId, expected: ExpectedVersion, events: Vec<EventData>) -> Self {
+        Self {
+            stream,
+            expected,
+            events,
+        }
+    }
+}
+
 /// A failure of the storage backend itself (I/O, connection, driver), as opposed to a refusal
 /// of the request. Driver error types never appear in the public API; they are the `source`.
 #[derive(Debug, thiserror::Error)]
@@ -242,6 +265,31 @@ pub trait EventStore: Send + Sync {
         expected: ExpectedVersion,
         events: Vec<EventData>,
     ) -> Result<AppendResult, AppendError>;
+
+    /// Appends to many streams in one go: each [`StreamAppend`] is checked and written exactly
+    /// as [`EventStore::append`] would (its own expected version, all or nothing, retries
+    /// recognised), as if the appends ran one after another in the order given, so a stream
+    /// named twice sees its earlier part. A refused append does not affect the others. Returns
+    /// one result per append, in order.
+    ///
+    /// Backends write the whole batch in one transaction where they can (one commit on SQLite,
+    /// one round-trip set on PostgreSQL): this is the path for imports and bulk loads. The
+    /// default runs the appends one by one.
+    async fn append_batch(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Vec<Result<AppendResult, AppendError>> {
+        let mut results = Vec::with_capacity(appends.len());
+        for StreamAppend {
+            stream,
+            expected,
+            events,
+        } in appends
+        {
+            results.push(self.append(&stream, expected, events).await);
+        }
+        results
+    }
 
     /// The stream's events from version `from` (inclusive) onwards, oldest first. An unknown
     /// stream reads as empty.

@@ -43,6 +43,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use smsys_core::{EventStore, StreamId, Version};
 
+mod batch;
 pub mod cases;
 mod fixture;
 mod index_model;
@@ -136,6 +137,9 @@ macro_rules! conformance_suite {
             subscription_sees_concurrent_appends_exactly_once,
             hash_chain_verifies,
             tampered_payload_is_found,
+            batch_parts_stand_alone,
+            batch_retry_returns_original_results,
+            batch_reaches_subscribers,
             model_test
         );
     };
