@@ -22,7 +22,7 @@ use smsys::store::MemoryEventStore;
 use smsys::store::testkit::event;
 
 /// A minimal aggregate: it sums the amounts recorded in its stream.
-#[derive(Default, Serialize, Deserialize)]
+#[derive(Default, Clone, Serialize, Deserialize)]
 struct Tally {
     total: i64,
     entries: u64,

@@ -6,6 +6,7 @@
     reason = "tests stop at the first broken expectation"
 )]
 
+mod cache;
 mod ticket;
 
 use std::num::NonZeroU64;

@@ -93,7 +93,10 @@ impl<'a> Stamp<'a> {
 ///
 /// The state is `Serialize + DeserializeOwned` so it can be snapshotted; bump
 /// [`EventSourced::SNAPSHOT_VERSION`] when its shape changes and old snapshots are ignored.
-pub trait EventSourced: Default + Serialize + DeserializeOwned + Send + Sync + 'static {
+/// It is `Clone` so a command handler's aggregate cache can keep a copy of it.
+pub trait EventSourced:
+    Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static
+{
     /// The stream category of this state's streams.
     const CATEGORY: &'static str;
     /// Schema version of the snapshot form of the state.

@@ -1,8 +1,10 @@
-//! Command handling: load (from a snapshot when present), decide, append with the expected
-//! version; on a conflict re-load and re-decide, a bounded number of times.
+//! Command handling: load (from the cache, else from a snapshot when present, then the
+//! stream), decide, append with the expected version; on a conflict read the newer events and
+//! decide again, a bounded number of times.
 
 use std::error::Error as StdError;
 use std::marker::PhantomData;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -16,6 +18,10 @@ use crate::snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 use crate::store::{AppendError, AppendResult, EventStore, StoreError};
 use crate::stream::{ExpectedVersion, StreamId, Version};
 use crate::upcast::{UpcastError, Upcasters};
+
+mod cache;
+
+use cache::{AggregateCache, Entry};
 
 /// Who issues a command, and in answer to what: copied into the metadata of every event the
 /// command records.
@@ -177,6 +183,7 @@ pub struct CommandHandler<A: Aggregate> {
     policy: SnapshotPolicy,
     upcasters: Upcasters,
     max_attempts: u32,
+    cache: Option<AggregateCache<A::State>>,
     aggregate: PhantomData<fn() -> A>,
 }
 
@@ -191,6 +198,7 @@ impl<A: Aggregate> CommandHandler<A> {
             policy: SnapshotPolicy::Never,
             upcasters: EventOf::<A>::upcasters(),
             max_attempts: 3,
+            cache: None,
             aggregate: PhantomData,
         }
     }
@@ -211,6 +219,27 @@ impl<A: Aggregate> CommandHandler<A> {
     /// and version replaces the earlier one.
     pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
         self.upcasters = std::mem::take(&mut self.upcasters).merge(upcasters);
+        self
+    }
+
+    /// Keeps the state and version of up to `capacity` recently used aggregates in memory,
+    /// evicting the least recently used; 0 (the default) keeps none.
+    ///
+    /// A command on a cached aggregate reads nothing from the store: it is decided on the
+    /// cached state and appended with the cached version as the exact expected version. The
+    /// store's version check stays the arbiter, so handlers on several nodes may write the
+    /// same streams: a stale entry costs one conflict and a read of the newer events only.
+    /// The cache holds only states that are stored (an entry is updated after its append
+    /// succeeded), so [`Executed::state`] and [`Self::load`] always agree.
+    ///
+    /// ```
+    /// # use smsys_core::*;
+    /// # fn demo<A: Aggregate>(store: std::sync::Arc<dyn EventStore>) where A::Services: Default {
+    /// let handler = CommandHandler::<A>::new(store, A::Services::default()).with_cache(10_000);
+    /// # }
+    /// ```
+    pub fn with_cache(mut self, capacity: usize) -> Self {
+        self.cache = NonZeroUsize::new(capacity).map(AggregateCache::new);
         self
     }
 
@@ -254,7 +283,8 @@ impl<A: Aggregate> CommandHandler<A> {
         }
     }
 
-    /// Reads the aggregate's state: from the latest usable snapshot, then the events after it.
+    /// Reads the aggregate's state from the store: from the latest usable snapshot, then the
+    /// events after it. The cache is neither read nor filled.
     pub async fn load(&self, stream: &StreamId) -> Result<Loaded<A::State>, LoadError> {
         if stream.category_str() != A::State::CATEGORY {
             return Err(LoadError::WrongCategory {
@@ -262,10 +292,21 @@ impl<A: Aggregate> CommandHandler<A> {
                 expected: A::State::CATEGORY,
             });
         }
-        let (mut state, mut version) = match self.snapshot_state(stream).await {
+        let (state, version) = match self.snapshot_state(stream).await {
             Some((state, v)) => (state, Some(v)),
             None => (A::State::default(), None),
         };
+        let (state, version) = self.catch_up(stream, state, version).await?;
+        Ok(Loaded { state, version })
+    }
+
+    /// Applies the events of `stream` after `version` to `state`.
+    async fn catch_up(
+        &self,
+        stream: &StreamId,
+        mut state: A::State,
+        mut version: Option<Version>,
+    ) -> Result<(A::State, Option<Version>), LoadError> {
         let from = version.map_or(Version::FIRST, Version::next);
         let mut events = self.store.read_stream(stream, from);
         while let Some(recorded) = events.next().await {
@@ -279,10 +320,41 @@ impl<A: Aggregate> CommandHandler<A> {
             state.evolve(&event, Stamp::of(&metadata));
             version = Some(at);
         }
-        Ok(Loaded { state, version })
+        Ok((state, version))
+    }
+
+    /// Puts a stored state into the cache (when there is one and the stream exists).
+    fn keep(&self, stream: &StreamId, state: A::State, version: Option<Version>) {
+        if let (Some(cache), Some(version)) = (&self.cache, version) {
+            cache.put(stream, Entry { state, version });
+        }
+    }
+
+    /// Like [`Self::keep`], copying the state only when there is a cache.
+    fn keep_copy(&self, stream: &StreamId, state: &A::State, version: Option<Version>) {
+        if self.cache.is_some() {
+            self.keep(stream, state.clone(), version);
+        }
+    }
+
+    /// How many aggregates the cache holds (0 without a cache).
+    pub fn cached(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.len())
+    }
+
+    /// Forgets the cached state of `stream`, if any: the next command on it reads the store.
+    pub fn forget(&self, stream: &StreamId) {
+        if let Some(cache) = &self.cache {
+            cache.forget(stream);
+        }
     }
 
     /// Carries out `command` on the aggregate of `stream`.
+    ///
+    /// With a cache ([`Self::with_cache`]) the command is decided on the cached state when
+    /// there is one, else on the state read from the store; either way it is appended with the
+    /// exact version that state reflects. On a conflict only the events after that version
+    /// are read, and the command is decided again, at most the configured number of times.
     pub async fn execute(
         &self,
         stream: &StreamId,
@@ -292,11 +364,28 @@ impl<A: Aggregate> CommandHandler<A> {
     ) -> Result<Executed<A>, CommandError<A::Rejection>> {
         let ctx = ctx.with_actor(meta.actor()).with_stream(stream);
         let ctx = &ctx;
+        let mut known = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.take(stream))
+            .map(|entry| (entry.state, Some(entry.version)));
         for attempt in 1..=self.max_attempts {
-            let Loaded { mut state, version } = self.load(stream).await?;
-            let events =
-                A::decide(&state, command, &self.services, ctx).map_err(CommandError::Rejected)?;
+            let (mut state, version) = match known.take() {
+                Some(known) => known,
+                None => {
+                    let Loaded { state, version } = self.load(stream).await?;
+                    (state, version)
+                }
+            };
+            let events = match A::decide(&state, command, &self.services, ctx) {
+                Ok(events) => events,
+                Err(rejection) => {
+                    self.keep(stream, state, version);
+                    return Err(CommandError::Rejected(rejection));
+                }
+            };
             if events.is_empty() {
+                self.keep_copy(stream, &state, version);
                 return Ok(Executed {
                     state,
                     events,
@@ -304,10 +393,13 @@ impl<A: Aggregate> CommandHandler<A> {
                     attempts: attempt,
                 });
             }
-            let data = events
-                .iter()
-                .map(|e| encode(e, meta, ctx))
-                .collect::<Result<Vec<_>, _>>()?;
+            let data = match events.iter().map(|e| encode(e, meta, ctx)).collect() {
+                Ok(data) => data,
+                Err(error) => {
+                    self.keep(stream, state, version);
+                    return Err(error);
+                }
+            };
             let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             match self.store.append(stream, expected, data).await {
                 Ok(append) => {
@@ -316,6 +408,7 @@ impl<A: Aggregate> CommandHandler<A> {
                     }
                     self.maybe_snapshot(stream, &state, version, append.version)
                         .await;
+                    self.keep_copy(stream, &state, Some(append.version));
                     return Ok(Executed {
                         state,
                         events,
@@ -324,10 +417,20 @@ impl<A: Aggregate> CommandHandler<A> {
                     });
                 }
                 Err(error) if error.is_conflict() => {
-                    tracing::debug!(%stream, attempt, %error, "conflict; deciding again");
+                    tracing::debug!(%stream, attempt, %error, "conflict; reading the new events and deciding again");
+                    known = Some(self.catch_up(stream, state, version).await?);
                 }
-                Err(error) => return Err(CommandError::Append(error)),
+                Err(error) => {
+                    // Nothing was written, or (a transient failure) the outcome is unknown:
+                    // the state before the command is stored either way, and a stale cache
+                    // entry only costs a conflict.
+                    self.keep(stream, state, version);
+                    return Err(CommandError::Append(error));
+                }
             }
+        }
+        if let Some((state, version)) = known {
+            self.keep(stream, state, version);
         }
         Err(CommandError::Conflict {
             stream: stream.clone(),
