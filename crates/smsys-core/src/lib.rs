@@ -11,6 +11,7 @@
 //! - aggregates as pure functions: `evolve` on an [`EventSourced`] state, `decide` in an
 //!   [`Aggregate`]; [`Upcasters`] for old schema versions, [`Snapshot`]s, and the
 //!   [`CommandHandler`] that ties them to a store;
+//! - [`import`]: other tools' history recorded as facts, in batches, with provenance;
 //! - [`records`]: every record type (incidents, service requests, ...) as an event stream,
 //!   built from shared parts. The kernel modules never import it.
 //!
@@ -32,6 +33,7 @@ pub mod chain;
 mod command;
 mod context;
 mod event;
+pub mod import;
 mod projection;
 mod reactor;
 pub mod records;

@@ -46,6 +46,7 @@ use smsys_core::{EventStore, StreamId, Version};
 mod batch;
 pub mod cases;
 mod fixture;
+pub mod history;
 mod index_model;
 mod model;
 pub mod read_side;

@@ -54,10 +54,26 @@ pub async fn batch_parts_stand_alone<H: Harness>(h: &H) {
     let twice = events(1, "dup").pop().expect("one event");
     let parts = vec![
         StreamAppend::new(a.clone(), ExpectedVersion::NoStream, events(3, "a")),
-        StreamAppend::new(b.clone(), ExpectedVersion::Exact(Version::new(4)), events(2, "b")),
-        StreamAppend::new(c.clone(), ExpectedVersion::Exact(Version::new(2)), events(1, "c1")),
-        StreamAppend::new(d.clone(), ExpectedVersion::NoStream, vec![twice.clone(), twice]),
-        StreamAppend::new(c.clone(), ExpectedVersion::Exact(Version::new(3)), events(2, "c2")),
+        StreamAppend::new(
+            b.clone(),
+            ExpectedVersion::Exact(Version::new(4)),
+            events(2, "b"),
+        ),
+        StreamAppend::new(
+            c.clone(),
+            ExpectedVersion::Exact(Version::new(2)),
+            events(1, "c1"),
+        ),
+        StreamAppend::new(
+            d.clone(),
+            ExpectedVersion::NoStream,
+            vec![twice.clone(), twice],
+        ),
+        StreamAppend::new(
+            c.clone(),
+            ExpectedVersion::Exact(Version::new(3)),
+            events(2, "c2"),
+        ),
         StreamAppend::new(a.clone(), ExpectedVersion::NoStream, events(1, "a-again")),
         StreamAppend::new(d.clone(), ExpectedVersion::NoStream, vec![]),
     ];
@@ -73,7 +89,11 @@ pub async fn batch_parts_stand_alone<H: Harness>(h: &H) {
         "part 1 expects version 4 of a missing stream: {:?}",
         results[1]
     );
-    assert_eq!(ok(2).version, Version::new(3), "c after its two stored events");
+    assert_eq!(
+        ok(2).version,
+        Version::new(3),
+        "c after its two stored events"
+    );
     assert!(
         matches!(&results[3], Err(AppendError::DuplicateEventId { .. })),
         "part 3 repeats an id: {:?}",
@@ -96,19 +116,29 @@ pub async fn batch_parts_stand_alone<H: Harness>(h: &H) {
     );
 
     let all = log(&*store).await;
-    assert_eq!(all.len(), 2 + 3 + 1 + 2, "only the accepted parts are stored");
+    assert_eq!(
+        all.len(),
+        2 + 3 + 1 + 2,
+        "only the accepted parts are stored"
+    );
     let written: Vec<_> = all[2..].iter().map(|e| e.data.clone()).collect();
     let expected: Vec<_> = [0usize, 2, 4]
         .iter()
         .flat_map(|&i| parts[i].events.clone())
         .collect();
-    assert_eq!(written, expected, "the log holds the accepted parts in batch order");
+    assert_eq!(
+        written, expected,
+        "the log holds the accepted parts in batch order"
+    );
     let positions: Vec<Position> = [0usize, 2, 4]
         .iter()
         .flat_map(|&i| ok(i).positions)
         .collect();
     let stored: Vec<Position> = all[2..].iter().map(|e| e.position).collect();
-    assert_eq!(positions, stored, "reported positions are where the events are");
+    assert_eq!(
+        positions, stored,
+        "reported positions are where the events are"
+    );
     assert!(
         positions.windows(2).all(|p| p[0] < p[1]),
         "positions increase"
@@ -123,7 +153,11 @@ pub async fn batch_parts_stand_alone<H: Harness>(h: &H) {
     let report = verify_events(store.read_all(Position::START, LogFilter::all()))
         .await
         .expect("reads");
-    assert!(report.is_intact(), "the chain verifies: {:?}", report.first_break);
+    assert!(
+        report.is_intact(),
+        "the chain verifies: {:?}",
+        report.first_break
+    );
     finish(h, store).await;
 }
 

@@ -13,10 +13,10 @@ use smsys_core::{
 };
 
 use super::Harness;
-use super::fixture::{Fixture, event, event_with_id};
 pub use super::batch::{
     batch_parts_stand_alone, batch_reaches_subscribers, batch_retry_returns_original_results,
 };
+use super::fixture::{Fixture, event, event_with_id};
 pub use super::model::model_test;
 
 const WAIT: Duration = Duration::from_secs(30);
