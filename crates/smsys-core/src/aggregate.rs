@@ -91,8 +91,10 @@ impl<'a> Stamp<'a> {
 /// `evolve` applies a recorded event and never fails: recorded events are facts, and replay
 /// must not fail. It checks nothing; the rules live in an [`Aggregate`]'s `decide`.
 ///
-/// The state is `Serialize + DeserializeOwned` so it can be snapshotted; bump
-/// [`EventSourced::SNAPSHOT_VERSION`] when its shape changes and old snapshots are ignored.
+/// The state is `Serialize + DeserializeOwned` so it can be snapshotted (command handlers keep
+/// snapshots of long streams by default). Bump [`EventSourced::SNAPSHOT_VERSION`] whenever the
+/// shape of the state or what `evolve` makes of an event changes (a new field, a new upcaster
+/// with another meaning): old snapshots are then ignored and streams replayed.
 /// It is `Clone` so a command handler's aggregate cache can keep a copy of it.
 pub trait EventSourced:
     Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static

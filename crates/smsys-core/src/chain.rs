@@ -281,32 +281,44 @@ pub fn canonical_content(
     data: &EventData,
     recorded_at: DateTime<Utc>,
 ) -> Vec<u8> {
-    let meta = data.metadata();
     let mut out = Vec::with_capacity(512);
+    write_canonical_content(&mut out, previous_hash, stream, version, data, recorded_at);
+    out
+}
+
+fn write_canonical_content(
+    out: &mut Vec<u8>,
+    previous_hash: Option<&EventHash>,
+    stream: &StreamId,
+    version: Version,
+    data: &EventData,
+    recorded_at: DateTime<Utc>,
+) {
+    let meta = data.metadata();
     out.push(b'{');
-    write_key(&mut out, true, "actor");
-    write_string(&mut out, meta.actor().as_str());
-    write_key(&mut out, false, "causation_id");
-    write_uuid(&mut out, meta.causation_id().map(|c| c.as_uuid()));
-    write_key(&mut out, false, "correlation_id");
-    write_uuid(&mut out, meta.correlation_id().map(|c| c.as_uuid()));
-    write_key(&mut out, false, "event_id");
-    write_uuid(&mut out, Some(meta.event_id().as_uuid()));
-    write_key(&mut out, false, "event_type");
-    write_string(&mut out, data.event_type().as_str());
-    write_key(&mut out, false, "extensions");
+    write_key(out, true, "actor");
+    write_string(out, meta.actor().as_str());
+    write_key(out, false, "causation_id");
+    write_uuid(out, meta.causation_id().map(|c| c.as_uuid()));
+    write_key(out, false, "correlation_id");
+    write_uuid(out, meta.correlation_id().map(|c| c.as_uuid()));
+    write_key(out, false, "event_id");
+    write_uuid(out, Some(meta.event_id().as_uuid()));
+    write_key(out, false, "event_type");
+    write_string(out, data.event_type().as_str());
+    write_key(out, false, "extensions");
     out.push(b'{');
     // BTreeMap<String, _> iterates in byte order of the keys.
     for (i, (key, value)) in meta.extensions().iter().enumerate() {
-        write_key(&mut out, i == 0, key);
-        write_canonical_json(&mut out, value);
+        write_key(out, i == 0, key);
+        write_canonical_json(out, value);
     }
     out.push(b'}');
-    write_key(&mut out, false, "occurred_at");
-    write_timestamp(&mut out, meta.occurred_at());
-    write_key(&mut out, false, "payload");
-    write_canonical_json(&mut out, data.payload());
-    write_key(&mut out, false, "previous_hash");
+    write_key(out, false, "occurred_at");
+    write_timestamp(out, meta.occurred_at());
+    write_key(out, false, "payload");
+    write_canonical_json(out, data.payload());
+    write_key(out, false, "previous_hash");
     match previous_hash {
         Some(h) => {
             out.push(b'"');
@@ -315,18 +327,17 @@ pub fn canonical_content(
         }
         None => out.extend_from_slice(b"null"),
     }
-    write_key(&mut out, false, "recorded_at");
-    write_timestamp(&mut out, recorded_at);
-    write_key(&mut out, false, "schema_version");
+    write_key(out, false, "recorded_at");
+    write_timestamp(out, recorded_at);
+    write_key(out, false, "schema_version");
     let _ = write!(out, "{}", data.schema_version());
-    write_key(&mut out, false, "stream");
-    write_string(&mut out, stream.as_str());
-    write_key(&mut out, false, "tenant");
-    write_opt_str(&mut out, meta.tenant().map(TenantId::as_str));
-    write_key(&mut out, false, "version");
+    write_key(out, false, "stream");
+    write_string(out, stream.as_str());
+    write_key(out, false, "tenant");
+    write_opt_str(out, meta.tenant().map(TenantId::as_str));
+    write_key(out, false, "version");
     let _ = write!(out, "{}", version.get());
     out.push(b'}');
-    out
 }
 
 /// The hash of an event recorded at `stream`/`version` after `previous_hash`.
@@ -337,8 +348,28 @@ pub fn event_hash(
     data: &EventData,
     recorded_at: DateTime<Utc>,
 ) -> EventHash {
-    let bytes = canonical_content(previous_hash, stream, version, data, recorded_at);
-    EventHash(Sha256::digest(&bytes).into())
+    thread_local! {
+        // The canonical bytes of one event at a time: hashing reuses one buffer per thread.
+        static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+        Ok(mut bytes) => {
+            bytes.clear();
+            write_canonical_content(&mut bytes, previous_hash, stream, version, data, recorded_at);
+            EventHash(Sha256::digest(&*bytes).into())
+        }
+        // Only a re-entrant call gets here; it pays for its own buffer.
+        Err(_) => EventHash(
+            Sha256::digest(canonical_content(
+                previous_hash,
+                stream,
+                version,
+                data,
+                recorded_at,
+            ))
+            .into(),
+        ),
+    })
 }
 
 /// What is wrong with the first event that does not hold.

@@ -188,14 +188,17 @@ pub struct CommandHandler<A: Aggregate> {
 }
 
 impl<A: Aggregate> CommandHandler<A> {
-    /// A handler on `store`, without snapshots or upcasters, trying a command at most 3 times;
+    /// A handler on `store` without a cache, trying a command at most 3 times; `decide`
+    /// consults `services`. Snapshots are taken automatically into the store's own snapshot
+    /// table when it has one ([`EventStore::snapshots`]), under
+    /// [`SnapshotPolicy::DEFAULT`]: long streams load from a snapshot, short ones never get one.
     /// `decide` consults `services`.
     pub fn new(store: Arc<dyn EventStore>, services: A::Services) -> Self {
         Self {
             store,
             services,
             snapshots: None,
-            policy: SnapshotPolicy::Never,
+            policy: SnapshotPolicy::DEFAULT,
             upcasters: EventOf::<A>::upcasters(),
             max_attempts: 3,
             cache: None,
@@ -203,7 +206,8 @@ impl<A: Aggregate> CommandHandler<A> {
         }
     }
 
-    /// Loads from and saves snapshots to `snapshots` under `policy`.
+    /// Loads from and saves snapshots to `snapshots` (instead of the store's own) under
+    /// `policy`.
     pub fn with_snapshots(
         mut self,
         snapshots: Arc<dyn SnapshotStore>,
@@ -212,6 +216,23 @@ impl<A: Aggregate> CommandHandler<A> {
         self.snapshots = Some(snapshots);
         self.policy = policy;
         self
+    }
+
+    /// When to take snapshots ([`SnapshotPolicy::Never`]: never, and never load one).
+    pub fn with_snapshot_policy(mut self, policy: SnapshotPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Where snapshots are loaded from and saved to, if anywhere.
+    fn snapshot_store(&self) -> Option<&dyn SnapshotStore> {
+        if self.policy == SnapshotPolicy::Never {
+            return None;
+        }
+        match &self.snapshots {
+            Some(snapshots) => Some(&**snapshots),
+            None => self.store.snapshots(),
+        }
     }
 
     /// Lifts old event schema versions with `upcasters` on read too, beside the event type's
@@ -260,7 +281,7 @@ impl<A: Aggregate> CommandHandler<A> {
     }
 
     async fn snapshot_state(&self, stream: &StreamId) -> Option<(A::State, Version)> {
-        let snapshots = self.snapshots.as_ref()?;
+        let snapshots = self.snapshot_store()?;
         let snapshot = match snapshots.load_snapshot(stream).await {
             Ok(Some(s)) => s,
             Ok(None) => return None,
@@ -286,6 +307,30 @@ impl<A: Aggregate> CommandHandler<A> {
     /// Reads the aggregate's state from the store: from the latest usable snapshot, then the
     /// events after it. The cache is neither read nor filled.
     pub async fn load(&self, stream: &StreamId) -> Result<Loaded<A::State>, LoadError> {
+        self.load_from_store(stream).await.map(|(loaded, _)| loaded)
+    }
+
+    /// Loads for a command: like [`Self::load`], and when that replayed a long stretch of
+    /// events, saves a snapshot so the next load need not.
+    async fn load_for_command(
+        &self,
+        stream: &StreamId,
+    ) -> Result<(A::State, Option<Version>), LoadError> {
+        let (Loaded { state, version }, snapshot) = self.load_from_store(stream).await?;
+        if let Some(version) = version {
+            let replayed = version.get() - snapshot.map_or(0, Version::get);
+            if self.policy.is_due_after_replay(replayed) {
+                self.save_snapshot(stream, &state, version).await;
+            }
+        }
+        Ok((state, version))
+    }
+
+    /// The state as stored, and the version of the snapshot it started from.
+    async fn load_from_store(
+        &self,
+        stream: &StreamId,
+    ) -> Result<(Loaded<A::State>, Option<Version>), LoadError> {
         if stream.category_str() != A::State::CATEGORY {
             return Err(LoadError::WrongCategory {
                 stream: stream.clone(),
@@ -296,8 +341,9 @@ impl<A: Aggregate> CommandHandler<A> {
             Some((state, v)) => (state, Some(v)),
             None => (A::State::default(), None),
         };
+        let snapshot = version;
         let (state, version) = self.catch_up(stream, state, version).await?;
-        Ok(Loaded { state, version })
+        Ok((Loaded { state, version }, snapshot))
     }
 
     /// Applies the events of `stream` after `version` to `state`.
@@ -372,10 +418,7 @@ impl<A: Aggregate> CommandHandler<A> {
         for attempt in 1..=self.max_attempts {
             let (mut state, version) = match known.take() {
                 Some(known) => known,
-                None => {
-                    let Loaded { state, version } = self.load(stream).await?;
-                    (state, version)
-                }
+                None => self.load_for_command(stream).await?,
             };
             let events = match A::decide(&state, command, &self.services, ctx) {
                 Ok(events) => events,
@@ -445,12 +488,17 @@ impl<A: Aggregate> CommandHandler<A> {
         before: Option<Version>,
         after: Version,
     ) {
-        let Some(snapshots) = &self.snapshots else {
+        if self.policy.is_due(before, after) {
+            self.save_snapshot(stream, state, after).await;
+        }
+    }
+
+    /// Saves `state` as the snapshot of `stream` at `version`, if there is a snapshot store; a
+    /// failure is logged, never returned: snapshots are an optimisation.
+    async fn save_snapshot(&self, stream: &StreamId, state: &A::State, version: Version) {
+        let Some(snapshots) = self.snapshot_store() else {
             return;
         };
-        if !self.policy.is_due(before, after) {
-            return;
-        }
         let state = match serde_json::to_value(state) {
             Ok(s) => s,
             Err(error) => {
@@ -460,7 +508,7 @@ impl<A: Aggregate> CommandHandler<A> {
         };
         let snapshot = Snapshot {
             stream: stream.clone(),
-            version: after,
+            version,
             schema_version: A::State::SNAPSHOT_VERSION,
             state,
         };

@@ -47,6 +47,18 @@ pub enum SnapshotPolicy {
 }
 
 impl SnapshotPolicy {
+    /// What a command handler uses unless told otherwise: every 100 events.
+    pub const DEFAULT: SnapshotPolicy = SnapshotPolicy::Every(NonZeroU64::MIN.saturating_add(99));
+
+    /// Whether a load that replayed `replayed` events without a usable snapshot calls for one
+    /// (a long stream recorded in bulk, or whose snapshot was outdated).
+    pub fn is_due_after_replay(self, replayed: u64) -> bool {
+        match self {
+            SnapshotPolicy::Never => false,
+            SnapshotPolicy::Every(n) => replayed >= n.get(),
+        }
+    }
+
     /// Whether an append that moved a stream from `before` to `after` calls for a snapshot.
     pub fn is_due(self, before: Option<Version>, after: Version) -> bool {
         match self {
@@ -71,5 +83,8 @@ mod tests {
         assert!(every.is_due(Some(Version::new(8)), Version::new(12)));
         assert!(!every.is_due(Some(Version::new(10)), Version::new(19)));
         assert!(!SnapshotPolicy::Never.is_due(None, Version::new(1000)));
+        assert!(every.is_due_after_replay(10));
+        assert!(!every.is_due_after_replay(9));
+        assert!(!SnapshotPolicy::Never.is_due_after_replay(1000));
     }
 }

@@ -8,6 +8,7 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{EventData, EventId, EventType, RecordedEvent};
+use crate::snapshot::SnapshotStore;
 use crate::stream::{Category, ExpectedVersion, Position, StreamId, Version};
 
 /// A stream of recorded events, read lazily: stores fetch in pages, so memory stays bounded
@@ -289,6 +290,13 @@ pub trait EventStore: Send + Sync {
             results.push(self.append(&stream, expected, events).await);
         }
         results
+    }
+
+    /// The store's own snapshot table, if it has one: a
+    /// [`CommandHandler`](crate::CommandHandler) keeps snapshots of long streams there unless
+    /// given another place. The default has none.
+    fn snapshots(&self) -> Option<&dyn SnapshotStore> {
+        None
     }
 
     /// The stream's events from version `from` (inclusive) onwards, oldest first. An unknown
