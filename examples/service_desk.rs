@@ -711,7 +711,8 @@ async fn run() -> Result<(), Error> {
     let every = SnapshotPolicy::Every(NonZeroU64::new(16).ok_or("non-zero")?);
     let incidents = Arc::new(
         CommandHandler::<IncidentManagement>::new(store.clone(), incident_policy()?)
-            .with_snapshots(store.clone(), every),
+            .with_snapshots(store.clone(), every)
+            .with_cache(4096),
     );
     let request_policy = RequestPolicy {
         approval_required: NEEDS_APPROVAL.map(String::from).into(),
@@ -719,7 +720,8 @@ async fn run() -> Result<(), Error> {
     };
     let requests = Arc::new(
         CommandHandler::<RequestManagement>::new(store.clone(), request_policy)
-            .with_snapshots(store.clone(), every),
+            .with_snapshots(store.clone(), every)
+            .with_cache(4096),
     );
 
     let mut workers = Vec::new();
