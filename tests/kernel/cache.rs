@@ -3,6 +3,7 @@
 //! caches never lose an update.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -61,19 +62,47 @@ impl EventSourced for Counter {
 
 struct Increment;
 
+/// What a counter can be asked.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// Count one more.
+    Increment,
+    /// Count one more if the count is this, else refuse.
+    Expect(u64),
+    /// Record nothing.
+    Nothing,
+}
+
 #[derive(Debug, thiserror::Error)]
-#[error("never refused")]
-struct Never;
+#[error("the count is {is}, not {expected}")]
+struct Mismatch {
+    is: u64,
+    expected: u64,
+}
 
 impl Aggregate for Increment {
     type State = Counter;
     type Services = ();
-    type Command = ();
-    type Rejection = Never;
-    fn decide(state: &Counter, _: &(), _: &(), _: &Context<'_>) -> Result<Vec<Counted>, Never> {
-        Ok(vec![Counted {
+    type Command = Step;
+    type Rejection = Mismatch;
+    fn decide(
+        state: &Counter,
+        step: &Step,
+        _: &(),
+        _: &Context<'_>,
+    ) -> Result<Vec<Counted>, Mismatch> {
+        let next = vec![Counted {
             count: state.count + 1,
-        }])
+        }];
+        match *step {
+            Step::Increment => Ok(next),
+            Step::Expect(expected) if expected == state.count => Ok(next),
+            Step::Expect(expected) => Err(Mismatch {
+                is: state.count,
+                expected,
+            }),
+            Step::Nothing => Ok(vec![]),
+        }
     }
 }
 
@@ -96,11 +125,13 @@ async fn race(store: Arc<dyn EventStore>, seed: u64) {
         .map(|i| format!("counter-{seed}-{i}").parse().expect("valid"))
         .collect();
     let issued = Arc::new(Mutex::new(BTreeMap::<StreamId, Vec<u64>>::new()));
+    let attempts = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for task in 0..2 * TASKS {
         let handler = Arc::clone(&handlers[task % 2]);
         let streams = streams.clone();
         let issued = Arc::clone(&issued);
+        let attempts = Arc::clone(&attempts);
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed * 1000 + task as u64);
         tasks.push(tokio::spawn(async move {
             let ids = SequentialIds::new((seed * 100 + task as u64) << 32);
@@ -108,9 +139,10 @@ async fn race(store: Arc<dyn EventStore>, seed: u64) {
             for _ in 0..COMMANDS {
                 let s = &streams[rng.random_range(0..streams.len())];
                 let done = handler
-                    .execute(s, &(), &meta(), &ctx)
+                    .execute(s, &Step::Increment, &meta(), &ctx)
                     .await
                     .expect("an increment always lands eventually");
+                attempts.fetch_add(u64::from(done.attempts), Ordering::Relaxed);
                 let version = done.append.expect("every increment records").version;
                 assert_eq!(
                     done.state.count,
@@ -142,10 +174,16 @@ async fn race(store: Arc<dyn EventStore>, seed: u64) {
             .collect()
             .await;
         let expected: Vec<u64> = (1..=counts.len() as u64).collect();
-        assert_eq!(counts, expected, "{s}: every event counts one more (seed {seed})");
+        assert_eq!(
+            counts, expected,
+            "{s}: every event counts one more (seed {seed})"
+        );
         let mut answered = issued.get(s).cloned().unwrap_or_default();
         answered.sort_unstable();
-        assert_eq!(answered, expected, "{s}: one stored event per answered command");
+        assert_eq!(
+            answered, expected,
+            "{s}: one stored event per answered command"
+        );
         total += counts.len();
         for handler in &handlers {
             let loaded = handler.load(s).await.expect("loads");
@@ -153,6 +191,52 @@ async fn race(store: Arc<dyn EventStore>, seed: u64) {
         }
     }
     assert_eq!(total, 2 * TASKS * COMMANDS, "no increment lost or doubled");
+    assert!(
+        attempts.load(Ordering::Relaxed) > total as u64,
+        "the race exercised stale entries (some commands conflicted)"
+    );
+}
+
+/// A refusal or a no-op decided on a cached state is only answered once the state is
+/// confirmed current: another handler moved the stream meanwhile.
+#[tokio::test]
+async fn a_stale_entry_never_decides_a_refusal_or_a_no_op() {
+    let store = Arc::new(MemoryEventStore::new());
+    let ids = SequentialIds::new(0);
+    let ctx = Context::new(at(9), &ids);
+    let s: StreamId = "counter-stale".parse().expect("valid");
+    let cached = CommandHandler::<Increment>::new(store.clone(), ()).with_cache(4);
+    let other = CommandHandler::<Increment>::new(store.clone(), ());
+    cached
+        .execute(&s, &Step::Increment, &meta(), &ctx)
+        .await
+        .expect("counts 1");
+    other
+        .execute(&s, &Step::Increment, &meta(), &ctx)
+        .await
+        .expect("another writer counts 2");
+    let done = cached
+        .execute(&s, &Step::Expect(2), &meta(), &ctx)
+        .await
+        .expect("the cached count 1 is stale: the stored count is 2");
+    assert_eq!(done.state.count, 3);
+    other
+        .execute(&s, &Step::Increment, &meta(), &ctx)
+        .await
+        .expect("another writer counts 4");
+    let nothing = cached
+        .execute(&s, &Step::Nothing, &meta(), &ctx)
+        .await
+        .expect("records nothing");
+    assert_eq!(
+        nothing.state.count, 4,
+        "a no-op answers with the stored state"
+    );
+    let refused = cached
+        .execute(&s, &Step::Expect(9), &meta(), &ctx)
+        .await
+        .expect_err("refused on the current state");
+    assert!(refused.to_string().contains("the count is 4"), "{refused}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,7 +316,11 @@ async fn a_hit_reads_nothing_and_a_stale_entry_reads_only_the_newer_events() {
         .execute(&s, &open(), &meta(), &ctx)
         .await
         .expect("opens");
-    assert_eq!(reads.taken(), vec![Version::FIRST], "a miss reads the stream");
+    assert_eq!(
+        reads.taken(),
+        vec![Version::FIRST],
+        "a miss reads the stream"
+    );
     for text in ["a", "b"] {
         cached
             .execute(&s, &TicketCommand::Comment(text.into()), &meta(), &ctx)
@@ -247,6 +335,11 @@ async fn a_hit_reads_nothing_and_a_stale_entry_reads_only_the_newer_events() {
         .await
         .expect_err("already open");
     assert!(refused.to_string().contains("already open"), "{refused}");
+    assert_eq!(
+        reads.taken(),
+        vec![Version::new(4)],
+        "a refusal on a cached state first reads what follows it"
+    );
     cached
         .execute(&s, &TicketCommand::Comment("c".into()), &meta(), &ctx)
         .await

@@ -355,7 +355,14 @@ pub fn event_hash(
     BUFFER.with(|buffer| match buffer.try_borrow_mut() {
         Ok(mut bytes) => {
             bytes.clear();
-            write_canonical_content(&mut bytes, previous_hash, stream, version, data, recorded_at);
+            write_canonical_content(
+                &mut bytes,
+                previous_hash,
+                stream,
+                version,
+                data,
+                recorded_at,
+            );
             EventHash(Sha256::digest(&*bytes).into())
         }
         // Only a re-entrant call gets here; it pays for its own buffer.

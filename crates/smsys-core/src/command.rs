@@ -218,19 +218,19 @@ impl<A: Aggregate> CommandHandler<A> {
         self
     }
 
-    /// When to take snapshots ([`SnapshotPolicy::Never`]: never, and never load one).
+    /// When to take snapshots ([`SnapshotPolicy::Never`]: never, and never load one from the
+    /// store's own table).
     pub fn with_snapshot_policy(mut self, policy: SnapshotPolicy) -> Self {
         self.policy = policy;
         self
     }
 
-    /// Where snapshots are loaded from and saved to, if anywhere.
+    /// Where snapshots are loaded from and saved to, if anywhere: the one given, else the
+    /// store's own unless the policy is never to take any.
     fn snapshot_store(&self) -> Option<&dyn SnapshotStore> {
-        if self.policy == SnapshotPolicy::Never {
-            return None;
-        }
         match &self.snapshots {
             Some(snapshots) => Some(&**snapshots),
+            None if self.policy == SnapshotPolicy::Never => None,
             None => self.store.snapshots(),
         }
     }
@@ -400,7 +400,9 @@ impl<A: Aggregate> CommandHandler<A> {
     /// With a cache ([`Self::with_cache`]) the command is decided on the cached state when
     /// there is one, else on the state read from the store; either way it is appended with the
     /// exact version that state reflects. On a conflict only the events after that version
-    /// are read, and the command is decided again, at most the configured number of times.
+    /// are read, and the command is decided again, at most the configured number of times. A
+    /// refusal or a decision to record nothing, which no append arbitrates, is answered only
+    /// after the events following the cached version (usually none) have been read.
     pub async fn execute(
         &self,
         stream: &StreamId,
@@ -415,12 +417,33 @@ impl<A: Aggregate> CommandHandler<A> {
             .as_ref()
             .and_then(|cache| cache.take(stream))
             .map(|entry| (entry.state, Some(entry.version)));
-        for attempt in 1..=self.max_attempts {
-            let (mut state, version) = match known.take() {
+        // A cached state not yet compared with the store in this command.
+        let mut unconfirmed = known.is_some();
+        let mut attempt = 1;
+        loop {
+            let (mut state, mut version) = match known.take() {
                 Some(known) => known,
-                None => self.load_for_command(stream).await?,
+                None => {
+                    unconfirmed = false;
+                    self.load_for_command(stream).await?
+                }
             };
-            let events = match A::decide(&state, command, &self.services, ctx) {
+            let decision = A::decide(&state, command, &self.services, ctx);
+            // A refusal or a no-op is answered without an append, so the store's version check
+            // cannot arbitrate it: a cached state must first be confirmed current (a read that
+            // is empty unless another writer moved the stream).
+            let appends = matches!(&decision, Ok(events) if !events.is_empty());
+            if unconfirmed && !appends {
+                unconfirmed = false;
+                let before = version;
+                (state, version) = self.catch_up(stream, state, version).await?;
+                if version != before {
+                    tracing::debug!(%stream, "cached state was stale; deciding again");
+                    known = Some((state, version));
+                    continue;
+                }
+            }
+            let events = match decision {
                 Ok(events) => events,
                 Err(rejection) => {
                     self.keep(stream, state, version);
@@ -459,9 +482,28 @@ impl<A: Aggregate> CommandHandler<A> {
                         attempts: attempt,
                     });
                 }
-                Err(error) if error.is_conflict() => {
-                    tracing::debug!(%stream, attempt, %error, "conflict; reading the new events and deciding again");
-                    known = Some(self.catch_up(stream, state, version).await?);
+                Err(AppendError::Conflict { actual, .. }) => {
+                    unconfirmed = false;
+                    // A stream behind the state (restored from an older backup, say) cannot be
+                    // caught up: read it again from scratch.
+                    let caught = if actual < version {
+                        tracing::warn!(%stream, ?actual, ?version, "stored stream is behind the state held; reading it again");
+                        None
+                    } else {
+                        tracing::debug!(%stream, attempt, "conflict; reading the new events and deciding again");
+                        Some(self.catch_up(stream, state, version).await?)
+                    };
+                    if attempt >= self.max_attempts {
+                        if let Some((state, version)) = caught {
+                            self.keep(stream, state, version);
+                        }
+                        return Err(CommandError::Conflict {
+                            stream: stream.clone(),
+                            attempts: attempt,
+                        });
+                    }
+                    attempt += 1;
+                    known = caught;
                 }
                 Err(error) => {
                     // Nothing was written, or (a transient failure) the outcome is unknown:
@@ -472,13 +514,6 @@ impl<A: Aggregate> CommandHandler<A> {
                 }
             }
         }
-        if let Some((state, version)) = known {
-            self.keep(stream, state, version);
-        }
-        Err(CommandError::Conflict {
-            stream: stream.clone(),
-            attempts: self.max_attempts,
-        })
     }
 
     async fn maybe_snapshot(

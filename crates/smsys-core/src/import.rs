@@ -26,7 +26,6 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -34,7 +33,7 @@ use serde_json::Value;
 
 use crate::aggregate::DomainEvent;
 use crate::event::{Actor, EventData, EventId, Metadata, TenantId};
-use crate::store::{AppendError, EventStore, StreamAppend};
+use crate::store::{AppendError, EventStore, StoreError, StreamAppend};
 use crate::stream::{ExpectedVersion, IdError, Position, StreamId, Version};
 
 /// Metadata extension naming the system an imported event came from.
@@ -135,7 +134,9 @@ pub struct ImportProgress {
     pub total_events: usize,
 }
 
-/// Why one record's history was not recorded. Nothing of that record was written.
+/// Why one record's history was not recorded. Nothing of that record was written, except
+/// after a transient store failure ([`crate::BackendError::is_transient`]), where the outcome
+/// is unknown until the import is run again.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportFailure {
     /// An event could not be turned into stored form.
@@ -232,13 +233,21 @@ impl HistoryImport {
     }
 
     /// Calls `report` after every batch.
-    pub fn with_progress(mut self, report: impl Fn(ImportProgress) + Send + Sync + 'static) -> Self {
+    pub fn with_progress(
+        mut self,
+        report: impl Fn(ImportProgress) + Send + Sync + 'static,
+    ) -> Self {
         self.progress = Some(Arc::new(report));
         self
     }
 
     /// Records `records`, in batches. Records the store already holds from an earlier run of
-    /// the same import count as recorded.
+    /// the same import count as recorded; records without events are skipped (and counted in
+    /// the progress only).
+    ///
+    /// Each event's id is derived from the source system's name, the stream and the version
+    /// it is recorded at, so a rerun puts the same ids at the same places and the store
+    /// recognises it as a retry.
     pub async fn run<E: DomainEvent>(
         &self,
         records: Vec<RecordHistory<E>>,
@@ -250,6 +259,7 @@ impl HistoryImport {
             total_events: records.iter().map(|r| r.events.len()).sum(),
         };
         let mut report = ImportReport::default();
+        let mut reported = None;
         let mut batch: Vec<StreamAppend> = Vec::new();
         let mut batch_events = 0;
         for record in records {
@@ -274,12 +284,14 @@ impl HistoryImport {
             if batch_events >= self.batch_events {
                 self.flush(std::mem::take(&mut batch), &mut report, &mut progress)
                     .await;
+                self.report(progress, &mut reported);
                 batch_events = 0;
             }
         }
         if !batch.is_empty() {
             self.flush(batch, &mut report, &mut progress).await;
         }
+        self.report(progress, &mut reported);
         tracing::info!(source = %self.source, records = report.records, events = report.events,
             refused = report.refused.len(), "import finished");
         Ok(report)
@@ -295,7 +307,23 @@ impl HistoryImport {
             .iter()
             .map(|a| (a.stream.clone(), a.events.len()))
             .collect();
-        let results = self.store.append_batch(batch).await;
+        let parts = streams.len();
+        let mut results = self.store.append_batch(batch).await;
+        if results.len() != parts {
+            // A store that breaks the one-result-per-part contract: what happened to the parts
+            // without a result is unknown, so they are reported as such.
+            tracing::error!(
+                parts,
+                results = results.len(),
+                "append_batch answered for a different number of parts"
+            );
+            results.truncate(parts);
+            while results.len() < parts {
+                results.push(Err(AppendError::Store(StoreError::Corrupt {
+                    what: "the store gave no result for this part of a batch".into(),
+                })));
+            }
+        }
         for ((stream, events), result) in streams.into_iter().zip(results) {
             progress.records += 1;
             progress.events += events;
@@ -303,7 +331,8 @@ impl HistoryImport {
                 Ok(written) => {
                     report.records += 1;
                     report.events += events;
-                    report.last_position = report.last_position.max(written.positions.last().copied());
+                    report.last_position =
+                        report.last_position.max(written.positions.last().copied());
                 }
                 Err(error) => {
                     tracing::warn!(%stream, %error, "imported record refused");
@@ -314,10 +343,22 @@ impl HistoryImport {
                 }
             }
         }
-        tracing::debug!(records = progress.records, events = progress.events,
-            total = progress.total_records, "import progress");
+    }
+
+    /// Tells the progress callback, unless it was told this already.
+    fn report(&self, progress: ImportProgress, reported: &mut Option<ImportProgress>) {
+        if *reported == Some(progress) {
+            return;
+        }
+        *reported = Some(progress);
+        tracing::debug!(
+            records = progress.records,
+            events = progress.events,
+            total = progress.total_records,
+            "import progress"
+        );
         if let Some(report) = &self.progress {
-            report(*progress);
+            report(progress);
         }
     }
 
@@ -325,21 +366,28 @@ impl HistoryImport {
         &self,
         record: &RecordHistory<E>,
     ) -> Result<Vec<EventData>, ImportFailure> {
-        let mut ordinals: HashMap<&str, u32> = HashMap::new();
+        let first = match record.expected {
+            ExpectedVersion::Exact(version) => version.get() + 1,
+            _ => 1,
+        };
         record
             .events
             .iter()
-            .map(|past| {
+            .zip(first..)
+            .map(|(past, version)| {
                 let fail = |reason: String| ImportFailure::Encode {
                     source_row: past.source_row.clone(),
                     reason,
                 };
-                let ordinal = ordinals.entry(past.source_row.as_str()).or_default();
+                // Named by its place (a rerun must put it there anyway) and its source, with
+                // each part's length so no two (source, stream) pairs give the same name.
                 let id = EventId::derived(&format!(
-                    "import/{}/{}/{}/{}",
-                    self.source, record.stream, past.source_row, ordinal
+                    "import/{}:{}/{}:{}/{version}",
+                    self.source.len(),
+                    self.source,
+                    record.stream.as_str().len(),
+                    record.stream
                 ));
-                *ordinal += 1;
                 let mut metadata = Metadata::new(id, past.actor.clone(), past.occurred_at)
                     .with_extension(SOURCE_SYSTEM, Value::String(self.source.clone()))
                     .and_then(|m| {

@@ -55,8 +55,7 @@ pub use reactor::{DerivedIds, Reacting, Reactor};
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{
     AppendError, AppendResult, BackendError, EventStore, EventStream, LogFilter, StoreError,
-    StreamAppend,
-    check_append_shape, resolve_retry,
+    StreamAppend, check_append_shape, resolve_retry,
 };
 pub use stream::{
     Category, ExpectedVersion, IdError, MAX_CATEGORY_LEN, MAX_ENTITY_ID_LEN, Position, StreamId,

@@ -12,7 +12,7 @@ use smsys_core::{
 };
 
 use super::Harness;
-use super::fixture::{Fixture, event};
+use super::fixture::{Fixture, event, event_with_id};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -36,24 +36,25 @@ async fn finish<H: Harness>(harness: &H, store: Arc<H::Store>) {
     }
 }
 
-/// A mixed batch: new streams, a stream named twice, a conflict and a malformed part. The good
-/// parts are written in batch order; the refused ones write nothing and say why.
+/// A mixed batch: new streams, a stream named twice, conflicts, reused ids and malformed
+/// parts. The good parts are written in batch order (not in stream-name order); the refused
+/// ones write nothing, say why, and leave their neighbours and later parts of their stream
+/// alone.
 pub async fn batch_parts_stand_alone<H: Harness>(h: &H) {
     let store = Arc::new(h.create().await);
-    let (a, b, c, d) = (
-        Fixture::stream("batch-a"),
-        Fixture::stream("batch-b"),
-        Fixture::stream("batch-c"),
-        Fixture::stream("batch-d"),
-    );
+    let [z, b, c, d, e, f] =
+        ["z", "b", "c", "d", "e", "f"].map(|n| Fixture::stream(&format!("batch-{n}")));
     let existing = events(2, "before");
+    let stored_id = existing[0].event_id().as_uuid();
     store
         .append(&c, ExpectedVersion::NoStream, existing)
         .await
         .expect("setup append");
     let twice = events(1, "dup").pop().expect("one event");
+    let first_z = events(3, "z");
+    let z_id = first_z[0].event_id().as_uuid();
     let parts = vec![
-        StreamAppend::new(a.clone(), ExpectedVersion::NoStream, events(3, "a")),
+        StreamAppend::new(z.clone(), ExpectedVersion::NoStream, first_z),
         StreamAppend::new(
             b.clone(),
             ExpectedVersion::Exact(Version::new(4)),
@@ -74,8 +75,33 @@ pub async fn batch_parts_stand_alone<H: Harness>(h: &H) {
             ExpectedVersion::Exact(Version::new(3)),
             events(2, "c2"),
         ),
-        StreamAppend::new(a.clone(), ExpectedVersion::NoStream, events(1, "a-again")),
+        StreamAppend::new(z.clone(), ExpectedVersion::NoStream, events(1, "z-again")),
         StreamAppend::new(d.clone(), ExpectedVersion::NoStream, vec![]),
+        StreamAppend::new(
+            e.clone(),
+            ExpectedVersion::NoStream,
+            vec![event_with_id(
+                stored_id,
+                "batch.t",
+                json!({ "other": "content" }),
+            )],
+        ),
+        StreamAppend::new(
+            e.clone(),
+            ExpectedVersion::NoStream,
+            vec![event_with_id(
+                z_id,
+                "batch.t",
+                json!({ "other": "content" }),
+            )],
+        ),
+        StreamAppend::new(
+            f.clone(),
+            ExpectedVersion::Exact(Version::new(7)),
+            events(1, "f1"),
+        ),
+        StreamAppend::new(f.clone(), ExpectedVersion::NoStream, events(1, "f2")),
+        StreamAppend::new(e.clone(), ExpectedVersion::NoStream, events(2, "e")),
     ];
     let results = store.append_batch(parts.clone()).await;
     assert_eq!(results.len(), parts.len(), "one result per part");
@@ -83,46 +109,66 @@ pub async fn batch_parts_stand_alone<H: Harness>(h: &H) {
         Ok(r) => r.clone(),
         Err(e) => panic!("part {i} of the batch should succeed: {e}"),
     };
-    assert_eq!(ok(0).version, Version::new(3), "new stream a");
-    assert!(
+    let refused = |i: usize, why: &str, matches: bool| {
+        assert!(matches, "part {i} is refused ({why}): {:?}", results[i]);
+    };
+    assert_eq!(ok(0).version, Version::new(3), "new stream z");
+    refused(
+        1,
+        "version 4 of a missing stream",
         matches!(&results[1], Err(AppendError::Conflict { actual: None, .. })),
-        "part 1 expects version 4 of a missing stream: {:?}",
-        results[1]
     );
     assert_eq!(
         ok(2).version,
         Version::new(3),
         "c after its two stored events"
     );
-    assert!(
+    refused(
+        3,
+        "an id twice",
         matches!(&results[3], Err(AppendError::DuplicateEventId { .. })),
-        "part 3 repeats an id: {:?}",
-        results[3]
     );
     assert_eq!(
         ok(4).version,
         Version::new(5),
         "the second part of c sees the first"
     );
-    assert!(
+    refused(
+        5,
+        "z was created earlier in the batch",
         matches!(&results[5], Err(AppendError::Conflict { actual: Some(v), .. }) if *v == Version::new(3)),
-        "a was created earlier in the batch: {:?}",
-        results[5]
     );
-    assert!(
+    refused(
+        6,
+        "no events",
         matches!(&results[6], Err(AppendError::NoEvents { .. })),
-        "an empty part is refused: {:?}",
-        results[6]
     );
-
-    let all = log(&*store).await;
+    refused(
+        7,
+        "an id stored before the batch, with other content",
+        matches!(&results[7], Err(AppendError::EventIdReused { .. })),
+    );
+    refused(
+        8,
+        "an id written earlier in the batch, with other content",
+        matches!(&results[8], Err(AppendError::EventIdReused { .. })),
+    );
+    refused(
+        9,
+        "version 7 of a missing stream",
+        matches!(&results[9], Err(AppendError::Conflict { actual: None, .. })),
+    );
     assert_eq!(
-        all.len(),
-        2 + 3 + 1 + 2,
-        "only the accepted parts are stored"
+        ok(10).version,
+        Version::new(1),
+        "f after its refused first part"
     );
+    assert_eq!(ok(11).version, Version::new(2), "e after its refused parts");
+
+    let accepted = [0usize, 2, 4, 10, 11];
+    let all = log(&*store).await;
     let written: Vec<_> = all[2..].iter().map(|e| e.data.clone()).collect();
-    let expected: Vec<_> = [0usize, 2, 4]
+    let expected: Vec<_> = accepted
         .iter()
         .flat_map(|&i| parts[i].events.clone())
         .collect();
@@ -130,10 +176,7 @@ pub async fn batch_parts_stand_alone<H: Harness>(h: &H) {
         written, expected,
         "the log holds the accepted parts in batch order"
     );
-    let positions: Vec<Position> = [0usize, 2, 4]
-        .iter()
-        .flat_map(|&i| ok(i).positions)
-        .collect();
+    let positions: Vec<Position> = accepted.iter().flat_map(|&i| ok(i).positions).collect();
     let stored: Vec<Position> = all[2..].iter().map(|e| e.position).collect();
     assert_eq!(
         positions, stored,
@@ -143,7 +186,14 @@ pub async fn batch_parts_stand_alone<H: Harness>(h: &H) {
         positions.windows(2).all(|p| p[0] < p[1]),
         "positions increase"
     );
-    for (stream, version) in [(&a, Some(3)), (&b, None), (&c, Some(5)), (&d, None)] {
+    for (stream, version) in [
+        (&z, Some(3)),
+        (&b, None),
+        (&c, Some(5)),
+        (&d, None),
+        (&e, Some(2)),
+        (&f, Some(1)),
+    ] {
         assert_eq!(
             store.stream_version(stream).await.expect("version reads"),
             version.map(Version::new),
@@ -162,32 +212,53 @@ pub async fn batch_parts_stand_alone<H: Harness>(h: &H) {
 }
 
 /// Sending the same batch again (a retry after a lost answer) returns the original results
-/// and writes nothing; an empty batch is answered with no results.
+/// and writes nothing; a batch mixing such retries with new parts writes only the new ones;
+/// an empty batch is answered with no results.
 pub async fn batch_retry_returns_original_results<H: Harness>(h: &H) {
     let store = Arc::new(h.create().await);
     assert!(store.append_batch(vec![]).await.is_empty());
-    let parts: Vec<StreamAppend> = (0..20)
-        .map(|i| {
-            StreamAppend::new(
-                Fixture::stream(&format!("retry-{i}")),
-                ExpectedVersion::NoStream,
-                events(1 + i % 3, &i.to_string()),
-            )
-        })
-        .collect();
+    let part = |i: usize| {
+        StreamAppend::new(
+            Fixture::stream(&format!("retry-{i}")),
+            ExpectedVersion::NoStream,
+            events(1 + i % 3, &i.to_string()),
+        )
+    };
+    let parts: Vec<StreamAppend> = (0..20).map(part).collect();
     let first = store.append_batch(parts.clone()).await;
     let first: Vec<_> = first
         .into_iter()
         .map(|r| r.expect("every part is new"))
         .collect();
     let count = log(&*store).await.len();
-    let again = store.append_batch(parts).await;
+    let again = store.append_batch(parts.clone()).await;
     let again: Vec<_> = again
         .into_iter()
         .map(|r| r.expect("a retried part is recognised"))
         .collect();
     assert_eq!(again, first, "the retry returns the original results");
     assert_eq!(log(&*store).await.len(), count, "the retry writes nothing");
+
+    // An import rerun after a partial commit: old parts interleaved with new ones.
+    let fresh: Vec<StreamAppend> = (0..10).map(|i| part(100 + i)).collect();
+    let mixed: Vec<StreamAppend> = (0..10)
+        .flat_map(|i| [parts[i].clone(), fresh[i].clone()])
+        .collect();
+    let results = store.append_batch(mixed.clone()).await;
+    for (i, result) in results.iter().enumerate() {
+        match (i % 2, result) {
+            (0, Ok(r)) => assert_eq!(r, &first[i / 2], "part {i} is a retry"),
+            (_, Ok(_)) => {}
+            (_, Err(e)) => panic!("part {i} should succeed: {e}"),
+        }
+    }
+    let after = log(&*store).await;
+    let new: Vec<_> = after[count..].iter().map(|e| e.data.clone()).collect();
+    let expected: Vec<_> = fresh.into_iter().flat_map(|p| p.events).collect();
+    assert_eq!(
+        new, expected,
+        "only the new parts are written, in batch order"
+    );
     finish(h, store).await;
 }
 
@@ -197,7 +268,7 @@ pub async fn batch_reaches_subscribers<H: Harness>(h: &H) {
     let parts: Vec<StreamAppend> = (0..50)
         .map(|i| {
             StreamAppend::new(
-                Fixture::stream(&format!("sub-{i}")),
+                Fixture::stream(&format!("sub-{:02}", 49 - i)),
                 ExpectedVersion::NoStream,
                 events(2, &i.to_string()),
             )
@@ -219,5 +290,14 @@ pub async fn batch_reaches_subscribers<H: Harness>(h: &H) {
     .await
     .expect("the subscription delivers the batch");
     assert_eq!(seen, log(&*store).await, "subscription equals the log");
+    let order: Vec<String> = seen
+        .iter()
+        .step_by(2)
+        .map(|e| e.stream.to_string())
+        .collect();
+    let expected: Vec<String> = (0..50)
+        .map(|i| Fixture::stream(&format!("sub-{:02}", 49 - i)).to_string())
+        .collect();
+    assert_eq!(order, expected, "the log follows the batch's order");
     finish(h, store).await;
 }
