@@ -81,7 +81,10 @@ async fn import(dir: &tempfile::TempDir, histories: Vec<RecordHistory<IncidentEv
         .expect("catches up");
     let elapsed = started.elapsed();
     assert_eq!(report.records, records, "every record imported");
-    assert_eq!(reached, report.last_position, "the index saw the whole import");
+    assert_eq!(
+        reached, report.last_position,
+        "the index saw the whole import"
+    );
     sqlite.close().await;
     elapsed
 }
@@ -135,7 +138,11 @@ fn bulk_import(c: &mut Criterion) {
     let mut group = c.benchmark_group("import/sqlite_full");
     group.sample_size(10);
     group.throughput(Throughput::Elements(events as u64));
-    let name = format!("history_{}_records_{}_events_with_index", histories.len(), events);
+    let name = format!(
+        "history_{}_records_{}_events_with_index",
+        histories.len(),
+        events
+    );
     group.bench_function(&name, |b| {
         b.iter_custom(|iters| {
             (0..iters)
@@ -147,7 +154,10 @@ fn bulk_import(c: &mut Criterion) {
         });
     });
     group.finish();
-    println!("peak RSS after the import benches: {} MiB", peak_rss_kib() / 1024);
+    println!(
+        "peak RSS after the import benches: {} MiB",
+        peak_rss_kib() / 1024
+    );
     let rows: Vec<(String, i64, String, String)> = histories
         .iter()
         .flat_map(|h| {
