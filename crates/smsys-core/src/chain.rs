@@ -168,8 +168,17 @@ pub fn write_canonical_json(out: &mut Vec<u8>, value: &Value) {
 
 fn write_string(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
     let bytes = s.as_bytes();
+    out.push(b'"');
+    // Most text needs no escape: one pass without early exit (it vectorises) tells.
+    let needs_escape = bytes.iter().fold(false, |any, &b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
+    if !needs_escape {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut plain = 0;
     for (i, &b) in bytes.iter().enumerate() {
         // Only ASCII control characters, '"' and '\\' are escaped; every other byte, including
@@ -219,6 +228,16 @@ fn write_key(out: &mut Vec<u8>, first: bool, key: &str) {
     out.push(b':');
 }
 
+/// A key of the canonical form's own (plain ASCII, nothing to escape).
+fn write_known_key(out: &mut Vec<u8>, first: bool, key: &'static str) {
+    if !first {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
 fn write_opt_str(out: &mut Vec<u8>, value: Option<&str>) {
     match value {
         Some(s) => write_string(out, s),
@@ -238,18 +257,24 @@ fn write_uuid(out: &mut Vec<u8>, uuid: Option<uuid::Uuid>) {
     }
 }
 
+/// `value` in decimal, left-padded with zeros to at least `width` digits (at most 10).
 fn write_digits(out: &mut Vec<u8>, value: u32, width: usize) {
     let mut digits = [b'0'; 10];
+    let mut start = digits.len();
     let mut v = value;
-    for slot in digits.iter_mut().rev() {
-        *slot = b'0' + (v % 10) as u8;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (v % 10) as u8;
         v /= 10;
+        if v == 0 {
+            break;
+        }
     }
-    let used = 10 - digits.iter().take_while(|d| **d == b'0').count();
-    out.extend_from_slice(&digits[10 - used.max(width).min(10)..]);
+    out.extend_from_slice(&digits[start.min(digits.len() - width.min(digits.len()))..]);
 }
 
 fn write_timestamp(out: &mut Vec<u8>, t: DateTime<Utc>) {
+    let t = t.naive_utc();
     out.push(b'"');
     match u32::try_from(t.year()) {
         Ok(year) => write_digits(out, year, 4),
@@ -269,7 +294,7 @@ fn write_timestamp(out: &mut Vec<u8>, t: DateTime<Utc>) {
         write_digits(out, value, 2);
     }
     out.push(b'.');
-    write_digits(out, t.timestamp_subsec_micros(), 6);
+    write_digits(out, t.and_utc().timestamp_subsec_micros(), 6);
     out.extend_from_slice(b"Z\"");
 }
 
@@ -296,17 +321,17 @@ fn write_canonical_content(
 ) {
     let meta = data.metadata();
     out.push(b'{');
-    write_key(out, true, "actor");
+    write_known_key(out, true, "actor");
     write_string(out, meta.actor().as_str());
-    write_key(out, false, "causation_id");
+    write_known_key(out, false, "causation_id");
     write_uuid(out, meta.causation_id().map(|c| c.as_uuid()));
-    write_key(out, false, "correlation_id");
+    write_known_key(out, false, "correlation_id");
     write_uuid(out, meta.correlation_id().map(|c| c.as_uuid()));
-    write_key(out, false, "event_id");
+    write_known_key(out, false, "event_id");
     write_uuid(out, Some(meta.event_id().as_uuid()));
-    write_key(out, false, "event_type");
+    write_known_key(out, false, "event_type");
     write_string(out, data.event_type().as_str());
-    write_key(out, false, "extensions");
+    write_known_key(out, false, "extensions");
     out.push(b'{');
     // BTreeMap<String, _> iterates in byte order of the keys.
     for (i, (key, value)) in meta.extensions().iter().enumerate() {
@@ -314,11 +339,11 @@ fn write_canonical_content(
         write_canonical_json(out, value);
     }
     out.push(b'}');
-    write_key(out, false, "occurred_at");
+    write_known_key(out, false, "occurred_at");
     write_timestamp(out, meta.occurred_at());
-    write_key(out, false, "payload");
+    write_known_key(out, false, "payload");
     write_canonical_json(out, data.payload());
-    write_key(out, false, "previous_hash");
+    write_known_key(out, false, "previous_hash");
     match previous_hash {
         Some(h) => {
             out.push(b'"');
@@ -327,15 +352,15 @@ fn write_canonical_content(
         }
         None => out.extend_from_slice(b"null"),
     }
-    write_key(out, false, "recorded_at");
+    write_known_key(out, false, "recorded_at");
     write_timestamp(out, recorded_at);
-    write_key(out, false, "schema_version");
+    write_known_key(out, false, "schema_version");
     let _ = write!(out, "{}", data.schema_version());
-    write_key(out, false, "stream");
+    write_known_key(out, false, "stream");
     write_string(out, stream.as_str());
-    write_key(out, false, "tenant");
+    write_known_key(out, false, "tenant");
     write_opt_str(out, meta.tenant().map(TenantId::as_str));
-    write_key(out, false, "version");
+    write_known_key(out, false, "version");
     let _ = write!(out, "{}", version.get());
     out.push(b'}');
 }
@@ -611,6 +636,19 @@ mod tests {
             String::from_utf8(out).unwrap(),
             r#"{"B":-3,"a":{"y":true,"z":null},"b":[1,2.5,"x\"\n\u0001é"]}"#
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn timestamps_encode_as_rfc3339_with_microseconds(
+            micros in -62_135_596_800_000_000i64..253_402_300_799_999_999i64,
+        ) {
+            let t = DateTime::from_timestamp_micros(micros).unwrap();
+            let mut out = Vec::new();
+            write_timestamp(&mut out, t);
+            let expected = format!("\"{}\"", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
+        }
     }
 
     fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {

@@ -181,6 +181,8 @@ impl EventStore for MemoryEventStore {
         let recorded_at = Utc::now();
         let mut positions = Vec::with_capacity(events.len());
         let mut new_indices = Vec::with_capacity(events.len());
+        log.events.reserve(events.len());
+        log.ids.reserve(events.len());
         for data in events {
             version = version.next();
             let index = log.events.len();
