@@ -3,7 +3,20 @@
 //! `store/sqlite/*` goes through `SqliteEventStore` (hashing, idempotency lookup, version
 //! check, group-commit writer, read pool); `store/sqlite_raw/*` inserts rows of the same shape
 //! into a bare table of a file with the same pragmas (WAL, the same `synchronous`), one
-//! transaction per append. Every bench checks what it wrote or read.
+//! transaction per append, or reads the store's own file with a plain `SELECT`. Every bench
+//! checks what it wrote or read.
+//!
+//! - `append_{1,100}_{full,normal}`, `append_1_concurrent16_full`: appends one after another,
+//!   and from 16 tasks at once.
+//! - `append_batch_1000_full`: one `append_batch` of 1,000 parts (one event each, a stream
+//!   each), beside `sqlite_raw/append_batch_1000_full`, the same rows in one transaction.
+//! - `bulk_load_50k_parts_300k_events_full`: an import, one `append_batch` of 50,000 new
+//!   streams of 6 events each into a new file (the store splits it into transactions).
+//! - `read_stream_10k`, `rebuild_10k`: one stream of 10,000 events read whole, collected or
+//!   folded; `sqlite_raw/read_10k` selects and parses the same payloads.
+//! - `catch_up_10k`: `read_all` from the start over a log of 10,000 events from 1,000
+//!   interleaved streams (what a projection catching up reads); `sqlite_raw/catch_up_10k`
+//!   selects the same columns with the stream names joined and parses each payload.
 
 #![allow(
     clippy::expect_used,
@@ -17,12 +30,20 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use serde_json::json;
-use smsys_core::{EventData, EventStore, ExpectedVersion, StreamId, Version};
+use smsys_core::{
+    EventData, EventStore, ExpectedVersion, LogFilter, Position, StreamAppend, StreamId, Version,
+};
 use smsys_store::testkit::event;
 use smsys_store::{Durability, SqliteEventStore, SqliteOptions};
 use tempfile::TempDir;
 
 const STREAM_LEN: u64 = 10_000;
+
+/// Streams of the catch-up log; each gets `STREAM_LEN / CATCH_UP_STREAMS` events, interleaved.
+const CATCH_UP_STREAMS: u64 = 1_000;
+
+/// Parts of one `append_batch`.
+const BATCH_PARTS: usize = 1_000;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -258,6 +279,116 @@ fn concurrent_appends(c: &mut Criterion) {
     });
 }
 
+fn batch_appends(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(open(&dir, Durability::Full));
+    let mut group = c.benchmark_group("store/sqlite");
+    group.throughput(Throughput::Elements(BATCH_PARTS as u64));
+    let mut batches = 0u64;
+    group.bench_function("append_batch_1000_full", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            let store = store.clone();
+            let first = batches;
+            batches += iters;
+            async move {
+                let mut elapsed = Duration::ZERO;
+                for batch in first..first + iters {
+                    let parts: Vec<StreamAppend> = (0..BATCH_PARTS)
+                        .map(|p| {
+                            StreamAppend::new(
+                                stream(&format!("b{batch}.{p}")),
+                                ExpectedVersion::NoStream,
+                                events(1, p as u64),
+                            )
+                        })
+                        .collect();
+                    let started = Instant::now();
+                    let results = store.append_batch(parts).await;
+                    elapsed += started.elapsed();
+                    assert_eq!(results.len(), BATCH_PARTS);
+                    assert!(results.iter().all(Result::is_ok), "every part is new");
+                }
+                elapsed
+            }
+        });
+    });
+    group.finish();
+    rt.block_on(async {
+        let count = store
+            .read_all(Position::START, LogFilter::all())
+            .fold(0u64, |n, e| async move {
+                e.unwrap();
+                n + 1
+            })
+            .await;
+        assert_eq!(count, batches * BATCH_PARTS as u64, "every part is stored");
+        store.close().await;
+    });
+
+    let mut group = c.benchmark_group("store/sqlite_raw");
+    group.throughput(Throughput::Elements(BATCH_PARTS as u64));
+    let mut raw = Raw::new(Durability::Full);
+    let s = stream("raw");
+    let mut rows = 0i64;
+    group.bench_function("append_batch_1000_full", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iters {
+                let batch = events(BATCH_PARTS, 0);
+                let started = Instant::now();
+                raw.append(&s, &batch);
+                elapsed += started.elapsed();
+            }
+            rows += (iters * BATCH_PARTS as u64) as i64;
+            elapsed
+        });
+    });
+    group.finish();
+    assert_eq!(raw.count(), rows);
+}
+
+/// An import: one `append_batch` of 50,000 new streams, 6 events each, into a new file.
+fn bulk_load(c: &mut Criterion) {
+    const PARTS: usize = 50_000;
+    const PER_PART: usize = 6;
+    let rt = runtime();
+    let mut group = c.benchmark_group("store/sqlite");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements((PARTS * PER_PART) as u64));
+    group.bench_function("bulk_load_50k_parts_300k_events_full", |b| {
+        b.to_async(&rt).iter_custom(|iters| async move {
+            let mut elapsed = Duration::ZERO;
+            for _ in 0..iters {
+                let dir = tempfile::tempdir().unwrap();
+                let store = open(&dir, Durability::Full).await;
+                let parts: Vec<StreamAppend> = (0..PARTS)
+                    .map(|p| {
+                        StreamAppend::new(
+                            stream(&format!("import{p}")),
+                            ExpectedVersion::NoStream,
+                            events(PER_PART, (p * PER_PART) as u64),
+                        )
+                    })
+                    .collect();
+                let started = Instant::now();
+                let results = store.append_batch(parts).await;
+                elapsed += started.elapsed();
+                assert_eq!(results.len(), PARTS);
+                for (p, result) in results.into_iter().enumerate() {
+                    let written = result.unwrap();
+                    assert_eq!(written.version, Version::new(PER_PART as u64));
+                    let first = (p * PER_PART + 1) as u64;
+                    assert_eq!(written.positions[0], Position::from_sequence(first));
+                }
+                store.close().await;
+            }
+            elapsed
+        });
+    });
+    group.finish();
+}
+
 fn reads(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
@@ -323,6 +454,90 @@ fn raw_read(path: &Path) {
     assert_eq!(count, STREAM_LEN);
 }
 
+/// The whole log read from the start, as a projection catching up reads it: 1,000 streams of
+/// ten events, interleaved in the log.
+fn catch_up(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(open(&dir, Durability::Normal));
+    let per_stream = STREAM_LEN / CATCH_UP_STREAMS;
+    rt.block_on(async {
+        for round in 0..per_stream {
+            let parts = (0..CATCH_UP_STREAMS)
+                .map(|s| {
+                    StreamAppend::new(
+                        stream(&format!("ticket{s}")),
+                        ExpectedVersion::Any,
+                        events(1, round * CATCH_UP_STREAMS + s),
+                    )
+                })
+                .collect();
+            let results = store.append_batch(parts).await;
+            assert!(results.iter().all(Result::is_ok));
+        }
+    });
+    let mut group = c.benchmark_group("store/sqlite");
+    group.throughput(Throughput::Elements(STREAM_LEN));
+    group.bench_function("catch_up_10k", |b| {
+        b.to_async(&rt).iter(|| async {
+            let (count, sum) = store
+                .read_all(Position::START, LogFilter::all())
+                .fold((0u64, 0u64), |(count, sum), e| async move {
+                    let e = e.unwrap();
+                    assert_eq!(e.position.sequence(), count + 1, "log order");
+                    (count + 1, sum + e.data.payload()["n"].as_u64().unwrap())
+                })
+                .await;
+            assert_eq!(count, STREAM_LEN);
+            assert_eq!(sum, STREAM_LEN * (STREAM_LEN - 1) / 2);
+        });
+    });
+    group.finish();
+    rt.block_on(store.close());
+
+    let path = dir.path().join("store.db");
+    let mut group = c.benchmark_group("store/sqlite_raw");
+    group.throughput(Throughput::Elements(STREAM_LEN));
+    group.bench_function("catch_up_10k", |b| b.iter(|| raw_catch_up(&path)));
+    group.finish();
+}
+
+/// The catch-up read with plain rusqlite: every column the store reads, stream names joined,
+/// each value borrowed and each payload parsed, nothing validated or built.
+fn raw_catch_up(path: &Path) {
+    let conn =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT e.position, s.name, e.version, e.event_id, e.event_type, e.schema_version,
+                e.payload, e.actor, e.occurred_at, e.correlation_id, e.causation_id, e.tenant,
+                e.extensions, e.recorded_at, e.previous_hash, e.hash
+             FROM events e JOIN streams s ON s.stream_id = e.stream_id ORDER BY e.position",
+        )
+        .unwrap();
+    let mut rows = stmt.query([]).unwrap();
+    let (mut count, mut sum, mut bytes) = (0u64, 0u64, 0usize);
+    while let Some(row) = rows.next().unwrap() {
+        for i in [1, 3, 4, 7, 15] {
+            bytes += row.get_ref(i).unwrap().as_bytes().unwrap().len();
+        }
+        for i in [0, 2, 5, 8, 13] {
+            row.get_ref(i).unwrap().as_i64().unwrap();
+        }
+        for i in [9, 10, 11, 12, 14] {
+            row.get_ref(i).unwrap();
+        }
+        let payload: serde_json::Value =
+            serde_json::from_str(row.get_ref(6).unwrap().as_str().unwrap()).unwrap();
+        sum += payload["n"].as_u64().unwrap();
+        count += 1;
+    }
+    assert_eq!(count, STREAM_LEN);
+    assert_eq!(sum, STREAM_LEN * (STREAM_LEN - 1) / 2);
+    assert!(bytes > 0);
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
@@ -333,6 +548,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = sequential_appends, concurrent_appends, reads
+    targets = sequential_appends, concurrent_appends, batch_appends, bulk_load, reads, catch_up
 }
 criterion_main!(benches);

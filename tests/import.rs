@@ -119,7 +119,15 @@ async fn import_round_trip(store: Arc<dyn EventStore>) {
     // Imported records are records: commands work on them, the index lists them.
     let open = histories
         .iter()
-        .find(|h| h.events().len() == 4 && h.stream() != &taken)
+        .find(|h| {
+            h.stream() != &taken
+                && matches!(
+                    h.events().last().map(|e| &e.event),
+                    Some(IncidentEvent::Record(
+                        smsys::core::records::RecordEvent::Noted { .. }
+                    ))
+                )
+        })
         .expect("an incident left open");
     let handler =
         CommandHandler::<IncidentManagement>::new(Arc::clone(&store), IncidentPolicy::default());
@@ -140,8 +148,8 @@ async fn import_round_trip(store: Arc<dyn EventStore>) {
         .expect("a command on an imported record");
     assert_eq!(
         done.append.expect("recorded").version,
-        Version::new(5),
-        "after its four imported events"
+        Version::new(open.events().len() as u64 + 1),
+        "after its imported events"
     );
 }
 
@@ -277,5 +285,122 @@ async fn a_history_in_two_parts_continues_and_reruns_and_reports_its_end() {
         ),
         "{}",
         other.refused[0].failure
+    );
+}
+
+/// A long imported stream gets a snapshot in the store's own table at its first command, and
+/// the next cold handler loads from it.
+#[tokio::test]
+async fn long_streams_get_snapshots_automatically() {
+    use smsys::core::import::HistoricalEvent;
+    use smsys::core::records::{NoteKind, RecordEvent};
+    use smsys::core::{SnapshotPolicy, SnapshotStore};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = SqliteEventStore::open(dir.path().join("long.sqlite"))
+        .await
+        .expect("opens");
+    let store: Arc<dyn EventStore> = Arc::new(sqlite.clone());
+    // The generator leaves an incident open with a comment as its last event.
+    let open = |h: &RecordHistory<IncidentEvent>| {
+        matches!(
+            h.events().last().map(|e| &e.event),
+            Some(IncidentEvent::Record(RecordEvent::Noted { .. }))
+        )
+    };
+    let mut history = desk_history(50, 5)
+        .into_iter()
+        .find(open)
+        .expect("an open incident");
+    let agent = Actor::new("agent:ana").expect("valid");
+    for n in 0..150 {
+        history.push(HistoricalEvent::new(
+            RecordEvent::Noted {
+                kind: NoteKind::WorkNote,
+                text: format!("note {n}"),
+            }
+            .into(),
+            agent.clone(),
+            Fixture::occurred_at(),
+            format!("note {n}"),
+        ));
+    }
+    let stream = history.stream().clone();
+    let events = history.events().len() as u64;
+    let report = HistoryImport::new(Arc::clone(&store), "servicenow")
+        .expect("valid source")
+        .run(vec![history])
+        .await
+        .expect("imports");
+    assert!(report.refused.is_empty());
+    assert_eq!(sqlite.load_snapshot(&stream).await.expect("reads"), None);
+
+    let ids = SequentialIds::new(1 << 40);
+    let ctx = Context::new(Fixture::occurred_at(), &ids);
+    let note = RecordCommand::AddNote {
+        kind: NoteKind::WorkNote,
+        text: "after the import".into(),
+    }
+    .into();
+    let agent = CommandMeta::new(Actor::new("agent:ana").expect("valid"));
+    let handler =
+        CommandHandler::<IncidentManagement>::new(Arc::clone(&store), IncidentPolicy::default());
+    handler
+        .execute(&stream, &note, &agent, &ctx)
+        .await
+        .expect("a command on the long stream");
+    let snapshot = sqlite
+        .load_snapshot(&stream)
+        .await
+        .expect("reads")
+        .expect("the load that replayed the long stream left a snapshot");
+    assert_eq!(snapshot.version, Version::new(events));
+    let loaded = handler.load(&stream).await.expect("loads");
+    let replayed =
+        CommandHandler::<IncidentManagement>::new(Arc::clone(&store), IncidentPolicy::default())
+            .with_snapshot_policy(SnapshotPolicy::Never)
+            .load(&stream)
+            .await
+            .expect("loads");
+    assert_eq!(
+        loaded, replayed,
+        "the state from the snapshot equals a full replay"
+    );
+    assert_eq!(loaded.version, Some(Version::new(events + 1)));
+
+    let off = tempfile::tempdir().expect("temp dir");
+    let plain = SqliteEventStore::open(off.path().join("off.sqlite"))
+        .await
+        .expect("opens");
+    let plain_store: Arc<dyn EventStore> = Arc::new(plain.clone());
+    let mut again = desk_history(50, 5)
+        .into_iter()
+        .find(open)
+        .expect("an open incident");
+    for n in 0..150 {
+        again.push(HistoricalEvent::new(
+            RecordEvent::Noted {
+                kind: NoteKind::WorkNote,
+                text: format!("note {n}"),
+            }
+            .into(),
+            Actor::new("agent:ana").expect("valid"),
+            Fixture::occurred_at(),
+            format!("note {n}"),
+        ));
+    }
+    HistoryImport::new(Arc::clone(&plain_store), "servicenow")
+        .expect("valid source")
+        .run(vec![again])
+        .await
+        .expect("imports");
+    CommandHandler::<IncidentManagement>::new(plain_store, IncidentPolicy::default())
+        .with_snapshot_policy(SnapshotPolicy::Never)
+        .execute(&stream, &note, &agent, &ctx)
+        .await
+        .expect("a command");
+    assert_eq!(
+        plain.load_snapshot(&stream).await.expect("reads"),
+        None,
+        "no snapshots under SnapshotPolicy::Never"
     );
 }

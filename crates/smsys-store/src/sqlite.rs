@@ -1,9 +1,14 @@
 //! The SQLite event store: the embedded default.
 //!
 //! One file, WAL mode, STRICT tables, numbered migrations applied on open. One writer thread
-//! does every write with group commit (see the `writer` module); reads go through a small pool
-//! of read-only connections on tokio's blocking pool. Positions are dense from 1 and in commit
-//! order. Needs a tokio runtime (for `spawn_blocking`).
+//! does every write with group commit (see the `writer` module); a batched append
+//! ([`EventStore::append_batch`]) goes to it as one request per about 16,384 events, each
+//! written in one transaction. Reads go through a small pool of read-only connections on
+//! tokio's blocking pool. The forward reads (`read_stream`, `read_all` and a subscription's
+//! catch-up) ask for the next page while the caller consumes the current one; the blocking
+//! pool only copies a page's rows out of SQLite, and the caller's task decodes each event as it
+//! takes it (the `reader` and `page` modules). Positions are dense from 1 and in commit order.
+//! Needs a tokio runtime (for `spawn` and `spawn_blocking`).
 //!
 //! The read side lives in the same file: named checkpoints (the store is a
 //! [`CheckpointStore`]) and record indexes ([`SqliteEventStore::record_index`]) whose rows and
@@ -39,17 +44,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use smsys_core::{
     AppendError, AppendResult, BackendError, CheckpointStore, EventData, EventStore, EventStream,
     ExpectedVersion, LogFilter, Position, RecordedEvent, Snapshot, SnapshotStore, StoreError,
-    StreamId, VerifyReport, Version, check_append_shape, verify_events,
+    StreamAppend, StreamId, VerifyReport, Version, check_append_shape, verify_events,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::paging::{PagedStore, log_pages, stream_pages, subscription};
+use crate::paging::{PAGE_SIZE, PagedStore, stream_pages, subscription};
 
 mod error;
 mod index;
+mod page;
 mod reader;
 mod rows;
 mod schema;
@@ -57,9 +64,13 @@ mod writer;
 
 use error::BACKEND;
 pub use index::SqliteRecordIndex;
-use writer::{Command, Write};
+use writer::{Command, MAX_BATCH_EVENTS, Part, Write};
 
 use crate::checkpoint::CheckpointName;
+
+/// Events per page of the forward reads (`read_stream`, `read_all`), which fetch the next
+/// page while the current one is consumed.
+const READ_PAGE: usize = PAGE_SIZE;
 
 /// When an acknowledged append is safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -327,8 +338,98 @@ impl EventStore for SqliteEventStore {
         .await?
     }
 
+    /// Sends the parts to the writer, which handles them exactly as the same appends sent one
+    /// after another, in one transaction: one `COMMIT`, one fsync, subscriptions woken once.
+    ///
+    /// A large batch goes in requests of about 16,384 events (whole parts; a part larger than
+    /// that goes alone), each committed before the next is sent, so memory and the time other
+    /// writers wait stay bounded on a bulk load of any size. Atomicity is per part in any case:
+    /// once an earlier request has committed, a later one that fails leaves it stored, other
+    /// writers' appends may commit between two requests, and the parts that fail report a
+    /// transient error; retrying the whole batch with the same event ids returns the original
+    /// result for every part that was stored.
+    async fn append_batch(
+        &self,
+        appends: Vec<StreamAppend>,
+    ) -> Vec<Result<AppendResult, AppendError>> {
+        let mut results = Vec::with_capacity(appends.len());
+        let mut appends = appends.into_iter().peekable();
+        while appends.peek().is_some() {
+            // One request: parts up to about MAX_BATCH_EVENTS events. A malformed part is
+            // answered here and holds its place (`None` marks a part sent to the writer).
+            let mut answers: Vec<Option<Result<AppendResult, AppendError>>> = Vec::new();
+            let mut parts = Vec::new();
+            let mut events = 0;
+            while let Some(append) = appends.next_if(|_| events < MAX_BATCH_EVENTS) {
+                match check_append_shape(&append.stream, &append.events) {
+                    Ok(()) => {
+                        events += append.events.len();
+                        answers.push(None);
+                        parts.push(Part {
+                            stream: append.stream,
+                            expected: append.expected,
+                            events: append.events,
+                        });
+                    }
+                    Err(refused) => answers.push(Some(Err(refused))),
+                }
+            }
+            let sent = parts.len();
+            let (mut written, closed) = if sent == 0 {
+                (Vec::new().into_iter(), false)
+            } else {
+                match self
+                    .request(|reply| Command::AppendBatch { parts, reply })
+                    .await
+                {
+                    Ok(written) => {
+                        if written.len() != sent {
+                            tracing::error!(
+                                sent,
+                                answered = written.len(),
+                                "sqlite writer answered a batch with the wrong number of results"
+                            );
+                        }
+                        (written.into_iter(), false)
+                    }
+                    Err(_) => (Vec::new().into_iter(), true),
+                }
+            };
+            tracing::trace!(
+                parts = answers.len(),
+                events,
+                "sqlite batch request answered"
+            );
+            results.extend(answers.into_iter().map(|answer| {
+                answer.or_else(|| written.next()).unwrap_or_else(|| {
+                    Err(if closed {
+                        StoreError::Closed { backend: BACKEND }
+                    } else {
+                        // The outcome is unknown: a retry with the same ids settles it.
+                        StoreError::Backend(BackendError::new(
+                            BACKEND,
+                            "append batch",
+                            true,
+                            "the writer gave no answer for this part",
+                        ))
+                    }
+                    .into())
+                })
+            }));
+        }
+        results
+    }
+
     fn read_stream(&self, stream: &StreamId, from: Version) -> EventStream<'_> {
-        stream_pages(self, stream.clone(), Some(from), false)
+        let cursor = reader::Cursor::Stream {
+            stream: stream.clone(),
+            from,
+        };
+        Box::pin(reader::Pages::new(
+            Arc::clone(&self.inner.readers),
+            cursor,
+            READ_PAGE,
+        ))
     }
 
     fn read_stream_backwards(&self, stream: &StreamId, from: Option<Version>) -> EventStream<'_> {
@@ -336,7 +437,19 @@ impl EventStore for SqliteEventStore {
     }
 
     fn read_all(&self, after: Position, filter: LogFilter) -> EventStream<'_> {
-        log_pages(self, after, filter)
+        let cursor = reader::Cursor::Log {
+            after,
+            filter: Arc::new(filter),
+        };
+        Box::pin(reader::Pages::new(
+            Arc::clone(&self.inner.readers),
+            cursor,
+            READ_PAGE,
+        ))
+    }
+
+    fn snapshots(&self) -> Option<&dyn SnapshotStore> {
+        Some(self)
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
@@ -347,8 +460,52 @@ impl EventStore for SqliteEventStore {
             .await
     }
 
+    /// Catches up with the same forward read as `read_all` (the next page read while this one
+    /// is consumed), then follows the log from the last event delivered with the shared
+    /// subscription of [`crate::paging`], whose first read happens at once: what committed
+    /// during the catch-up is read then, so nothing is skipped.
     fn subscribe(&self, after: Position, filter: LogFilter) -> EventStream<'_> {
-        subscription(self, after, filter, self.inner.commits.clone())
+        enum Phase<'a> {
+            CatchUp {
+                pages: reader::Pages,
+                last: Position,
+            },
+            Live(EventStream<'a>),
+            Done,
+        }
+        let cursor = reader::Cursor::Log {
+            after,
+            filter: Arc::new(filter.clone()),
+        };
+        let pages = reader::Pages::new(Arc::clone(&self.inner.readers), cursor, READ_PAGE);
+        let start = Phase::CatchUp { pages, last: after };
+        futures::stream::unfold(
+            (start, Some(filter)),
+            move |(mut phase, mut filter)| async move {
+                loop {
+                    match phase {
+                        Phase::CatchUp { mut pages, last } => match pages.next().await {
+                            Some(Ok(event)) => {
+                                let last = event.position;
+                                return Some((Ok(event), (Phase::CatchUp { pages, last }, filter)));
+                            }
+                            Some(Err(e)) => return Some((Err(e), (Phase::Done, None))),
+                            None => {
+                                let filter = filter.take()?;
+                                let commits = self.inner.commits.clone();
+                                phase = Phase::Live(subscription(self, last, filter, commits));
+                            }
+                        },
+                        Phase::Live(mut live) => {
+                            let item = live.next().await?;
+                            return Some((item, (Phase::Live(live), None)));
+                        }
+                        Phase::Done => return None,
+                    }
+                }
+            },
+        )
+        .boxed()
     }
 }
 
@@ -364,7 +521,11 @@ impl PagedStore for SqliteEventStore {
         let stream = stream.clone();
         self.inner
             .readers
-            .run(move |conn| rows::stream_page(conn, &stream, from, backwards, limit))
+            .run(move |conn| {
+                let mut page = page::Page::default();
+                rows::stream_page(conn, &stream, from, backwards, limit, &mut page)?;
+                page.into_events(page::Streams::Known(&stream))
+            })
             .await
     }
 
@@ -377,7 +538,11 @@ impl PagedStore for SqliteEventStore {
         let filter = filter.clone();
         self.inner
             .readers
-            .run(move |conn| rows::log_page(conn, after, &filter, limit))
+            .run(move |conn| {
+                let mut page = page::Page::default();
+                rows::log_page(conn, after, &filter, limit, &mut page)?;
+                page.into_events(page::Streams::Named(&mut page::StreamNames::new(limit)))
+            })
             .await
     }
 }
@@ -422,5 +587,159 @@ impl CheckpointStore for SqliteEventStore {
             reply,
         })
         .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryEventStore;
+    use futures::StreamExt;
+    use smsys_core::{Actor, EventId, EventType, Metadata};
+
+    fn event(n: u64) -> EventData {
+        let meta = Metadata::new(
+            EventId::from_uuid(uuid::Uuid::now_v7()).unwrap(),
+            Actor::new("tester").unwrap(),
+            chrono::DateTime::UNIX_EPOCH,
+        );
+        EventData::new(
+            EventType::new("batch.t").unwrap(),
+            1,
+            serde_json::json!({ "n": n }),
+            meta,
+        )
+        .unwrap()
+    }
+
+    /// A batch of several requests' worth of parts: new streams, streams named again in a
+    /// later request (after a commit), conflicts, malformed parts and a part repeated as a
+    /// retry. Every result equals the reference store's, and the log holds the same events.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_larger_than_a_transaction_agrees_with_the_reference() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = SqliteEventStore::open(dir.path().join("store.db"))
+            .await
+            .unwrap();
+        let memory = MemoryEventStore::new();
+        let streams: Vec<StreamId> = (0..6_000)
+            .map(|i| format!("bulk-{i}").parse().unwrap())
+            .collect();
+        let mut parts = Vec::new();
+        let mut n = 0u64;
+        let mut events = |count: u64| {
+            n += count;
+            (n - count..n).map(event).collect::<Vec<_>>()
+        };
+        // Three rounds over every stream: about 3 * 6,000 * 2 events, over three requests.
+        for round in 0..3u64 {
+            for (i, stream) in streams.iter().enumerate() {
+                let count = 1 + (i as u64 + round) % 3;
+                let expected = match (round, i % 97) {
+                    (_, 13) => ExpectedVersion::Exact(Version::new(99)),
+                    (0, _) => ExpectedVersion::NoStream,
+                    _ => ExpectedVersion::Any,
+                };
+                parts.push(StreamAppend::new(stream.clone(), expected, events(count)));
+            }
+        }
+        parts.push(StreamAppend::new(
+            streams[1].clone(),
+            ExpectedVersion::Any,
+            vec![],
+        ));
+        let repeated = parts[5].clone();
+        parts.push(repeated);
+        let twice = event(0);
+        parts.push(StreamAppend::new(
+            streams[2].clone(),
+            ExpectedVersion::Any,
+            vec![twice.clone(), twice],
+        ));
+        let total: usize = parts.iter().map(|p| p.events.len()).sum();
+        assert!(
+            total > 2 * MAX_BATCH_EVENTS,
+            "the batch spans several requests"
+        );
+
+        let got = sqlite.append_batch(parts.clone()).await;
+        let want = memory.append_batch(parts).await;
+        assert_eq!(got.len(), want.len());
+        for (i, (got, want)) in got.iter().zip(&want).enumerate() {
+            match (got, want) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "part {i}"),
+                (Err(got), Err(want)) => {
+                    assert_eq!(format!("{got:?}"), format!("{want:?}"), "part {i}")
+                }
+                _ => panic!("part {i}: sqlite {got:?}, reference {want:?}"),
+            }
+        }
+        assert!(want.iter().any(Result::is_err) && want.iter().any(Result::is_ok));
+        let stored: Vec<RecordedEvent> = sqlite
+            .read_all(Position::START, LogFilter::all())
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        let reference: Vec<RecordedEvent> = memory
+            .read_all(Position::START, LogFilter::all())
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        assert_eq!(stored.len(), reference.len());
+        for (s, r) in stored.iter().zip(&reference) {
+            assert_eq!(
+                (&s.stream, s.version, s.position, &s.data),
+                (&r.stream, r.version, r.position, &r.data)
+            );
+        }
+        assert!(sqlite.verify().await.unwrap().is_intact());
+        sqlite.close().await;
+    }
+
+    /// A subscription catches up over several pages (read ahead), then follows live appends,
+    /// each event once and in log order; a plain read of a stream sees its pages in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_subscription_catches_up_over_pages_then_follows() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteEventStore::open(dir.path().join("store.db"))
+            .await
+            .unwrap();
+        let streams: Vec<StreamId> = (0..3)
+            .map(|i| format!("sub-{i}").parse().unwrap())
+            .collect();
+        let before = 3 * READ_PAGE as u64 + 7;
+        let parts: Vec<StreamAppend> = (0..before)
+            .map(|n| {
+                let stream = streams[(n % 3) as usize].clone();
+                StreamAppend::new(stream, ExpectedVersion::Any, vec![event(n)])
+            })
+            .collect();
+        assert!(store.append_batch(parts).await.iter().all(Result::is_ok));
+        let mut subscription = store.subscribe(Position::START, LogFilter::all());
+        let mut seen = 0u64;
+        while seen < before {
+            let event = subscription.next().await.unwrap().unwrap();
+            seen += 1;
+            assert_eq!(event.position, Position::from_sequence(seen));
+            assert_eq!(event.data.payload()["n"], seen - 1);
+        }
+        for n in before..before + 5 {
+            store
+                .append(&streams[0], ExpectedVersion::Any, vec![event(n)])
+                .await
+                .unwrap();
+            let event = subscription.next().await.unwrap().unwrap();
+            seen += 1;
+            assert_eq!(event.position, Position::from_sequence(seen));
+            assert_eq!(event.data.payload()["n"], n);
+        }
+        let versions: Vec<u64> = store
+            .read_stream(&streams[1], Version::FIRST)
+            .map(|e| e.unwrap().version.get())
+            .collect()
+            .await;
+        assert_eq!(versions, (1..=before / 3).collect::<Vec<_>>());
+        drop(subscription);
+        store.close().await;
     }
 }

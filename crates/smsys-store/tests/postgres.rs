@@ -1,5 +1,6 @@
 //! The PostgreSQL store against the real server: the conformance suite, several nodes at
-//! once, terminated connections, and the record index (`postgres/record_index.rs`).
+//! once, terminated connections, batched appends (`postgres/batch.rs`), opening schemas of
+//! earlier releases (`postgres/migration.rs`) and the record index (`postgres/record_index.rs`).
 //!
 //! Connection settings come from `SMSYS_TEST_DATABASE_URL`, e.g.
 //! `host=127.0.0.1 user=postgres dbname=test`. Without it the tests are skipped, except when
@@ -28,6 +29,10 @@ use smsys_core::{
 use smsys_store::postgres::{CheckpointName, PgEventStore, PgRecordIndex};
 use smsys_store::testkit::{Fixture, Harness, ReadSideHarness, event};
 
+#[path = "postgres/batch.rs"]
+mod batch;
+#[path = "postgres/migration.rs"]
+mod migration;
 #[path = "postgres/record_index.rs"]
 mod record_index;
 
@@ -355,8 +360,9 @@ async fn postgres_multi_node_subscriber_sees_every_event_once_in_one_order() {
     slow.execute(
         &format!(
             "INSERT INTO \"{schema}\".events (tx_id, seq, stream_id, version, category, event_id,
-                 event_type, schema_version, tenant, payload, metadata, recorded_at, previous_hash, hash)
-             VALUES ($1, $2, $3, 1, $4, $5, $6, $7, NULL, $8, $9, $10, NULL, $11)"
+                 event_type, schema_version, tenant, payload, recorded_at, previous_hash, hash,
+                 occurred_us, actor)
+             VALUES ($1, $2, $3, 1, $4, $5, $6, $7, NULL, $8, $9, NULL, $10, $11, $12)"
         ),
         &[
             &slow_tx,
@@ -367,9 +373,10 @@ async fn postgres_multi_node_subscriber_sees_every_event_once_in_one_order() {
             &data.event_type().as_str(),
             &i64::from(data.schema_version()),
             &tokio_postgres::types::Json(data.payload()),
-            &tokio_postgres::types::Json(data.metadata()),
             &slow_event.recorded_at,
             &slow_event.hash.as_bytes().as_slice(),
+            &data.metadata().occurred_at().timestamp_micros(),
+            &data.metadata().actor().as_str(),
         ],
     )
     .await

@@ -21,6 +21,8 @@
 //! waited for, and its events would sort first in the log although they come later in the
 //! stream.
 //!
+//! Batches (`batch`) take the same stream locks, all of them before their first write.
+//!
 //! Retries: a stored event id makes the insert fail on the `event_id` unique key (or the
 //! version check fail, when the stream moved on since); either way the ids are looked up and
 //! [`resolve_retry`] gives the answer every backend gives.
@@ -30,19 +32,18 @@ use std::sync::{Mutex, PoisonError};
 
 use chrono::Utc;
 use deadpool_postgres::{Object, Pool};
-use serde_json::Value;
 use smsys_core::chain::event_hash;
 use smsys_core::{
     AppendError, AppendResult, BackendError, EventData, EventHash, EventId, ExpectedVersion,
-    Metadata, Position, RecordedEvent, StoreError, StreamId, Version, check_append_shape,
-    resolve_retry, to_micros,
+    Position, RecordedEvent, StoreError, StreamId, Version, check_append_shape, resolve_retry,
+    to_micros,
 };
-use tokio_postgres::types::{Json, ToSql};
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::error::{BACKEND, Class, class_of, pool_error, store_error};
 use super::queries::Queries;
-use super::rows::{decode, hash, unsigned};
+use super::rows::{MetadataColumns, decode_all, hash, unsigned};
 
 /// Attempts under the stream lock when a one-round-trip writer of the same stream keeps
 /// getting in between (the lock serialises locked writers, not those).
@@ -50,19 +51,25 @@ const ATTEMPTS: usize = 16;
 
 /// A pooled connection inside a transaction: dropped before the transaction ended (an error,
 /// a cancelled future), it is taken out of the pool and closed, so the server rolls back.
-struct InTransaction {
+pub(super) struct InTransaction {
     client: Option<Object>,
 }
 
 impl InTransaction {
-    fn client(&self) -> Result<&Object, StoreError> {
+    pub(super) fn new(client: Object) -> Self {
+        Self {
+            client: Some(client),
+        }
+    }
+
+    pub(super) fn client(&self) -> Result<&Object, StoreError> {
         self.client
             .as_ref()
             .ok_or(StoreError::Closed { backend: BACKEND })
     }
 
     /// The transaction ended: the connection may go back to the pool.
-    fn finish(mut self) {
+    pub(super) fn finish(mut self) {
         self.client = None;
     }
 }
@@ -91,7 +98,7 @@ const HEADS: usize = 65_536;
 pub(crate) struct Heads(Mutex<HashMap<StreamId, (Version, EventHash)>>);
 
 impl Heads {
-    fn get(&self, stream: &StreamId) -> Option<(Version, EventHash)> {
+    pub(super) fn get(&self, stream: &StreamId) -> Option<(Version, EventHash)> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -99,7 +106,7 @@ impl Heads {
             .copied()
     }
 
-    fn set(&self, stream: &StreamId, head: Option<(Version, EventHash)>) {
+    pub(super) fn set(&self, stream: &StreamId, head: Option<(Version, EventHash)>) {
         let mut heads = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         match head {
             Some(head) => {
@@ -192,10 +199,10 @@ impl Appender<'_> {
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id().as_uuid()).collect();
         let rows =
             super::pool::query(self.pool, "append", &self.queries.events_by_id, &[&ids]).await?;
-        let stored: HashMap<EventId, RecordedEvent> = rows
-            .iter()
-            .map(|row| decode(row).map(|e| (e.event_id(), e)))
-            .collect::<Result<_, _>>()?;
+        let stored: HashMap<EventId, RecordedEvent> = decode_all(&rows)?
+            .into_iter()
+            .map(|e| (e.event_id(), e))
+            .collect();
         let recorded: Vec<Option<&RecordedEvent>> =
             events.iter().map(|e| stored.get(&e.event_id())).collect();
         resolve_retry(stream, expected, events, &recorded)
@@ -237,9 +244,7 @@ impl Appender<'_> {
             client.prepare_cached(&self.queries.insert_existing_stream),
         )
         .map_err(op)?;
-        let tx = InTransaction {
-            client: Some(client),
-        };
+        let tx = InTransaction::new(client);
         let client = tx.client()?;
 
         // Round trip 1: begin, lock the stream, read its head.
@@ -379,7 +384,7 @@ impl<'a> Write<'a> {
         for data in events {
             version = version.next();
             let link = event_hash(previous.as_ref(), stream, version, data, recorded_at);
-            rows.push(version, data, previous, link)?;
+            rows.push(version, data, payload_text(data)?, previous, link)?;
             previous = Some(link);
         }
         let head = previous.ok_or(StoreError::Corrupt {
@@ -408,21 +413,26 @@ impl<'a> Write<'a> {
     }
 
     fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let rows = &self.rows;
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![
             &self.stream,
             &self.last_version,
             &self.head_bytes,
             &self.category,
             &self.recorded_at,
-            &self.rows.versions,
-            &self.rows.ids,
-            &self.rows.types,
-            &self.rows.schema_versions,
-            &self.rows.tenants,
-            &self.rows.payloads,
-            &self.rows.metadata,
-            &self.rows.previous,
-            &self.rows.hashes,
+            &rows.versions,
+            &rows.ids,
+            &rows.types,
+            &rows.schema_versions,
+            &rows.metadata.tenants,
+            &rows.payloads,
+            &rows.previous,
+            &rows.hashes,
+            &rows.metadata.occurred_us,
+            &rows.metadata.actors,
+            &rows.metadata.correlations,
+            &rows.metadata.causations,
+            &rows.metadata.extensions,
         ];
         if let (Some(version), Some(head)) = (&self.expected_version, &self.expected_head) {
             params.push(version);
@@ -432,44 +442,45 @@ impl<'a> Write<'a> {
     }
 }
 
-fn to_i64(version: Version) -> Result<i64, StoreError> {
+pub(super) fn to_i64(version: Version) -> Result<i64, StoreError> {
     i64::try_from(version.get()).map_err(|_| StoreError::Corrupt {
         what: format!("version {version} is beyond what the store can hold"),
     })
 }
 
-/// The column arrays of one append.
-struct Rows<'a> {
-    versions: Vec<i64>,
-    ids: Vec<Uuid>,
-    types: Vec<&'a str>,
-    schema_versions: Vec<i64>,
-    tenants: Vec<Option<&'a str>>,
-    payloads: Vec<Json<&'a Value>>,
-    metadata: Vec<Json<&'a Metadata>>,
-    previous: Vec<Option<Vec<u8>>>,
-    hashes: Vec<Vec<u8>>,
+/// The column arrays of appended events (the stream's columns apart).
+pub(super) struct Rows<'a> {
+    pub(super) versions: Vec<i64>,
+    pub(super) ids: Vec<Uuid>,
+    pub(super) types: Vec<&'a str>,
+    pub(super) schema_versions: Vec<i64>,
+    /// The payloads as JSON text, cast to `json` by the statement.
+    pub(super) payloads: Vec<String>,
+    pub(super) previous: Vec<Option<Vec<u8>>>,
+    pub(super) hashes: Vec<Vec<u8>>,
+    pub(super) metadata: MetadataColumns<'a>,
 }
 
 impl<'a> Rows<'a> {
-    fn with_capacity(n: usize) -> Self {
+    pub(super) fn with_capacity(n: usize) -> Self {
         Self {
             versions: Vec::with_capacity(n),
             ids: Vec::with_capacity(n),
             types: Vec::with_capacity(n),
             schema_versions: Vec::with_capacity(n),
-            tenants: Vec::with_capacity(n),
             payloads: Vec::with_capacity(n),
-            metadata: Vec::with_capacity(n),
             previous: Vec::with_capacity(n),
             hashes: Vec::with_capacity(n),
+            metadata: MetadataColumns::with_capacity(n),
         }
     }
 
-    fn push(
+    /// Adds an event; `payload` is its payload as JSON text.
+    pub(super) fn push(
         &mut self,
         version: Version,
         data: &'a EventData,
+        payload: String,
         previous: Option<EventHash>,
         hash: EventHash,
     ) -> Result<(), StoreError> {
@@ -477,12 +488,20 @@ impl<'a> Rows<'a> {
         self.ids.push(data.event_id().as_uuid());
         self.types.push(data.event_type().as_str());
         self.schema_versions.push(i64::from(data.schema_version()));
-        self.tenants
-            .push(data.metadata().tenant().map(|t| t.as_str()));
-        self.payloads.push(Json(data.payload()));
-        self.metadata.push(Json(data.metadata()));
+        self.payloads.push(payload);
         self.previous.push(previous.map(|h| h.as_bytes().to_vec()));
         self.hashes.push(hash.as_bytes().to_vec());
+        self.metadata.push(data.metadata());
         Ok(())
     }
+}
+
+/// A payload as the JSON text the store writes.
+pub(super) fn payload_text(data: &EventData) -> Result<String, StoreError> {
+    serde_json::to_string(data.payload()).map_err(|e| StoreError::Corrupt {
+        what: format!(
+            "the payload of event {} does not serialize: {e}",
+            data.event_id()
+        ),
+    })
 }

@@ -116,6 +116,21 @@ pub(crate) fn class_of(error: &tokio_postgres::Error) -> Class {
     )
 }
 
+/// Whether the server gave up on the transaction because of other transactions (a deadlock,
+/// a serialization failure), not because of anything about this one: running it again may
+/// succeed.
+pub(crate) fn is_contention(error: &tokio_postgres::Error) -> bool {
+    error
+        .code()
+        .is_some_and(|code| CONTENTION_STATES.contains(code))
+}
+
+/// SQLSTATEs of [`is_contention`].
+const CONTENTION_STATES: [SqlState; 2] = [
+    SqlState::T_R_SERIALIZATION_FAILURE,
+    SqlState::T_R_DEADLOCK_DETECTED,
+];
+
 /// A driver error as a [`StoreError`].
 pub(crate) fn store_error(operation: &'static str, error: tokio_postgres::Error) -> StoreError {
     let transient = class_of(&error) == Class::Transient;

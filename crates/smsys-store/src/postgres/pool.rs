@@ -1,6 +1,9 @@
 //! Running one statement on a pooled connection, and keeping lost connections out of the pool.
 
+use std::pin::pin;
+
 use deadpool_postgres::{Object, Pool};
+use futures::TryStreamExt;
 use smsys_core::StoreError;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
@@ -33,6 +36,44 @@ pub(crate) async fn query(
         release_after(client, &error);
         store_error(operation, error)
     })
+}
+
+/// Runs `sql` (prepared once per connection) on a pooled connection and hands each row to
+/// `each` as it arrives, so decoding overlaps with the rest of the result still on its way.
+/// Once `each` returns `Ok(false)` or an error, the remaining rows are read off the connection
+/// but not handed on; the error is returned at the end.
+pub(crate) async fn each_row(
+    pool: &Pool,
+    operation: &'static str,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    mut each: impl FnMut(&Row) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let client = pool.get().await.map_err(|e| pool_error(operation, e))?;
+    let outcome = async {
+        let statement = client.prepare_cached(sql).await?;
+        let rows = client.query_raw(&statement, params.iter().copied()).await?;
+        let mut rows = pin!(rows);
+        let (mut wanted, mut refused) = (true, None);
+        while let Some(row) = rows.try_next().await? {
+            if wanted {
+                match each(&row) {
+                    Ok(more) => wanted = more,
+                    Err(error) => (wanted, refused) = (false, Some(error)),
+                }
+            }
+        }
+        Ok(refused)
+    }
+    .await;
+    match outcome {
+        Ok(None) => Ok(()),
+        Ok(Some(refused)) => Err(refused),
+        Err(error) => {
+            release_after(client, &error);
+            Err(store_error(operation, error))
+        }
+    }
 }
 
 /// Runs `sql` with explicitly typed parameters on a pooled connection, unprepared: one round

@@ -1,10 +1,7 @@
 //! The SQL the store runs, written once per schema when the store opens.
 
 use super::config::SchemaName;
-
-/// Columns every event read selects, in the order [`super::rows::decode`] reads them.
-pub(crate) const EVENT_COLUMNS: &str = "stream_id, version, tx_id, seq, event_type, \
-     schema_version, payload, metadata, recorded_at, previous_hash, hash";
+use super::rows::EVENT_COLUMNS;
 
 /// The transaction's log position part and the delivery gate, as bigint (wrap the gate in a
 /// scalar subquery in a select list, so it is computed once per statement, not per row). `xid8` has no
@@ -19,6 +16,10 @@ pub(crate) struct Queries {
     pub(crate) stream_head: String,
     pub(crate) insert_new_stream: String,
     pub(crate) insert_existing_stream: String,
+    pub(crate) lock_streams: String,
+    pub(crate) stream_heads: String,
+    pub(crate) upsert_streams: String,
+    pub(crate) insert_batch: String,
     pub(crate) events_by_id: String,
     pub(crate) stream_forwards: String,
     pub(crate) stream_backwards: String,
@@ -32,18 +33,24 @@ pub(crate) struct Queries {
     pub(crate) save_checkpoint: String,
 }
 
+/// The columns an append writes, after `tx_id` and the stream's columns.
+const WRITTEN_COLUMNS: &str = "event_id, event_type, schema_version, tenant, payload, \
+     recorded_at, previous_hash, hash, occurred_us, actor, correlation_id, causation_id, \
+     extensions";
+
 fn insert_events(s: &str, stream_cte: &str) -> String {
     format!(
         "WITH head AS ({stream_cte})
-         INSERT INTO {s}.events (tx_id, stream_id, version, category, event_id, event_type,
-                                 schema_version, tenant, payload, metadata, recorded_at,
-                                 previous_hash, hash)
+         INSERT INTO {s}.events (tx_id, stream_id, version, category, {WRITTEN_COLUMNS})
          SELECT {CURRENT_TX}, $1, u.version, $4, u.event_id, u.event_type, u.schema_version,
-                u.tenant, u.payload, u.metadata, $5, u.previous_hash, u.hash
+                u.tenant, u.payload::json, $5, u.previous_hash, u.hash, u.occurred_us, u.actor,
+                u.correlation_id, u.causation_id, u.extensions
          FROM unnest($6::bigint[], $7::uuid[], $8::text[], $9::bigint[], $10::text[],
-                     $11::json[], $12::json[], $13::bytea[], $14::bytea[])
+                     $11::text[], $12::bytea[], $13::bytea[], $14::bigint[], $15::text[],
+                     $16::uuid[], $17::uuid[], $18::json[])
               WITH ORDINALITY AS u(version, event_id, event_type, schema_version, tenant,
-                                   payload, metadata, previous_hash, hash, ord)
+                                   payload, previous_hash, hash, occurred_us, actor,
+                                   correlation_id, causation_id, extensions, ord)
          WHERE EXISTS (SELECT 1 FROM head)
          ORDER BY u.ord
          RETURNING version, tx_id, seq"
@@ -68,8 +75,46 @@ impl Queries {
                 &s,
                 &format!(
                     "UPDATE {s}.streams SET version = $2, head_hash = $3
-                     WHERE stream_id = $1 AND version = $15 AND head_hash = $16 RETURNING 1"
+                     WHERE stream_id = $1 AND version = $19 AND head_hash = $20 RETURNING 1"
                 ),
+            ),
+            // The stream locks of a batch, taken in the order of their keys whatever the
+            // order of the streams: batches over the same streams never deadlock. Volatile
+            // functions of the select list are evaluated after the sort.
+            lock_streams: "SELECT pg_advisory_xact_lock(l.key)
+                 FROM (SELECT DISTINCT hashtextextended($2 || s, 0) AS key
+                       FROM unnest($1::text[]) AS s) AS l
+                 ORDER BY l.key"
+                .to_owned(),
+            stream_heads: format!(
+                "SELECT stream_id, version, head_hash FROM {s}.streams WHERE stream_id = ANY($1)"
+            ),
+            // A batch's stream rows, written in one order (the heads were read under the
+            // stream locks; a writer that got in between is caught by the events' keys).
+            upsert_streams: format!(
+                "INSERT INTO {s}.streams (stream_id, version, head_hash)
+                 SELECT u.stream_id, u.version, u.head_hash
+                 FROM unnest($1::text[], $2::bigint[], $3::bytea[])
+                      AS u(stream_id, version, head_hash)
+                 ORDER BY u.stream_id COLLATE \"C\"
+                 ON CONFLICT (stream_id) DO UPDATE
+                 SET version = EXCLUDED.version, head_hash = EXCLUDED.head_hash"
+            ),
+            insert_batch: format!(
+                "INSERT INTO {s}.events (tx_id, stream_id, version, category, {WRITTEN_COLUMNS})
+                 SELECT {CURRENT_TX}, u.stream_id, u.version, u.category, u.event_id,
+                        u.event_type, u.schema_version, u.tenant, u.payload::json, $1,
+                        u.previous_hash, u.hash, u.occurred_us, u.actor, u.correlation_id,
+                        u.causation_id, u.extensions
+                 FROM unnest($2::text[], $3::text[], $4::bigint[], $5::uuid[], $6::text[],
+                             $7::bigint[], $8::text[], $9::text[], $10::bytea[], $11::bytea[],
+                             $12::bigint[], $13::text[], $14::uuid[], $15::uuid[], $16::json[])
+                      WITH ORDINALITY AS u(stream_id, category, version, event_id, event_type,
+                                           schema_version, tenant, payload, previous_hash, hash,
+                                           occurred_us, actor, correlation_id, causation_id,
+                                           extensions, ord)
+                 ORDER BY u.ord
+                 RETURNING event_id, tx_id, seq"
             ),
             events_by_id: format!("SELECT {cols} FROM {s}.events WHERE event_id = ANY($1)"),
             stream_forwards: format!(

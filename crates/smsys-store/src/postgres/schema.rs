@@ -5,8 +5,11 @@
 //!   serialise per stream only (see `append`), never on a global row.
 //! - `events`: the log. `tx_id` is the writing transaction's id (`pg_current_xact_id()`),
 //!   `seq` a bigserial; the log order is `(tx_id, seq)`. `(stream_id, version)` and `event_id`
-//!   are unique. Payload and metadata are `json` (kept as written, unlike `jsonb`, which
-//!   would reorder keys and rewrite numbers). `tenant` copies the metadata's tenant.
+//!   are unique. The payload is `json` (kept as written, unlike `jsonb`, which would reorder
+//!   keys and rewrite numbers). The metadata is stored in columns (migration 3), so reading an
+//!   event parses no dates and no metadata JSON: `event_id`, `tenant`, `actor`,
+//!   `occurred_us` (whole microseconds since the epoch), `correlation_id`, `causation_id`,
+//!   and `extensions` (`json`, `NULL` when there are none).
 //! - `snapshots`: the latest snapshot per stream.
 //! - `checkpoints`: the durable position of named subscribers and record indexes.
 //! - `record_index`: the rows of every record index (`index_name` tells versions apart), one
@@ -24,10 +27,14 @@
 //! - `record_index_cis`: (index, stream, configuration item), for the `ci` filter.
 //! - `schema_migrations`: which of the migrations below ran.
 
-use tokio_postgres::Client;
+use smsys_core::Metadata;
+use tokio_postgres::types::Json;
+use tokio_postgres::{Client, Transaction};
+use uuid::Uuid;
 
 use super::config::SchemaName;
-use super::error::{PgError, store_error};
+use super::error::{PgError, corrupt, store_error};
+use super::rows::MetadataColumns;
 
 /// Unique constraint on event ids: a violation means a retry or a reused id.
 pub(crate) const EVENT_ID_KEY: &str = "events_event_id_key";
@@ -36,18 +43,28 @@ pub(crate) const STREAM_VERSION_KEY: &str = "events_stream_version_key";
 /// Primary key of the streams table.
 pub(crate) const STREAMS_KEY: &str = "streams_pkey";
 
-/// One migration: its number and its SQL, with `{schema}` standing for the quoted schema.
+/// One migration: its number and its steps, run in order in the migration's transaction.
 struct Migration {
     version: i32,
     description: &'static str,
-    sql: &'static str,
+    steps: &'static [Step],
+}
+
+/// A step of a migration.
+enum Step {
+    /// SQL, with `{schema}` standing for the quoted schema.
+    Sql(&'static str),
+    /// Fills the metadata columns of migration 3 from the `metadata` JSON of every event,
+    /// decoded by the same code that read it before.
+    MetadataColumns,
 }
 
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         description: "streams, events, snapshots, checkpoints",
-        sql: r#"
+        steps: &[Step::Sql(
+            r#"
 CREATE TABLE {schema}.streams (
     stream_id  text NOT NULL,
     version    bigint NOT NULL CHECK (version > 0),
@@ -90,11 +107,13 @@ CREATE TABLE {schema}.checkpoints (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 "#,
+        )],
     },
     Migration {
         version: 2,
         description: "record index",
-        sql: r#"
+        steps: &[Step::Sql(
+            r#"
 CREATE TABLE {schema}.record_index (
     index_name     text COLLATE "C" NOT NULL,
     stream_id      text COLLATE "C" NOT NULL,
@@ -136,8 +155,37 @@ CREATE TABLE {schema}.record_index_cis (
 );
 CREATE INDEX record_index_cis_ci ON {schema}.record_index_cis (index_name, ci, stream_id);
 "#,
+        )],
+    },
+    Migration {
+        version: 3,
+        description: "event metadata in columns",
+        steps: &[
+            Step::Sql(
+                r#"
+ALTER TABLE {schema}.events
+    ADD COLUMN occurred_us    bigint,
+    ADD COLUMN actor          text,
+    ADD COLUMN correlation_id uuid,
+    ADD COLUMN causation_id   uuid,
+    ADD COLUMN extensions     json;
+"#,
+            ),
+            Step::MetadataColumns,
+            Step::Sql(
+                r#"
+ALTER TABLE {schema}.events
+    ALTER COLUMN occurred_us SET NOT NULL,
+    ALTER COLUMN actor SET NOT NULL,
+    DROP COLUMN metadata;
+"#,
+            ),
+        ],
     },
 ];
+
+/// Events whose metadata one statement of the backfill rewrites.
+const BACKFILL_PAGE: i64 = 5_000;
 
 /// The highest migration this release knows.
 pub(crate) fn latest() -> i32 {
@@ -210,9 +258,15 @@ pub(crate) async fn migrate(client: &mut Client, schema: &SchemaName) -> Result<
     }
     for migration in MIGRATIONS.iter().filter(|m| m.version > current) {
         tracing::info!(schema = %schema, version = migration.version, "applying migration");
-        tx.batch_execute(&migration.sql.replace("{schema}", &s))
-            .await
-            .map_err(err)?;
+        for step in migration.steps {
+            match step {
+                Step::Sql(sql) => tx
+                    .batch_execute(&sql.replace("{schema}", &s))
+                    .await
+                    .map_err(err)?,
+                Step::MetadataColumns => metadata_columns(&tx, schema).await?,
+            }
+        }
         tx.execute(
             &format!("INSERT INTO {s}.schema_migrations (version, description) VALUES ($1, $2)"),
             &[&migration.version, &migration.description],
@@ -224,6 +278,89 @@ pub(crate) async fn migrate(client: &mut Client, schema: &SchemaName) -> Result<
     Ok(latest())
 }
 
+/// Migration 3: copies each event's metadata from its `metadata` JSON into the new columns,
+/// page by page in log order. The JSON is decoded exactly as the store read it before (into
+/// the typed [`Metadata`]), so every event reads back as it did; the tenant column is
+/// rewritten from it too. An event whose metadata does not decode, or names another event id
+/// than its row, stops the migration (nothing is changed): the log needs a look first.
+async fn metadata_columns(tx: &Transaction<'_>, schema: &SchemaName) -> Result<(), PgError> {
+    let s = schema.quoted();
+    let err = |e| PgError::Store(store_error("migrate", e));
+    let select = tx
+        .prepare(&format!(
+            "SELECT tx_id, seq, event_id, metadata FROM {s}.events
+             WHERE (tx_id, seq) > ($1, $2) ORDER BY tx_id, seq LIMIT $3"
+        ))
+        .await
+        .map_err(err)?;
+    let update = tx
+        .prepare(&format!(
+            "UPDATE {s}.events e
+             SET occurred_us = u.occurred_us, actor = u.actor, correlation_id = u.correlation_id,
+                 causation_id = u.causation_id, extensions = u.extensions, tenant = u.tenant
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::uuid[],
+                         $6::uuid[], $7::json[], $8::text[])
+                  AS u(tx_id, seq, occurred_us, actor, correlation_id, causation_id, extensions,
+                       tenant)
+             WHERE e.tx_id = u.tx_id AND e.seq = u.seq"
+        ))
+        .await
+        .map_err(err)?;
+    let mut after = (0_i64, 0_i64);
+    let mut done = 0_u64;
+    loop {
+        let rows = tx
+            .query(&select, &[&after.0, &after.1, &BACKFILL_PAGE])
+            .await
+            .map_err(err)?;
+        let Some(last) = rows.last() else { break };
+        after = (last.try_get(0).map_err(err)?, last.try_get(1).map_err(err)?);
+        let mut keys = (
+            Vec::with_capacity(rows.len()),
+            Vec::with_capacity(rows.len()),
+        );
+        let mut metadata = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (tx_id, seq): (i64, i64) =
+                (row.try_get(0).map_err(err)?, row.try_get(1).map_err(err)?);
+            let event_id: Uuid = row.try_get(2).map_err(err)?;
+            let Json(meta): Json<Metadata> = row.try_get(3).map_err(|e| {
+                PgError::Store(corrupt(format!(
+                    "the metadata of event ({tx_id}, {seq}) does not decode: {e}"
+                )))
+            })?;
+            if meta.event_id().as_uuid() != event_id {
+                return Err(PgError::Store(corrupt(format!(
+                    "event ({tx_id}, {seq}) is stored as {event_id} but its metadata names {}",
+                    meta.event_id()
+                ))));
+            }
+            keys.0.push(tx_id);
+            keys.1.push(seq);
+            metadata.push(meta);
+        }
+        let columns = MetadataColumns::new(&metadata);
+        tx.execute(
+            &update,
+            &[
+                &keys.0,
+                &keys.1,
+                &columns.occurred_us,
+                &columns.actors,
+                &columns.correlations,
+                &columns.causations,
+                &columns.extensions,
+                &columns.tenants,
+            ],
+        )
+        .await
+        .map_err(err)?;
+        done += rows.len() as u64;
+    }
+    tracing::info!(schema = %schema, events = done, "event metadata moved into columns");
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,13 +369,29 @@ mod tests {
     fn migrations_are_numbered_from_one_without_gaps() {
         for (i, m) in MIGRATIONS.iter().enumerate() {
             assert_eq!(m.version, i as i32 + 1);
-            assert!(m.sql.contains("{schema}"));
+            assert!(!m.steps.is_empty());
+            for step in m.steps {
+                if let Step::Sql(sql) = step {
+                    assert!(sql.contains("{schema}"));
+                }
+            }
         }
+    }
+
+    fn all_sql() -> String {
+        MIGRATIONS
+            .iter()
+            .flat_map(|m| m.steps)
+            .filter_map(|step| match step {
+                Step::Sql(sql) => Some(*sql),
+                Step::MetadataColumns => None,
+            })
+            .collect()
     }
 
     #[test]
     fn constraint_names_used_for_error_mapping_are_declared() {
-        let all: String = MIGRATIONS.iter().map(|m| m.sql).collect();
+        let all = all_sql();
         assert!(all.contains(EVENT_ID_KEY));
         assert!(all.contains(STREAM_VERSION_KEY));
         assert!(all.contains(STREAMS_KEY));

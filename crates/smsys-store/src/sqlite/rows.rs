@@ -1,33 +1,65 @@
 //! Rows of the events, streams and snapshots tables: the queries and the mapping to and from
-//! smsys types. Events are built from the stored values, hash included, never recomputed, so
-//! that an edit behind the store's back is found by the verifier.
+//! smsys types. Event rows are copied into a [`Page`] and decoded from it (see the `page`
+//! module): hash included, never recomputed, so that an edit behind the store's back is found
+//! by the verifier.
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
-use rusqlite::types::{Value as SqlValue, ValueRef};
-use rusqlite::{Connection, OptionalExtension, Row, params};
-use serde_json::Value;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params};
 use smsys_core::{
-    Actor, CausationId, CorrelationId, EventData, EventHash, EventId, EventType, LogFilter,
-    Metadata, Position, RecordedEvent, Snapshot, StoreError, StreamId, TenantId, Version,
+    EventHash, EventId, LogFilter, Position, RecordedEvent, Snapshot, StoreError, StreamId,
+    TenantId, Version,
 };
-use uuid::Uuid;
 
 use super::error::{corrupt, store};
+use super::page::{Page, StreamNames, Streams};
 use crate::checkpoint::CheckpointName;
 
-const SELECT_EVENTS: &str = "SELECT e.position, s.name, e.version, e.event_id, e.event_type, \
-    e.schema_version, e.payload, e.actor, e.occurred_at, e.correlation_id, e.causation_id, \
-    e.tenant, e.extensions, e.recorded_at, e.previous_hash, e.hash \
-    FROM events e JOIN streams s ON s.stream_id = e.stream_id";
+/// An event query: the columns of `page::COLUMNS` (the stream name being `$name`), then
+/// `$rest` (joins, filter, order).
+macro_rules! select_events {
+    ($name:literal, $rest:literal) => {
+        concat!(
+            "SELECT e.position, ",
+            $name,
+            ", e.version, e.event_id, e.event_type, e.schema_version, e.payload, e.actor, \
+             e.occurred_at, e.correlation_id, e.causation_id, e.tenant, e.extensions, \
+             e.recorded_at, e.previous_hash, e.hash, e.stream_id FROM events e",
+            $rest
+        )
+    };
+}
 
-/// The events of one stream, named by `?1`: the stream's row is looked up once, not joined
-/// to every event.
-const SELECT_STREAM_EVENTS: &str = "SELECT e.position, ?1, e.version, e.event_id, e.event_type, \
-    e.schema_version, e.payload, e.actor, e.occurred_at, e.correlation_id, e.causation_id, \
-    e.tenant, e.extensions, e.recorded_at, e.previous_hash, e.hash \
-    FROM events e WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = ?1)";
+/// Events with their stream's name, for reads across streams.
+const SELECT_EVENTS: &str =
+    select_events!("s.name", " JOIN streams s ON s.stream_id = e.stream_id");
+
+/// A page of the whole log after position `?1`.
+const LOG_PAGE: &str = select_events!(
+    "s.name",
+    " JOIN streams s ON s.stream_id = e.stream_id WHERE e.position > ?1 \
+     ORDER BY e.position LIMIT ?2"
+);
+
+/// A page of one stream's events, named by `?1`, from version `?2` up: the stream's row is
+/// looked up once, not joined to every event, and its name is not read back.
+const STREAM_FORWARD: &str = select_events!(
+    "NULL",
+    " WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = ?1) \
+     AND e.version >= ?2 ORDER BY e.version LIMIT ?3"
+);
+
+/// The same from version `?2` down.
+const STREAM_BACKWARD: &str = select_events!(
+    "NULL",
+    " WHERE e.stream_id = (SELECT stream_id FROM streams WHERE name = ?1) \
+     AND e.version <= ?2 ORDER BY e.version DESC LIMIT ?3"
+);
+
+/// The event carrying the id `?1`.
+const EVENT_BY_ID: &str = select_events!(
+    "s.name",
+    " JOIN streams s ON s.stream_id = e.stream_id WHERE e.event_id = ?1"
+);
 
 /// The head of a stream as stored: its row id, version and last hash.
 #[derive(Debug, Clone, Copy)]
@@ -41,178 +73,66 @@ pub(crate) fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-/// Decodes rows of [`SELECT_EVENTS`], reusing the stream id of the previous row when it is the
-/// same stream (a stream read parses its name once).
-#[derive(Default)]
-struct Decoder {
-    last_stream: Option<StreamId>,
-}
-
-impl Decoder {
-    fn event(&mut self, row: &Row<'_>) -> Result<RecordedEvent, StoreError> {
-        let read = |e| store("read event", e);
-        let position: i64 = row.get(0).map_err(read)?;
-        let bad = |what: String| corrupt(format!("event at position {position}: {what}"));
-        let name = row.get_ref(1).and_then(as_str).map_err(read)?;
-        let stream = match &self.last_stream {
-            Some(s) if s.as_str() == name => s.clone(),
-            _ => {
-                let s: StreamId = name.parse().map_err(|e| bad(format!("stream id: {e}")))?;
-                self.last_stream = Some(s.clone());
-                s
-            }
-        };
-        let unsigned = |i: usize, what: &str| -> Result<u64, StoreError> {
-            let v: i64 = row.get(i).map_err(read)?;
-            u64::try_from(v).map_err(|_| bad(format!("{what} {v} is negative")))
-        };
-        let version = Version::new(unsigned(2, "version")?);
-        let event_id =
-            EventId::from_uuid(uuid(row, 3, &bad)?.ok_or_else(|| bad("no event id".into()))?)
-                .map_err(|e| bad(e.to_string()))?;
-        let event_type = EventType::new(row.get_ref(4).and_then(as_str).map_err(read)?)
-            .map_err(|e| bad(e.to_string()))?;
-        let schema_version = u32::try_from(unsigned(5, "schema version")?)
-            .map_err(|_| bad("schema version out of range".into()))?;
-        let payload: Value = serde_json::from_str(row.get_ref(6).and_then(as_str).map_err(read)?)
-            .map_err(|e| bad(format!("payload: {e}")))?;
-        let actor = Actor::new(row.get_ref(7).and_then(as_str).map_err(read)?)
-            .map_err(|e| bad(e.to_string()))?;
-        let occurred_at =
-            micros(row.get(8).map_err(read)?).ok_or_else(|| bad("occurred at".into()))?;
-        let mut metadata = Metadata::new(event_id, actor, occurred_at);
-        if let Some(id) = uuid(row, 9, &bad)? {
-            metadata = metadata
-                .with_correlation(CorrelationId::from_uuid(id).map_err(|e| bad(e.to_string()))?);
-        }
-        if let Some(id) = uuid(row, 10, &bad)? {
-            metadata = metadata
-                .with_causation(CausationId::from_uuid(id).map_err(|e| bad(e.to_string()))?);
-        }
-        if let Some(tenant) = row.get_ref(11).and_then(as_str_or_null).map_err(read)? {
-            metadata = metadata.with_tenant(TenantId::new(tenant).map_err(|e| bad(e.to_string()))?);
-        }
-        if let Some(text) = row.get_ref(12).and_then(as_str_or_null).map_err(read)? {
-            let entries: BTreeMap<String, Value> =
-                serde_json::from_str(text).map_err(|e| bad(format!("extensions: {e}")))?;
-            for (key, value) in entries {
-                metadata = metadata
-                    .with_extension(key, value)
-                    .map_err(|e| bad(e.to_string()))?;
-            }
-        }
-        let data = EventData::new(event_type, schema_version, payload, metadata)
-            .map_err(|e| bad(e.to_string()))?;
-        let recorded_at =
-            micros(row.get(13).map_err(read)?).ok_or_else(|| bad("recorded at".into()))?;
-        let previous_hash = hash(row, 14, &bad)?;
-        let hash = hash(row, 15, &bad)?.ok_or_else(|| bad("no hash".into()))?;
-        Ok(RecordedEvent {
-            stream,
-            version,
-            position: Position::from_sequence(unsigned(0, "position")?),
-            data,
-            recorded_at,
-            previous_hash,
-            hash,
-        })
-    }
-}
-
-fn as_str(value: ValueRef<'_>) -> rusqlite::Result<&str> {
-    value.as_str().map_err(rusqlite::Error::from)
-}
-
-fn as_str_or_null(value: ValueRef<'_>) -> rusqlite::Result<Option<&str>> {
-    value.as_str_or_null().map_err(rusqlite::Error::from)
-}
-
-fn micros(value: i64) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(value)
-}
-
-fn uuid(
-    row: &Row<'_>,
-    i: usize,
-    bad: &impl Fn(String) -> StoreError,
-) -> Result<Option<Uuid>, StoreError> {
-    let blob = row
-        .get_ref(i)
-        .and_then(|v| v.as_blob_or_null().map_err(rusqlite::Error::from))
-        .map_err(|e| store("read event", e))?;
-    blob.map(|b| Uuid::from_slice(b).map_err(|e| bad(format!("uuid: {e}"))))
-        .transpose()
-}
-
-fn hash(
-    row: &Row<'_>,
-    i: usize,
-    bad: &impl Fn(String) -> StoreError,
-) -> Result<Option<EventHash>, StoreError> {
-    let blob = row
-        .get_ref(i)
-        .and_then(|v| v.as_blob_or_null().map_err(rusqlite::Error::from))
-        .map_err(|e| store("read event", e))?;
-    blob.map(|b| {
-        <[u8; 32]>::try_from(b)
-            .map(EventHash::from_bytes)
-            .map_err(|_| bad(format!("hash of {} bytes", b.len())))
-    })
-    .transpose()
-}
-
-fn collect(
+/// Runs `sql`, an event query (see `page::COLUMNS`), and copies its rows into `page`
+/// (emptied first).
+fn read_into(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
-) -> Result<Vec<RecordedEvent>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached(sql)
-        .map_err(|e| store("read events", e))?;
-    let mut rows = stmt.query(params).map_err(|e| store("read events", e))?;
-    let mut decoder = Decoder::default();
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(|e| store("read events", e))? {
-        out.push(decoder.event(row)?);
+    page: &mut Page,
+) -> Result<(), StoreError> {
+    let read = |e| store("read events", e);
+    let mut stmt = conn.prepare_cached(sql).map_err(read)?;
+    let mut rows = stmt.query(params).map_err(read)?;
+    page.clear();
+    while let Some(row) = rows.next().map_err(read)? {
+        page.push(row).map_err(read)?;
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Up to `limit` events of `stream` from `from`, ascending or descending.
+/// Up to `limit` events of `stream` from `from`, ascending or descending, into `page`.
 pub(crate) fn stream_page(
     conn: &Connection,
     stream: &StreamId,
     from: Version,
     backwards: bool,
     limit: usize,
-) -> Result<Vec<RecordedEvent>, StoreError> {
+    page: &mut Page,
+) -> Result<(), StoreError> {
     let sql = if backwards {
-        format!(
-            "{SELECT_EVENTS} WHERE s.name = ?1 AND e.version <= ?2 ORDER BY e.version DESC LIMIT ?3"
-        )
+        STREAM_BACKWARD
     } else {
-        format!("{SELECT_STREAM_EVENTS} AND e.version >= ?2 ORDER BY e.version LIMIT ?3")
+        STREAM_FORWARD
     };
-    collect(
+    read_into(
         conn,
-        &sql,
+        sql,
         params![stream.as_str(), to_i64(from.get()), to_i64(limit as u64)],
+        page,
     )
 }
 
-/// Up to `limit` events of the log after `after` that pass `filter`.
+/// Up to `limit` events of the log after `after` that pass `filter`, into `page`.
 pub(crate) fn log_page(
     conn: &Connection,
     after: Position,
     filter: &LogFilter,
     limit: usize,
-) -> Result<Vec<RecordedEvent>, StoreError> {
+    page: &mut Page,
+) -> Result<(), StoreError> {
     if after.commit() != 0 {
         // Not a position of this store: it lies beyond everything here.
-        return Ok(Vec::new());
+        page.clear();
+        return Ok(());
+    }
+    let after = to_i64(after.sequence());
+    let count = to_i64(limit as u64);
+    if filter.is_all() {
+        return read_into(conn, LOG_PAGE, params![after, count], page);
     }
     let mut sql = format!("{SELECT_EVENTS} WHERE e.position > ?");
-    let mut values = vec![SqlValue::Integer(to_i64(after.sequence()))];
+    let mut values = vec![SqlValue::Integer(after)];
     let mut any_of = |column: &str, items: Vec<String>| {
         if !items.is_empty() {
             let marks = vec!["?"; items.len()].join(", ");
@@ -237,8 +157,8 @@ pub(crate) fn log_page(
             .collect(),
     );
     sql.push_str(" ORDER BY e.position LIMIT ?");
-    values.push(SqlValue::Integer(to_i64(limit as u64)));
-    collect(conn, &sql, rusqlite::params_from_iter(values))
+    values.push(SqlValue::Integer(count));
+    read_into(conn, &sql, rusqlite::params_from_iter(values), page)
 }
 
 /// The stored event carrying `id`, if any.
@@ -246,8 +166,15 @@ pub(crate) fn event_by_id(
     conn: &Connection,
     id: EventId,
 ) -> Result<Option<RecordedEvent>, StoreError> {
-    let sql = format!("{SELECT_EVENTS} WHERE e.event_id = ?1");
-    Ok(collect(conn, &sql, params![id.as_uuid().as_bytes().as_slice()])?.pop())
+    let mut page = Page::default();
+    read_into(
+        conn,
+        EVENT_BY_ID,
+        params![id.as_uuid().as_bytes().as_slice()],
+        &mut page,
+    )?;
+    page.next_event(Streams::Named(&mut StreamNames::new(1)))
+        .transpose()
 }
 
 /// The stored head of `stream`, if it exists.

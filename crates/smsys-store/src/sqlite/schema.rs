@@ -163,7 +163,10 @@ pub(crate) fn inspect(path: &Path) -> Result<Found, OpenError> {
     };
     let pages = u64::from(be32(28));
     let counted = pages != 0 && be32(24) == be32(92);
-    if counted && !wal_path(path).exists() && len < pages * page_size {
+    // A rollback journal beside the file (a creation or migration interrupted before WAL mode)
+    // is rolled back by SQLite on open, which restores the pages the header counts.
+    let journal = beside(path, "-journal").exists();
+    if counted && !wal_path(path).exists() && !journal && len < pages * page_size {
         return Err(OpenError::Corrupt {
             path: path.to_owned(),
             what: format!("file is {len} bytes, its header counts {pages} pages of {page_size}"),
@@ -184,9 +187,18 @@ fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize
 }
 
 fn wal_path(path: &Path) -> std::path::PathBuf {
+    beside(path, "-wal")
+}
+
+fn beside(path: &Path, suffix: &str) -> std::path::PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push("-wal");
+    name.push(suffix);
     name.into()
+}
+
+/// Whether the database holds no schema at all.
+fn is_empty(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT count(*) = 0 FROM sqlite_schema", [], |r| r.get(0))
 }
 
 fn open_error(path: &Path, e: rusqlite::Error) -> OpenError {
@@ -223,7 +235,21 @@ pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
         .map_err(fail)?;
     // A negative user_version is nothing smsys writes: treat it as too new.
     let schema_version = u32::try_from(schema_version).unwrap_or(u32::MAX);
-    let new = found == Found::Nothing && application_id == 0 && schema_version == 0;
+    // A store whose creation was interrupted (a killed process) is a header that claims the
+    // store and a hot rollback journal: opening rolled the creation back to an empty file,
+    // which is created again. (A foreign database never gets here: its header is refused.)
+    let rolled_back = matches!(found, Found::Store { .. })
+        && application_id == 0
+        && schema_version == 0
+        && is_empty(&conn).map_err(fail)?;
+    let new =
+        rolled_back || (found == Found::Nothing && application_id == 0 && schema_version == 0);
+    if rolled_back {
+        tracing::info!(
+            path = %path.display(),
+            "the interrupted creation of the store was rolled back; creating it again"
+        );
+    }
     if !new && application_id != APPLICATION_ID {
         return Err(OpenError::NotAStore {
             path: path.to_owned(),
@@ -388,5 +414,60 @@ mod tests {
                 .unwrap();
             assert_eq!(found, 1, "{table} created");
         }
+    }
+}
+
+#[cfg(test)]
+mod interrupted {
+    use super::*;
+
+    /// What a process killed while creating a store leaves: every page of the new store
+    /// written (the header says "SMSY") and the creation's hot rollback journal beside it,
+    /// whose rollback empties the file (it held no page before). Opening creates the store
+    /// again instead of refusing the file as foreign.
+    #[test]
+    fn an_interrupted_creation_is_created_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            let tx = conn.unchecked_transaction().unwrap();
+            tx.execute_batch(MIGRATIONS[0]).unwrap();
+            tx.pragma_update(None, "application_id", APPLICATION_ID)
+                .unwrap();
+            tx.pragma_update(None, "user_version", 1).unwrap();
+            tx.execute(
+                "INSERT INTO streams (name, category) VALUES ('test-a', 'test')",
+                [],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        // A journal header: magic, no page records, nonce, original size 0 pages, sector
+        // size 512, page size 4096; padded to one sector.
+        let mut journal = vec![0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+        for field in [0u32, 0x1234_5678, 0, 512, 4096] {
+            journal.extend_from_slice(&field.to_be_bytes());
+        }
+        journal.resize(512, 0);
+        std::fs::write(beside(&path, "-journal"), journal).unwrap();
+        assert_eq!(inspect(&path).unwrap(), Found::Store { schema_version: 1 });
+
+        let conn = open_writer(&path, Durability::Full).unwrap();
+        let (application_id, version): (i32, u32) = conn
+            .query_row(
+                "SELECT application_id, user_version FROM pragma_application_id, pragma_user_version",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((application_id, version), (APPLICATION_ID, SCHEMA_VERSION));
+        let streams: i64 = conn
+            .query_row("SELECT count(*) FROM streams", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            streams, 0,
+            "the interrupted creation wrote nothing that stays"
+        );
     }
 }

@@ -1,14 +1,16 @@
 //! The single writer thread and its group commit.
 //!
 //! Callers send requests on a bounded channel. The thread waits for one, takes every request
-//! already waiting (up to `max_batch`; under concurrent writers, after a short gather window,
-//! see [`Writer::run`]), and handles them in order inside one `BEGIN IMMEDIATE`
-//! transaction: each append is checked against the stream heads as they stand after the
-//! appends before it in the same batch, retries are recognised against the file and the batch,
-//! and each accepted append is written under its own savepoint so a failing write does not
-//! undo its neighbours. Every other write (a snapshot, a checkpoint, a batch of record index
-//! rows with the index's checkpoint, clearing an index) is a [`Write`] under its own savepoint
-//! too. One `COMMIT` (one fsync under `synchronous=FULL`) then makes the whole batch durable,
+//! already waiting (up to `max_batch` requests and about [`MAX_BATCH_EVENTS`] events; under
+//! concurrent writers, after a short gather window, see [`Writer::run`]), and handles them in
+//! order inside one `BEGIN IMMEDIATE` transaction: each append is checked against the stream
+//! heads as they stand after the appends before it in the same batch, retries are recognised
+//! against the file and the batch, and each accepted append is written under its own savepoint
+//! so a failing write does not undo its neighbours. A batched append ([`Command::AppendBatch`],
+//! one caller's many parts) is handled part by part exactly the same way, in the same
+//! transaction. Every other write (a snapshot, a checkpoint, a batch of record index rows with
+//! the index's checkpoint, clearing an index) is a [`Write`] under its own savepoint too. One
+//! `COMMIT` (one fsync under `synchronous=FULL`) then makes the whole batch durable,
 //! subscriptions are woken, and every caller gets its own answer.
 
 use std::collections::HashMap;
@@ -17,8 +19,8 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use rusqlite::{Connection, TransactionBehavior};
 use smsys_core::{
-    AppendError, AppendResult, EventData, EventHash, EventId, ExpectedVersion, Position,
-    RecordedEvent, Snapshot, StoreError, StreamId, Version, resolve_retry,
+    AppendError, AppendResult, EventData, EventHash, ExpectedVersion, Position, RecordedEvent,
+    Snapshot, StoreError, StreamId, Version, resolve_retry,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -26,6 +28,20 @@ use super::error;
 use super::index::{self, IndexRow};
 use super::rows::{self, StoredPosition, StreamHead};
 use crate::checkpoint::CheckpointName;
+
+/// How many events one transaction takes, about: the writer stops gathering requests once
+/// they hold this many (a single request may hold more), and a batched append is sent in
+/// requests of about this size. It bounds what a commit holds in memory (the requests, the
+/// dirty pages) and how long other callers wait behind one large request, while an fsync is
+/// shared by enough events to cost little.
+pub(crate) const MAX_BATCH_EVENTS: usize = 16_384;
+
+/// One part of a batched append, its shape already checked ([`smsys_core::check_append_shape`]).
+pub(crate) struct Part {
+    pub(crate) stream: StreamId,
+    pub(crate) expected: ExpectedVersion,
+    pub(crate) events: Vec<EventData>,
+}
 
 /// A request to the writer.
 pub(crate) enum Command {
@@ -36,6 +52,12 @@ pub(crate) enum Command {
         events: Vec<EventData>,
         reply: oneshot::Sender<Result<AppendResult, AppendError>>,
     },
+    /// Append parts in order, each as its own [`Command::Append`] would be handled, in the same
+    /// transaction; the answer holds one result per part, in order.
+    AppendBatch {
+        parts: Vec<Part>,
+        reply: oneshot::Sender<Vec<Result<AppendResult, AppendError>>>,
+    },
     /// Any other write, done under its own savepoint.
     Write {
         write: Write,
@@ -45,11 +67,30 @@ pub(crate) enum Command {
     Close { reply: oneshot::Sender<()> },
 }
 
+impl Command {
+    /// About how many rows the request writes, for bounding a transaction.
+    fn weight(&self) -> usize {
+        match self {
+            Command::Append { events, .. } => events.len(),
+            Command::AppendBatch { parts, .. } => parts.iter().map(|p| p.events.len()).sum(),
+            Command::Write {
+                write: Write::IndexRows { rows, .. },
+                ..
+            } => rows.len(),
+            Command::Write { .. } | Command::Close { .. } => 1,
+        }
+    }
+}
+
 /// An answer held until the batch's commit.
 enum Reply {
     Append {
         reply: oneshot::Sender<Result<AppendResult, AppendError>>,
         result: Result<AppendResult, AppendError>,
+    },
+    Batch {
+        reply: oneshot::Sender<Vec<Result<AppendResult, AppendError>>>,
+        results: Vec<Result<AppendResult, AppendError>>,
     },
     Write {
         reply: oneshot::Sender<Result<(), StoreError>>,
@@ -114,7 +155,6 @@ struct Head {
 
 struct Batch {
     heads: HashMap<StreamId, Head>,
-    written: HashMap<EventId, RecordedEvent>,
     last_position: u64,
     recorded_at: chrono::DateTime<Utc>,
     wrote: bool,
@@ -152,16 +192,21 @@ impl Writer {
     /// requests (callers are writing concurrently) and fewer are waiting now, it waits up to
     /// the gather window for as many to arrive: callers answered by the previous commit are
     /// sending their next appends, and one fsync for all of them beats two. A lone caller
-    /// (previous batch of one) never waits.
+    /// (previous batch of one) never waits. Gathering also stops once the requests taken hold
+    /// [`MAX_BATCH_EVENTS`] events.
     pub(crate) fn run(mut self, mut requests: mpsc::Receiver<Command>) {
         let mut expected = 1;
         while let Some(first) = requests.blocking_recv() {
+            let mut weight = first.weight();
             let mut batch = vec![first];
             let deadline = Instant::now() + self.window;
             let wanted = expected.min(self.max_batch);
-            loop {
+            while weight < MAX_BATCH_EVENTS {
                 match requests.try_recv() {
-                    Ok(command) if batch.len() < self.max_batch => batch.push(command),
+                    Ok(command) if batch.len() < self.max_batch => {
+                        weight += command.weight();
+                        batch.push(command);
+                    }
                     Ok(command) => {
                         batch.push(command);
                         break;
@@ -228,7 +273,6 @@ impl Writer {
         };
         let mut batch = Batch {
             heads: HashMap::new(),
-            written: HashMap::new(),
             last_position: 0,
             recorded_at: Utc::now(),
             wrote: false,
@@ -255,6 +299,13 @@ impl Writer {
                         reply,
                         result: Err(AppendError::Store(failed())),
                     }),
+                    Command::AppendBatch { parts, reply } => replies.push(Reply::Batch {
+                        reply,
+                        results: parts
+                            .iter()
+                            .map(|_| Err(AppendError::Store(failed())))
+                            .collect(),
+                    }),
                     Command::Write { reply, .. } => replies.push(Reply::Write {
                         reply,
                         result: Err(failed()),
@@ -272,8 +323,24 @@ impl Writer {
                     events,
                     reply,
                 } => {
-                    let result = append(&mut tx, &mut batch, &stream, expected, events);
+                    let result = append(&tx, &mut batch, &stream, expected, events);
                     replies.push(Reply::Append { reply, result });
+                }
+                Command::AppendBatch { parts, reply } => {
+                    let mut results = Vec::with_capacity(parts.len());
+                    for Part {
+                        stream,
+                        expected,
+                        events,
+                    } in parts
+                    {
+                        // `append` answers every part after SQLite rolled back the transaction.
+                        results.push(append(&tx, &mut batch, &stream, expected, events));
+                        if !batch.broken && tx.is_autocommit() {
+                            batch.broken = true;
+                        }
+                    }
+                    replies.push(Reply::Batch { reply, results });
                 }
                 Command::Write { write, reply } => {
                     let operation = write.operation();
@@ -336,6 +403,17 @@ impl Writer {
                 (Reply::Append { reply, result, .. }, _) => {
                     let _ = reply.send(result);
                 }
+                (Reply::Batch { reply, results }, Err(e)) => {
+                    let _ = reply.send(
+                        results
+                            .iter()
+                            .map(|_| Err(AppendError::Store(copy(e))))
+                            .collect(),
+                    );
+                }
+                (Reply::Batch { reply, results }, _) => {
+                    let _ = reply.send(results);
+                }
                 (
                     Reply::Write {
                         reply,
@@ -359,11 +437,12 @@ impl Writer {
 ///
 /// The common case, new event ids, costs no id lookups: the UNIQUE index on event ids refuses
 /// a stored id at insert. The retry rule ([`resolve_retry`]) is applied, as it is for every
-/// backend, whenever an id may be stored already: some id was written earlier in the batch,
-/// the version check fails (a retry of an append that committed looks like a conflict), or
-/// the insert meets a stored id.
+/// backend, whenever an id may be stored already: the version check fails (a retry of an
+/// append that committed looks like a conflict) or the insert meets a stored id. The lookups
+/// run in the batch's transaction, so they see the appends earlier in the same batch; the
+/// events written are not kept after their insert.
 fn append(
-    tx: &mut rusqlite::Transaction<'_>,
+    tx: &Connection,
     batch: &mut Batch,
     stream: &StreamId,
     expected: ExpectedVersion,
@@ -371,13 +450,6 @@ fn append(
 ) -> Result<AppendResult, AppendError> {
     if batch.broken {
         return Err(AppendError::Store(rolled_back()));
-    }
-    if events
-        .iter()
-        .any(|e| batch.written.contains_key(&e.event_id()))
-        && let Some(original) = retry(tx, batch, stream, expected, &events)?
-    {
-        return Ok(original);
     }
 
     let head = match batch.heads.get(stream) {
@@ -403,7 +475,7 @@ fn append(
         },
     };
     if !expected.accepts(head.version) {
-        return match retry(tx, batch, stream, expected, &events)? {
+        return match retry(tx, stream, expected, &events)? {
             Some(original) => Ok(original),
             None => Err(AppendError::Conflict {
                 stream: stream.clone(),
@@ -441,16 +513,14 @@ fn append(
     let last_hash = last.hash;
 
     // Each append under its own savepoint: a failing write leaves its neighbours intact.
-    let written = tx.savepoint().and_then(|sp| {
-        let row_id = rows::write_append(&sp, stream, head.row_id, &recorded)?;
-        sp.commit()?;
-        Ok(row_id)
+    let written = in_savepoint(tx, &mut batch.broken, |sp| {
+        rows::write_append(sp, stream, head.row_id, &recorded)
     });
     let row_id = match written {
         Ok(row_id) => row_id,
         Err(e) if error::is_unique_violation(&e) => {
             let events: Vec<EventData> = recorded.into_iter().map(|e| e.data).collect();
-            return match retry(tx, batch, stream, expected, &events)? {
+            return match retry(tx, stream, expected, &events)? {
                 Some(original) => Ok(original),
                 None => Err(error::store("append", e).into()),
             };
@@ -471,27 +541,52 @@ fn append(
     batch.last_position = position;
     batch.wrote = true;
     let positions = recorded.iter().map(|e| e.position).collect();
-    for event in recorded {
-        batch.written.insert(event.event_id(), event);
-    }
     Ok(AppendResult { version, positions })
 }
 
-/// The retry rule over the ids as stored in the file or written earlier in the batch.
+/// Runs `write` under a savepoint: released when it succeeds, rolled back to (and released)
+/// when it fails, leaving the transaction as it was. The statements are prepared once, not
+/// parsed for every append of a batch. If the rollback itself fails, part of the write may be
+/// in the transaction: the batch is marked broken, so it is not committed.
+fn in_savepoint<T>(
+    conn: &Connection,
+    broken: &mut bool,
+    write: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let run = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute([]))
+    };
+    run("SAVEPOINT append")?;
+    match write(conn) {
+        Ok(value) => match run("RELEASE append") {
+            Ok(_) => Ok(value),
+            Err(e) => {
+                *broken = true;
+                Err(e)
+            }
+        },
+        Err(e) => {
+            if let Err(undo) = run("ROLLBACK TO append").and_then(|_| run("RELEASE append")) {
+                tracing::warn!(error = %undo, "sqlite could not roll back to a savepoint");
+                *broken = true;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The retry rule over the ids as stored, seen from inside the batch's transaction (so with
+/// the appends earlier in the batch).
 fn retry(
-    tx: &rusqlite::Transaction<'_>,
-    batch: &Batch,
+    conn: &Connection,
     stream: &StreamId,
     expected: ExpectedVersion,
     events: &[EventData],
 ) -> Result<Option<AppendResult>, AppendError> {
     let mut found = Vec::with_capacity(events.len());
     for event in events {
-        if let Some(e) = batch.written.get(&event.event_id()) {
-            found.push(Some(e.clone()));
-            continue;
-        }
-        found.push(rows::event_by_id(tx, event.event_id())?);
+        found.push(rows::event_by_id(conn, event.event_id())?);
     }
     let refs: Vec<Option<&RecordedEvent>> = found.iter().map(Option::as_ref).collect();
     resolve_retry(stream, expected, events, &refs)
@@ -511,6 +606,14 @@ fn fail(command: Command, e: &StoreError) {
     match command {
         Command::Append { reply, .. } => {
             let _ = reply.send(Err(AppendError::Store(copy(e))));
+        }
+        Command::AppendBatch { parts, reply } => {
+            let _ = reply.send(
+                parts
+                    .iter()
+                    .map(|_| Err(AppendError::Store(copy(e))))
+                    .collect(),
+            );
         }
         Command::Write { reply, .. } => {
             let _ = reply.send(Err(copy(e)));
