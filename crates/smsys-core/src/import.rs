@@ -368,7 +368,7 @@ impl HistoryImport {
     ) -> Result<Vec<EventData>, ImportFailure> {
         let first = match record.expected {
             ExpectedVersion::Exact(version) => version.get() + 1,
-            _ => 1,
+            ExpectedVersion::Any | ExpectedVersion::NoStream | ExpectedVersion::StreamExists => 1,
         };
         record
             .events

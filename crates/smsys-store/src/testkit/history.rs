@@ -57,6 +57,22 @@ fn transition(
     }
 }
 
+/// The move into `resolved` from `from`, with a resolution code and no notes.
+fn resolution(from: &str, at: DateTime<chrono::Utc>) -> IncidentEvent {
+    transition(
+        "resolve",
+        from,
+        "resolved",
+        Phase::Resolved,
+        TransitionDetail::Resolution {
+            code: "fixed".into(),
+            notes: String::new(),
+        },
+        at,
+    )
+    .into()
+}
+
 /// The histories of `records` incidents (streams `incident-INC-<n>`), each row of the
 /// source named `row <n>.<k>`, following the reference incident lifecycle's statuses.
 pub fn desk_history(records: usize, seed: u64) -> Vec<RecordHistory<IncidentEvent>> {
@@ -128,35 +144,10 @@ fn incident(n: usize, mix: &mut Mix) -> RecordHistory<IncidentEvent> {
         at,
     );
     let fate = mix.below(100);
-    let resolved = |history: &mut RecordHistory<IncidentEvent>,
-                    push: &mut dyn FnMut(
-        &mut RecordHistory<IncidentEvent>,
-        IncidentEvent,
-        DateTime<chrono::Utc>,
-    ),
-                    from: &str,
-                    at: DateTime<chrono::Utc>| {
-        push(
-            history,
-            transition(
-                "resolve",
-                from,
-                "resolved",
-                Phase::Resolved,
-                TransitionDetail::Resolution {
-                    code: "fixed".into(),
-                    notes: String::new(),
-                },
-                at,
-            )
-            .into(),
-            at,
-        );
-    };
     if fate < 25 {
         // Resolved straight from new, then closed.
         at += TimeDelta::minutes(40);
-        resolved(&mut history, &mut push, "new", at);
+        push(&mut history, resolution("new", at), at);
     } else if fate < 80 {
         at += TimeDelta::minutes(10);
         push(
@@ -194,7 +185,7 @@ fn incident(n: usize, mix: &mut Mix) -> RecordHistory<IncidentEvent> {
             );
         }
         at += TimeDelta::hours(2);
-        resolved(&mut history, &mut push, "in_progress", at);
+        push(&mut history, resolution("in_progress", at), at);
     } else {
         // Still open.
         at += TimeDelta::minutes(10);
