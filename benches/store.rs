@@ -128,6 +128,25 @@ fn memory(c: &mut Criterion) {
             );
         });
     }
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("append_100_to_empty_store", |b| {
+        let stream: StreamId = "tally-append".parse().expect("valid");
+        b.to_async(&rt).iter_batched(
+            || (MemoryEventStore::new(), batch(100)),
+            |(store, events)| {
+                let stream = stream.clone();
+                async move {
+                    let r = store
+                        .append(&stream, ExpectedVersion::Any, events)
+                        .await
+                        .expect("appends");
+                    assert_eq!(r.positions.len(), 100);
+                    store
+                }
+            },
+            BatchSize::SmallInput,
+        );
+    });
     let (store, stream) = rt.block_on(filled(10_000));
     group.throughput(Throughput::Elements(10_000));
     group.bench_function("read_stream_10k", |b| {

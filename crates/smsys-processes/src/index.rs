@@ -36,9 +36,6 @@ use crate::sla::{BREACH_BP, History, SlaEngine};
 /// without knowing the record type.
 const MAJOR_FLAGGED: &str = "major_flagged";
 
-/// How many rows a batch reads at once.
-const ROW_READS: usize = 16;
-
 /// Keeps the record index: folds each record's shared events into its row, derives its SLA
 /// timers from its history, and writes the rows of a batch with the checkpoint in one call of
 /// the index store (one transaction on SQLite and PostgreSQL).
@@ -134,8 +131,7 @@ impl RecordIndexer {
             .map_err(|e| ProjectionError::event(self.index.name(), event, e))
     }
 
-    /// The rows of the batch's records, read concurrently (one round trip each on a remote
-    /// database, so one at a time would dominate a catch-up).
+    /// The rows of the batch's records, read in one request.
     async fn rows_of(
         &self,
         events: &[RecordedEvent],
@@ -147,18 +143,12 @@ impl RecordIndexer {
                 streams.push(e.stream.clone());
             }
         }
-        let index = &self.index;
-        futures::stream::iter(streams)
-            .map(|stream: StreamId| async move {
-                let row = index.row(&stream).await;
-                row.map(|row| (stream, row))
-            })
-            .buffer_unordered(ROW_READS)
-            .collect::<Vec<_>>()
+        let rows = self
+            .index
+            .rows(&streams)
             .await
-            .into_iter()
-            .collect::<Result<_, _>>()
-            .map_err(|e| ProjectionError::store(self.index.name(), e))
+            .map_err(|e| ProjectionError::store(self.index.name(), e))?;
+        Ok(streams.into_iter().zip(rows).collect())
     }
 
     async fn start(

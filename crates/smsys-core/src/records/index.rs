@@ -199,6 +199,16 @@ pub trait RecordIndexStore: Send + Sync {
     /// The row of one record.
     async fn row(&self, stream: &StreamId) -> Result<Option<RecordRow>, StoreError>;
 
+    /// The rows of several records, in the order of `streams` (`None` where a record has no
+    /// row). Stores answer in one round trip; the default asks [`Self::row`] for each.
+    async fn rows(&self, streams: &[StreamId]) -> Result<Vec<Option<RecordRow>>, StoreError> {
+        let mut rows = Vec::with_capacity(streams.len());
+        for stream in streams {
+            rows.push(self.row(stream).await?);
+        }
+        Ok(rows)
+    }
+
     /// Replaces the rows of their streams and saves `checkpoint`, all or nothing.
     async fn apply(&self, rows: Vec<RecordRow>, checkpoint: Position) -> Result<(), StoreError>;
 

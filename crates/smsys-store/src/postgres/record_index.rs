@@ -92,6 +92,7 @@ impl PgEventStore {
 struct Statements {
     apply: String,
     row: String,
+    rows_of: String,
     clear: String,
     /// The table of rows.
     rows: String,
@@ -148,6 +149,10 @@ impl Statements {
             ),
             row: format!(
                 "SELECT row_json FROM {s}.record_index WHERE index_name = $1 AND stream_id = $2"
+            ),
+            rows_of: format!(
+                "SELECT row_json, stream_id FROM {s}.record_index \
+                 WHERE index_name = $1 AND stream_id = ANY($2)"
             ),
             clear: format!(
                 "WITH cis AS (DELETE FROM {s}.record_index_cis WHERE index_name = $1),
@@ -466,6 +471,33 @@ impl RecordIndexStore for PgRecordIndex {
         rows.first()
             .map(|row| decode_row(row, &self.name))
             .transpose()
+    }
+
+    async fn rows(&self, streams: &[StreamId]) -> Result<Vec<Option<RecordRow>>, StoreError> {
+        let names: Vec<&str> = streams.iter().map(StreamId::as_str).collect();
+        let found = pool::query(
+            &self.store.inner.pool,
+            "read record index rows",
+            &self.sql.rows_of,
+            &[&self.name.as_str(), &names],
+        )
+        .await?;
+        let mut by_stream = std::collections::HashMap::with_capacity(found.len());
+        for row in &found {
+            let stream: &str = row
+                .try_get(1)
+                .map_err(|e| corrupt(format!("a row of record index {}: {e}", self.name)))?;
+            by_stream.insert(stream.to_owned(), row);
+        }
+        streams
+            .iter()
+            .map(|stream| {
+                by_stream
+                    .get(stream.as_str())
+                    .map(|row| decode_row(row, &self.name))
+                    .transpose()
+            })
+            .collect()
     }
 
     async fn apply(&self, rows: Vec<RecordRow>, checkpoint: Position) -> Result<(), StoreError> {

@@ -93,6 +93,21 @@ impl RecordIndexStore for SqliteRecordIndex {
             .await
     }
 
+    async fn rows(&self, streams: &[StreamId]) -> Result<Vec<Option<RecordRow>>, StoreError> {
+        let name = self.name.clone();
+        let streams = streams.to_vec();
+        self.store
+            .inner
+            .readers
+            .run(move |conn| {
+                streams
+                    .iter()
+                    .map(|stream| read_row(conn, &name, stream))
+                    .collect()
+            })
+            .await
+    }
+
     async fn apply(&self, rows: Vec<RecordRow>, checkpoint: Position) -> Result<(), StoreError> {
         let checkpoint = StoredPosition::new(checkpoint, "apply record index rows")?;
         let rows = if rows.len() > ENCODE_INLINE {

@@ -351,8 +351,8 @@ fn rich_row() -> RecordRow {
     row
 }
 
-/// An index starts empty; applied rows and the checkpoint read back exactly, also after
-/// reopening; an empty batch moves the checkpoint alone.
+/// An index starts empty; applied rows and the checkpoint read back exactly, one at a time or
+/// several at once, also after reopening; an empty batch moves the checkpoint alone.
 pub async fn index_apply_and_row<H: ReadSideHarness>(h: &H) {
     let db = h.create().await;
     let index = h.index(&db, &name("record_index.v1"));
@@ -375,6 +375,16 @@ pub async fn index_apply_and_row<H: ReadSideHarness>(h: &H) {
         index.row(&plain.stream).await.expect("reads"),
         Some(plain.clone())
     );
+    let missing = record_row("MISSING-1").stream;
+    assert_eq!(
+        index
+            .rows(&[plain.stream.clone(), missing, rich.stream.clone()])
+            .await
+            .expect("reads"),
+        vec![Some(plain.clone()), None, Some(rich.clone())],
+        "rows answer in the order asked, none where a record has no row"
+    );
+    assert_eq!(index.rows(&[]).await.expect("reads"), Vec::new());
     let page = index.query(&RecordQuery::new()).await.expect("queries");
     assert_eq!(page.rows.len(), 2);
     assert!(page.rows.contains(&rich), "a query returns the exact row");
