@@ -20,10 +20,10 @@ use proptest::prelude::*;
 use serde_json::json;
 use smsys::core::{
     Actor, Aggregate, AppendError, AppendResult, CausationId, CommandError, CommandHandler,
-    CommandMeta, Context, CorrelationId, DomainEvent, EventData, EventSourced, EventStore,
-    EventStream, EventType, ExpectedVersion, LoadError, LogFilter, Position, SequentialIds,
-    Snapshot, SnapshotPolicy, SnapshotStore, Stamp, StoreError, StreamId, TenantId, Upcasters,
-    Version, verify_events,
+    CommandId, CommandMeta, Context, CorrelationId, DomainEvent, EventData, EventSourced,
+    EventStore, EventStream, EventType, ExpectedVersion, IdSource as _, LoadError, LogFilter,
+    Position, SequentialIds, Snapshot, SnapshotPolicy, SnapshotStore, Stamp, StoreError, StreamId,
+    TenantId, Upcasters, Version, verify_events,
 };
 use smsys::store::testkit::event;
 use smsys::store::{MemoryEventStore, MemorySnapshotStore};
@@ -168,10 +168,15 @@ async fn commands_record_events_with_context_and_metadata() {
     assert_eq!(m.causation_id(), Some(causation));
     assert_eq!(m.tenant().map(TenantId::as_str), Some("acme"));
     assert_eq!(recorded[0].data.schema_version(), 2);
-    assert!(
-        recorded[0].event_id() < recorded[1].event_id(),
-        "ids come from the context's source, in order"
-    );
+    let drawn = SequentialIds::new(1_790_000_000_000);
+    for event in &recorded {
+        let command = CommandId::from_uuid(drawn.next_uuid()).expect("not nil");
+        assert_eq!(
+            event.event_id(),
+            command.event_id(0),
+            "each command draws its id from the context's source; its events' ids derive from it"
+        );
+    }
     let loaded = handler.load(&s).await.expect("loads");
     assert_eq!(loaded.state.comments, vec!["rebooted".to_owned()]);
     assert_eq!(loaded.version, Some(Version::new(2)));

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, EventOf, EventSourced, Stamp};
 use crate::context::Context;
 use crate::event::{
-    Actor, CausationId, CorrelationId, EventData, EventDataError, EventId, Metadata, TenantId,
+    Actor, CausationId, CommandId, CorrelationId, EventData, EventDataError, Metadata, TenantId,
 };
 use crate::snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 use crate::store::{AppendError, AppendResult, EventStore, StoreError};
@@ -28,6 +28,7 @@ use cache::{AggregateCache, Entry};
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommandMeta {
     actor: Actor,
+    command_id: Option<CommandId>,
     correlation_id: Option<CorrelationId>,
     causation_id: Option<CausationId>,
     tenant: Option<TenantId>,
@@ -38,10 +39,25 @@ impl CommandMeta {
     pub fn new(actor: Actor) -> Self {
         Self {
             actor,
+            command_id: None,
             correlation_id: None,
             causation_id: None,
             tenant: None,
         }
+    }
+    /// Identifies this carrying-out of the command, so that running it again is safe: the ids
+    /// of the events it records derive from `id` ([`CommandId::event_id`]). Running a command
+    /// again with the same id after any failure (a lost answer, a timeout, a crash) records it
+    /// at most once, and when it was recorded returns the original result. Without an id the
+    /// handler draws one per [`CommandHandler::execute`] call, which makes its own retries
+    /// safe but not a second call.
+    pub fn with_command_id(mut self, id: CommandId) -> Self {
+        self.command_id = Some(id);
+        self
+    }
+    /// The command id given, if any.
+    pub fn command_id(&self) -> Option<CommandId> {
+        self.command_id
     }
     /// Sets the correlation id.
     pub fn with_correlation(mut self, id: CorrelationId) -> Self {
@@ -130,6 +146,19 @@ pub enum CommandError<R: StdError + 'static> {
     /// The append failed for a reason other than a conflict.
     #[error(transparent)]
     Append(AppendError),
+    /// The store kept failing transiently, so whether the command was recorded is unknown.
+    /// Run it again with the same `command` id
+    /// ([`CommandMeta::with_command_id`]): it is recorded at most once.
+    #[error("command {command}: outcome unknown after {attempts} attempts: {source}")]
+    OutcomeUnknown {
+        /// The command's id.
+        command: CommandId,
+        /// How many times the append was tried.
+        attempts: u32,
+        /// The last failure.
+        #[source]
+        source: AppendError,
+    },
 }
 
 /// An aggregate state read from its stream.
@@ -412,6 +441,11 @@ impl<A: Aggregate> CommandHandler<A> {
     ) -> Result<Executed<A>, CommandError<A::Rejection>> {
         let ctx = ctx.with_actor(meta.actor()).with_stream(stream);
         let ctx = &ctx;
+        let supplied = meta.command_id;
+        let id = match supplied {
+            Some(id) => id,
+            None => draw_command_id(ctx),
+        };
         let mut known = self
             .cache
             .as_ref()
@@ -443,6 +477,15 @@ impl<A: Aggregate> CommandHandler<A> {
                     continue;
                 }
             }
+            // A command run again may be refused, or change nothing, because its first run
+            // was recorded: answer with that run's result.
+            if !appends
+                && supplied.is_some()
+                && let Some(original) = self.original(stream, id, None, attempt).await?
+            {
+                self.keep(stream, state, version);
+                return Ok(original);
+            }
             let events = match decision {
                 Ok(events) => events,
                 Err(rejection) => {
@@ -459,15 +502,30 @@ impl<A: Aggregate> CommandHandler<A> {
                     attempts: attempt,
                 });
             }
-            let data = match events.iter().map(|e| encode(e, meta, ctx)).collect() {
-                Ok(data) => data,
-                Err(error) => {
-                    self.keep(stream, state, version);
-                    return Err(error);
+            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            let outcome = loop {
+                // Encoding is deterministic (ids from the command id, the context's instant), so
+                // a retry after an unknown outcome appends exactly the same events, which the
+                // store recognises when the first try was recorded.
+                let data = match encode_all(&events, id, meta, ctx) {
+                    Ok(data) => data,
+                    Err(error) => {
+                        self.keep(stream, state, version);
+                        return Err(error);
+                    }
+                };
+                match self.store.append(stream, expected, data).await {
+                    Err(AppendError::Store(error))
+                        if is_transient(&error) && attempt < self.max_attempts =>
+                    {
+                        tracing::debug!(%stream, command = %id, attempt, %error,
+                            "append outcome unknown; appending the same events again");
+                        attempt += 1;
+                    }
+                    outcome => break outcome,
                 }
             };
-            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
-            match self.store.append(stream, expected, data).await {
+            match outcome {
                 Ok(append) => {
                     for event in &events {
                         state.evolve(event, ctx.stamp());
@@ -505,15 +563,121 @@ impl<A: Aggregate> CommandHandler<A> {
                     attempt += 1;
                     known = caught;
                 }
+                Err(AppendError::EventIdReused {
+                    event_id,
+                    recorded_stream,
+                    recorded_version,
+                    stream: appended,
+                }) if supplied.is_some() && &recorded_stream == stream => {
+                    // The command's events are already recorded: it ran before.
+                    let first = (0..events.len())
+                        .find(|&i| id.event_id(i) == event_id)
+                        .and_then(|i| recorded_version.get().checked_sub(i as u64))
+                        .filter(|&v| v >= 1)
+                        .map(Version::new);
+                    if let Some(first) = first
+                        && let Some(original) =
+                            self.original(stream, id, Some(first), attempt).await?
+                    {
+                        self.forget(stream);
+                        return Ok(original);
+                    }
+                    self.keep(stream, state, version);
+                    return Err(CommandError::Append(AppendError::EventIdReused {
+                        stream: appended,
+                        event_id,
+                        recorded_stream,
+                        recorded_version,
+                    }));
+                }
+                Err(AppendError::Store(error)) if is_transient(&error) => {
+                    // Recorded or not, the state before the command is stored, and a stale
+                    // cache entry only costs a conflict.
+                    self.keep(stream, state, version);
+                    return Err(CommandError::OutcomeUnknown {
+                        command: id,
+                        attempts: attempt,
+                        source: AppendError::Store(error),
+                    });
+                }
                 Err(error) => {
-                    // Nothing was written, or (a transient failure) the outcome is unknown:
-                    // the state before the command is stored either way, and a stale cache
-                    // entry only costs a conflict.
                     self.keep(stream, state, version);
                     return Err(CommandError::Append(error));
                 }
             }
         }
+    }
+
+    /// The result of an earlier run of `command` on `stream`, if its events are recorded there:
+    /// the events from `first` (found by the first event's id when not given) that carry the
+    /// command's event ids, and the state right after them.
+    async fn original(
+        &self,
+        stream: &StreamId,
+        command: CommandId,
+        first: Option<Version>,
+        attempts: u32,
+    ) -> Result<Option<Executed<A>>, LoadError> {
+        let first = match first {
+            Some(first) => first,
+            None => match self.store.find_event(command.event_id(0)).await? {
+                Some(found) if &found.stream == stream => found.version,
+                _ => return Ok(None),
+            },
+        };
+        let mut recorded = Vec::new();
+        let mut events = self.store.read_stream(stream, first);
+        while let Some(event) = events.next().await {
+            let event = event?;
+            if event.event_id() != command.event_id(recorded.len()) {
+                break;
+            }
+            recorded.push(event);
+        }
+        drop(events);
+        let Some(last) = recorded.last() else {
+            return Ok(None);
+        };
+        let version = last.version;
+        let positions = recorded.iter().map(|e| e.position).collect();
+        let mut typed = Vec::with_capacity(recorded.len());
+        for event in recorded {
+            let at = event.version;
+            let (event_type, schema_version, payload, _) = event.data.into_parts();
+            typed.push(
+                self.upcasters
+                    .decode(&event_type, schema_version, payload)
+                    .map_err(|failure| failure.at(stream, at))?,
+            );
+        }
+        let state = self.state_at(stream, version).await?;
+        tracing::info!(%stream, %command, %version, "command already recorded; returning its result");
+        Ok(Some(Executed {
+            state,
+            events: typed,
+            append: Some(AppendResult { version, positions }),
+            attempts,
+        }))
+    }
+
+    /// The state of `stream` as of `version`, replayed from its start.
+    async fn state_at(&self, stream: &StreamId, version: Version) -> Result<A::State, LoadError> {
+        let mut state = A::State::default();
+        let mut events = self.store.read_stream(stream, Version::FIRST);
+        while let Some(recorded) = events.next().await {
+            let recorded = recorded?;
+            let at = recorded.version;
+            if at > version {
+                break;
+            }
+            let (event_type, schema_version, payload, metadata) = recorded.data.into_parts();
+            let event: EventOf<A> = self
+                .upcasters
+                .decode(&event_type, schema_version, payload)
+                .map_err(|failure| failure.at(stream, at))?;
+            state.evolve(&event, Stamp::of(&metadata));
+        }
+        Ok(state)
     }
 
     async fn maybe_snapshot(
@@ -553,8 +717,36 @@ impl<A: Aggregate> CommandHandler<A> {
     }
 }
 
+/// A fresh command id from the context's id source (a nil UUID, which no id source should
+/// give, is replaced by one derived from the stream and the instant).
+fn draw_command_id(ctx: &Context<'_>) -> CommandId {
+    CommandId::from_uuid(ctx.new_uuid()).unwrap_or_else(|_| {
+        let name = format!("{:?}/{}", ctx.stream(), ctx.now().timestamp_micros());
+        CommandId::derived(&name)
+    })
+}
+
+fn is_transient(error: &StoreError) -> bool {
+    matches!(error, StoreError::Backend(b) if b.is_transient())
+}
+
+fn encode_all<E: DomainEvent, R: StdError + 'static>(
+    events: &[E],
+    command: CommandId,
+    meta: &CommandMeta,
+    ctx: &Context<'_>,
+) -> Result<Vec<EventData>, CommandError<R>> {
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| encode(e, command, i, meta, ctx))
+        .collect()
+}
+
 fn encode<E: DomainEvent, R: StdError + 'static>(
     event: &E,
+    command: CommandId,
+    index: usize,
     meta: &CommandMeta,
     ctx: &Context<'_>,
 ) -> Result<EventData, CommandError<R>> {
@@ -564,8 +756,7 @@ fn encode<E: DomainEvent, R: StdError + 'static>(
         reason,
     };
     let payload = event.to_payload().map_err(|e| fail(e.to_string()))?;
-    let event_id = EventId::from_uuid(ctx.new_uuid()).map_err(|e| fail(e.to_string()))?;
-    let mut metadata = Metadata::new(event_id, meta.actor.clone(), ctx.now());
+    let mut metadata = Metadata::new(command.event_id(index), meta.actor.clone(), ctx.now());
     if let Some(id) = meta.correlation_id {
         metadata = metadata.with_correlation(id);
     }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -75,6 +75,35 @@ uuid_id!(
     CausationId,
     "causation id"
 );
+
+uuid_id!(
+    /// One carrying-out of a command, chosen by the caller to make a retry safe
+    /// ([`CommandMeta::with_command_id`](crate::CommandMeta::with_command_id)): the ids of the
+    /// events the command records derive from it, so running the same command again after any
+    /// failure records it at most once.
+    CommandId,
+    "command id"
+);
+
+impl CommandId {
+    /// The id of the `index`-th event (from 0) the command records.
+    ///
+    /// ```
+    /// use smsys_core::CommandId;
+    /// let command = CommandId::from_uuid(uuid::Uuid::from_u128(42))?;
+    /// assert_eq!(command.event_id(0), command.event_id(0));
+    /// assert_ne!(command.event_id(0), command.event_id(1));
+    /// # Ok::<(), smsys_core::IdError>(())
+    /// ```
+    pub fn event_id(&self, index: usize) -> EventId {
+        EventId::derived(&format!("command/{}/{index}", self.0))
+    }
+
+    /// A deterministic command id derived from `name`, as [`EventId::derived`].
+    pub(crate) fn derived(name: &str) -> Self {
+        Self(EventId::derived(name).0)
+    }
+}
 
 impl EventId {
     /// A deterministic id derived from `name` (a UUID v8 from the first 16 bytes of its
@@ -208,15 +237,53 @@ name_id!(
 /// Truncates an instant to whole microseconds, the precision every store keeps. A leap second
 /// (which chrono can represent, and stores and auditors' tools mostly cannot) becomes the last
 /// microsecond of the second before it, so the canonical form always has seconds 00 to 59.
+///
+/// Works on every instant chrono represents (unlike `duration_trunc`, which gives up outside
+/// the years 1677 to 2262).
 pub fn to_micros(instant: DateTime<Utc>) -> DateTime<Utc> {
-    let instant = if instant.nanosecond() >= 1_000_000_000 {
-        instant.with_nanosecond(999_999_999).unwrap_or(instant)
-    } else {
-        instant
-    };
+    let nanos = instant.nanosecond().min(999_999_999);
     instant
-        .duration_trunc(TimeDelta::microseconds(1))
+        .with_nanosecond(nanos - nanos % 1_000)
         .unwrap_or(instant)
+}
+
+/// The deepest nesting of arrays and objects a payload, or an extension's value, may have
+/// (`{}` and `[]` are depth 1, `{"a": [1]}` is 2). Every store reads back what it accepts:
+/// the JSON readers of the stores stop at 128 levels, and a stored extension is nested in one
+/// or two more objects.
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// The earliest instant an event may carry: 0001-01-01T00:00:00Z. With [`LATEST_INSTANT`] it
+/// bounds the four-digit years of the canonical encoding and of RFC 3339.
+pub const EARLIEST_INSTANT: DateTime<Utc> =
+    DateTime::from_timestamp(-62_135_596_800, 0).expect("0001-01-01 is representable");
+
+/// The latest instant an event may carry: 9999-12-31T23:59:59.999999Z.
+pub const LATEST_INSTANT: DateTime<Utc> =
+    DateTime::from_timestamp(253_402_300_799, 999_999_000).expect("9999-12-31 is representable");
+
+/// The nesting depth of `value`, counted without recursion, so a hostile value cannot
+/// exhaust the stack.
+fn json_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut pending: Vec<(&Value, usize)> = vec![(value, 1)];
+    while let Some((value, depth)) = pending.pop() {
+        match value {
+            Value::Array(items) => {
+                deepest = deepest.max(depth);
+                pending.extend(items.iter().map(|v| (v, depth + 1)));
+            }
+            Value::Object(members) => {
+                deepest = deepest.max(depth);
+                pending.extend(members.values().map(|v| (v, depth + 1)));
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+        }
+        if deepest > MAX_JSON_DEPTH {
+            break;
+        }
+    }
+    deepest
 }
 
 fn micros<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
@@ -327,10 +394,32 @@ pub enum EventDataError {
         /// The event type.
         event_type: EventType,
     },
+    /// The payload, or an extension's value, nests arrays and objects deeper than
+    /// [`MAX_JSON_DEPTH`].
+    #[error(
+        "event type {event_type}: {part} nests arrays and objects more than {MAX_JSON_DEPTH} deep"
+    )]
+    TooDeep {
+        /// The event type.
+        event_type: EventType,
+        /// `payload`, or `extension <key>`.
+        part: String,
+    },
+    /// The occurred-at instant is outside the years 0001 to 9999.
+    #[error(
+        "event type {event_type}: occurred_at {occurred_at} is outside 0001-01-01 to 9999-12-31"
+    )]
+    InstantOutOfRange {
+        /// The event type.
+        event_type: EventType,
+        /// The instant given.
+        occurred_at: DateTime<Utc>,
+    },
 }
 
 /// An event to append: type, schema version, JSON payload and metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "UncheckedEventData")]
 pub struct EventData {
     event_type: EventType,
     schema_version: u32,
@@ -338,8 +427,26 @@ pub struct EventData {
     metadata: Metadata,
 }
 
+/// An [`EventData`] as read, before [`EventData::new`] checks it.
+#[derive(Deserialize)]
+struct UncheckedEventData {
+    event_type: EventType,
+    schema_version: u32,
+    payload: Value,
+    metadata: Metadata,
+}
+
+impl TryFrom<UncheckedEventData> for EventData {
+    type Error = EventDataError;
+    fn try_from(e: UncheckedEventData) -> Result<Self, Self::Error> {
+        Self::new(e.event_type, e.schema_version, e.payload, e.metadata)
+    }
+}
+
 impl EventData {
-    /// Builds an event; `schema_version` starts at 1.
+    /// Builds an event; `schema_version` starts at 1. Refuses what some store could not read
+    /// back: a payload or extension value nested deeper than [`MAX_JSON_DEPTH`], an
+    /// occurred-at instant outside the years 0001 to 9999.
     ///
     /// ```
     /// use chrono::{TimeZone, Utc};
@@ -363,6 +470,27 @@ impl EventData {
     ) -> Result<Self, EventDataError> {
         if schema_version == 0 {
             return Err(EventDataError::ZeroSchemaVersion { event_type });
+        }
+        let occurred_at = metadata.occurred_at();
+        if !(EARLIEST_INSTANT..=LATEST_INSTANT).contains(&occurred_at) {
+            return Err(EventDataError::InstantOutOfRange {
+                event_type,
+                occurred_at,
+            });
+        }
+        let too_deep = |part: String| EventDataError::TooDeep {
+            event_type: event_type.clone(),
+            part,
+        };
+        if json_depth(&payload) > MAX_JSON_DEPTH {
+            return Err(too_deep("payload".into()));
+        }
+        if let Some(key) = metadata
+            .extensions()
+            .iter()
+            .find_map(|(key, value)| (json_depth(value) > MAX_JSON_DEPTH).then_some(key))
+        {
+            return Err(too_deep(format!("extension {key}")));
         }
         Ok(Self {
             event_type,
@@ -460,7 +588,7 @@ impl RecordedEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeDelta, TimeZone};
 
     #[test]
     fn leap_seconds_become_the_last_microsecond_before_them() {
@@ -474,6 +602,116 @@ mod tests {
         assert_eq!(kept.nanosecond(), 999_999_000);
         let text = chain_text(kept);
         assert_eq!(text, "2016-12-31T23:59:59.999999Z");
+    }
+
+    fn event_at(occurred_at: DateTime<Utc>, payload: Value) -> Result<EventData, EventDataError> {
+        let metadata = Metadata::new(
+            EventId::from_uuid(Uuid::from_u128(7)).unwrap(),
+            Actor::new("tester").unwrap(),
+            occurred_at,
+        );
+        EventData::new(EventType::new("test.limit").unwrap(), 1, payload, metadata)
+    }
+
+    fn nested(depth: usize) -> Value {
+        (0..depth).fold(Value::Null, |v, _| Value::Array(vec![v]))
+    }
+
+    #[test]
+    fn instants_outside_chronos_nanosecond_range_are_truncated_too() {
+        for year in [1, 1500, 2300, 9999] {
+            let t = Utc
+                .with_ymd_and_hms(year, 6, 1, 12, 0, 0)
+                .unwrap()
+                .with_nanosecond(123_456_789)
+                .unwrap();
+            assert_eq!(to_micros(t).nanosecond(), 123_456_000, "year {year}");
+        }
+    }
+
+    #[test]
+    fn instants_outside_the_four_digit_years_are_refused() {
+        let ok = |t| event_at(t, Value::Null).is_ok();
+        assert!(ok(EARLIEST_INSTANT) && ok(LATEST_INSTANT));
+        for t in [
+            EARLIEST_INSTANT - TimeDelta::microseconds(1),
+            LATEST_INSTANT + TimeDelta::microseconds(1),
+            DateTime::<Utc>::MIN_UTC,
+            DateTime::<Utc>::MAX_UTC,
+        ] {
+            assert!(
+                matches!(
+                    event_at(t, Value::Null),
+                    Err(EventDataError::InstantOutOfRange { .. })
+                ),
+                "{t:?} is refused"
+            );
+        }
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_refused_in_payloads_and_extensions() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert!(event_at(at, nested(MAX_JSON_DEPTH)).is_ok());
+        assert!(matches!(
+            event_at(at, nested(MAX_JSON_DEPTH + 1)),
+            Err(EventDataError::TooDeep { part, .. }) if part == "payload"
+        ));
+        let metadata = Metadata::new(
+            EventId::from_uuid(Uuid::from_u128(7)).unwrap(),
+            Actor::new("tester").unwrap(),
+            at,
+        )
+        .with_extension("deep", nested(MAX_JSON_DEPTH + 1))
+        .unwrap();
+        let refused = EventData::new(EventType::new("t.x").unwrap(), 1, Value::Null, metadata);
+        assert!(matches!(
+            refused,
+            Err(EventDataError::TooDeep { part, .. }) if part == "extension deep"
+        ));
+    }
+
+    #[test]
+    fn a_hostile_depth_is_refused_without_exhausting_the_stack() {
+        // Dropping a deeply nested value recurses: build and drop it on a large stack, and
+        // check it on a small one (the depth check itself must not recurse).
+        std::thread::Builder::new()
+            .stack_size(256 << 20)
+            .spawn(|| {
+                let deep = nested(200_000);
+                let checked = std::thread::scope(|scope| {
+                    std::thread::Builder::new()
+                        .stack_size(64 << 10)
+                        .spawn_scoped(scope, || json_depth(&deep))
+                        .unwrap()
+                        .join()
+                        .unwrap()
+                });
+                assert!(checked > MAX_JSON_DEPTH);
+                assert!(matches!(
+                    event_at(DateTime::UNIX_EPOCH, deep),
+                    Err(EventDataError::TooDeep { .. })
+                ));
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn deserialising_applies_the_same_checks() {
+        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let good = event_at(at, nested(3)).unwrap();
+        let mut json = serde_json::to_value(&good).unwrap();
+        assert_eq!(
+            serde_json::from_value::<EventData>(json.clone()).unwrap(),
+            good
+        );
+        json["payload"] = nested(MAX_JSON_DEPTH + 1);
+        assert!(serde_json::from_value::<EventData>(json.clone()).is_err());
+        json["payload"] = Value::Null;
+        json["schema_version"] = 0.into();
+        assert!(serde_json::from_value::<EventData>(json).is_err());
     }
 
     fn chain_text(t: DateTime<Utc>) -> String {

@@ -47,8 +47,9 @@ pub use chain::{ChainBreak, ChainFault, ChainVerifier, EventHash, VerifyReport, 
 pub use command::{CommandError, CommandHandler, CommandMeta, Executed, LoadError, Loaded};
 pub use context::{Context, IdSource, SequentialIds};
 pub use event::{
-    Actor, CausationId, CorrelationId, EventData, EventDataError, EventId, EventType,
-    MAX_EVENT_TYPE_LEN, MAX_NAME_LEN, Metadata, RecordedEvent, TenantId, to_micros,
+    Actor, CausationId, CommandId, CorrelationId, EARLIEST_INSTANT, EventData, EventDataError,
+    EventId, EventType, LATEST_INSTANT, MAX_EVENT_TYPE_LEN, MAX_JSON_DEPTH, MAX_NAME_LEN, Metadata,
+    RecordedEvent, TenantId, to_micros,
 };
 pub use projection::{CheckpointStore, Projection, ProjectionError, ProjectionRunner};
 pub use reactor::{DerivedIds, Reacting, Reactor};

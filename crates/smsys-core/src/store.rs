@@ -292,6 +292,24 @@ pub trait EventStore: Send + Sync {
         results
     }
 
+    /// The recorded event with id `id`, if any. The command handler looks a command's first
+    /// event up when the command is run again ([`CommandMeta::with_command_id`]).
+    ///
+    /// The default walks the log; stores answer from their event-id index.
+    ///
+    /// [`CommandMeta::with_command_id`]: crate::CommandMeta::with_command_id
+    async fn find_event(&self, id: EventId) -> Result<Option<RecordedEvent>, StoreError> {
+        use futures::StreamExt;
+        let mut log = self.read_all(Position::START, LogFilter::all());
+        while let Some(event) = log.next().await {
+            let event = event?;
+            if event.event_id() == id {
+                return Ok(Some(event));
+            }
+        }
+        Ok(None)
+    }
+
     /// The store's own snapshot table, if it has one: a
     /// [`CommandHandler`](crate::CommandHandler) keeps snapshots of long streams there unless
     /// given another place. The default has none.

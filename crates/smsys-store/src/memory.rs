@@ -210,6 +210,11 @@ impl EventStore for MemoryEventStore {
         Ok(AppendResult { version, positions })
     }
 
+    async fn find_event(&self, id: EventId) -> Result<Option<RecordedEvent>, StoreError> {
+        let log = self.read_log();
+        Ok(log.ids.get(&id).map(|&i| log.events[i].clone()))
+    }
+
     fn read_stream(&self, stream: &StreamId, from: Version) -> EventStream<'_> {
         stream_pages(self, stream.clone(), Some(from), false)
     }

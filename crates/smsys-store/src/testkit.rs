@@ -48,9 +48,11 @@ pub mod cases;
 mod fixture;
 pub mod history;
 mod index_model;
+mod limits;
 mod model;
 pub mod read_side;
 pub mod records;
+mod retry;
 
 pub use fixture::{Fixture, event, event_with_id};
 pub use read_side::{MemoryDb, MemoryReadSide, ReadSideHarness};
@@ -141,6 +143,8 @@ macro_rules! conformance_suite {
             batch_parts_stand_alone,
             batch_retry_returns_original_results,
             batch_reaches_subscribers,
+            limits_read_back_everywhere,
+            commands_run_at_most_once,
             model_test
         );
     };

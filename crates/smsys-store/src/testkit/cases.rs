@@ -17,7 +17,9 @@ pub use super::batch::{
     batch_parts_stand_alone, batch_reaches_subscribers, batch_retry_returns_original_results,
 };
 use super::fixture::{Fixture, event, event_with_id};
+pub use super::limits::limits_read_back_everywhere;
 pub use super::model::model_test;
+pub use super::retry::commands_run_at_most_once;
 
 const WAIT: Duration = Duration::from_secs(30);
 
