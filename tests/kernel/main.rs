@@ -7,6 +7,7 @@
 )]
 
 mod cache;
+mod snapshots;
 mod ticket;
 
 use std::num::NonZeroU64;

@@ -12,7 +12,8 @@ use futures::StreamExt;
 use crate::aggregate::{Aggregate, DecodeError, DomainEvent, EventOf, EventSourced, Stamp};
 use crate::context::Context;
 use crate::event::{
-    Actor, CausationId, CommandId, CorrelationId, EventData, EventDataError, Metadata, TenantId,
+    Actor, CausationId, CommandId, CorrelationId, EventData, EventDataError, EventId, Metadata,
+    TenantId,
 };
 use crate::snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 use crate::store::{AppendError, AppendResult, EventStore, StoreError};
@@ -309,7 +310,18 @@ impl<A: Aggregate> CommandHandler<A> {
         &self.store
     }
 
-    async fn snapshot_state(&self, stream: &StreamId) -> Option<(A::State, Version)> {
+    /// What a snapshot must have been taken under to be used: the state's type and the
+    /// upcasters' fingerprint (the state's schema version is the snapshot's own field).
+    fn snapshot_key(&self) -> SnapshotKey {
+        SnapshotKey {
+            state_type: std::any::type_name::<A::State>().to_owned(),
+            upcasters: self.upcasters.fingerprint(),
+        }
+    }
+
+    /// The latest snapshot of `stream` taken under this handler's key: its state, version and
+    /// the id of the event at that version.
+    async fn snapshot_state(&self, stream: &StreamId) -> Option<(A::State, Version, EventId)> {
         let snapshots = self.snapshot_store()?;
         let snapshot = match snapshots.load_snapshot(stream).await {
             Ok(Some(s)) => s,
@@ -324,19 +336,27 @@ impl<A: Aggregate> CommandHandler<A> {
                 "outdated snapshot; replaying the stream");
             return None;
         }
-        match serde_json::from_value(snapshot.state) {
-            Ok(state) => Some((state, snapshot.version)),
+        let envelope: SnapshotEnvelope<A::State> = match serde_json::from_value(snapshot.state) {
+            Ok(envelope) => envelope,
             Err(error) => {
                 tracing::warn!(%stream, %error, "snapshot does not decode; replaying the stream");
-                None
+                return None;
             }
+        };
+        if envelope.key != self.snapshot_key() {
+            tracing::debug!(%stream, taken_under = ?envelope.key,
+                "snapshot taken under another state type or upcasters; replaying the stream");
+            return None;
         }
+        Some((envelope.state, snapshot.version, envelope.head))
     }
 
     /// Reads the aggregate's state from the store: from the latest usable snapshot, then the
     /// events after it. The cache is neither read nor filled.
     pub async fn load(&self, stream: &StreamId) -> Result<Loaded<A::State>, LoadError> {
-        self.load_from_store(stream).await.map(|(loaded, _)| loaded)
+        self.load_from_store(stream)
+            .await
+            .map(|(loaded, _, _)| loaded)
     }
 
     /// Loads for a command: like [`Self::load`], and when that replayed a long stretch of
@@ -345,57 +365,89 @@ impl<A: Aggregate> CommandHandler<A> {
         &self,
         stream: &StreamId,
     ) -> Result<(A::State, Option<Version>), LoadError> {
-        let (Loaded { state, version }, snapshot) = self.load_from_store(stream).await?;
-        if let Some(version) = version {
+        let (Loaded { state, version }, snapshot, head) = self.load_from_store(stream).await?;
+        if let (Some(version), Some(head)) = (version, head) {
             let replayed = version.get() - snapshot.map_or(0, Version::get);
             if self.policy.is_due_after_replay(replayed) {
-                self.save_snapshot(stream, &state, version).await;
+                self.save_snapshot(stream, &state, version, head).await;
             }
         }
         Ok((state, version))
     }
 
-    /// The state as stored, and the version of the snapshot it started from.
+    /// The state as stored, the version of the snapshot it started from, and the id of the
+    /// stream's last event.
+    ///
+    /// A snapshot is used only when the stream still holds, at the snapshot's version, the
+    /// event it was taken after (a store restored from an older backup may not): otherwise the
+    /// stream is replayed from its start.
     async fn load_from_store(
         &self,
         stream: &StreamId,
-    ) -> Result<(Loaded<A::State>, Option<Version>), LoadError> {
+    ) -> Result<(Loaded<A::State>, Option<Version>, Option<EventId>), LoadError> {
         if stream.category_str() != A::State::CATEGORY {
             return Err(LoadError::WrongCategory {
                 stream: stream.clone(),
                 expected: A::State::CATEGORY,
             });
         }
-        let (state, version) = match self.snapshot_state(stream).await {
-            Some((state, v)) => (state, Some(v)),
-            None => (A::State::default(), None),
-        };
-        let snapshot = version;
-        let (state, version) = self.catch_up(stream, state, version).await?;
-        Ok((Loaded { state, version }, snapshot))
+        if let Some((state, version, head)) = self.snapshot_state(stream).await {
+            let mut events = self.store.read_stream(stream, version);
+            let fits = match events.next().await.transpose()? {
+                Some(event) => event.version == version && event.event_id() == head,
+                None => false,
+            };
+            if fits {
+                let (state, last, last_id) = self.apply(stream, events, state).await?;
+                let loaded = Loaded {
+                    state,
+                    version: last.or(Some(version)),
+                };
+                return Ok((loaded, Some(version), last_id.or(Some(head))));
+            }
+            tracing::warn!(%stream, %version,
+                "snapshot does not fit the stored stream (restored from another backup?); replaying the stream");
+        }
+        let events = self.store.read_stream(stream, Version::FIRST);
+        let (state, version, head) = self.apply(stream, events, A::State::default()).await?;
+        Ok((Loaded { state, version }, None, head))
     }
 
-    /// Applies the events of `stream` after `version` to `state`.
-    async fn catch_up(
+    /// Applies `events` (of `stream`, in order) to `state`: the state, the last version and
+    /// the last event id reached (`None` when there was no event).
+    async fn apply(
         &self,
         stream: &StreamId,
+        mut events: crate::store::EventStream<'_>,
         mut state: A::State,
-        mut version: Option<Version>,
-    ) -> Result<(A::State, Option<Version>), LoadError> {
-        let from = version.map_or(Version::FIRST, Version::next);
-        let mut events = self.store.read_stream(stream, from);
+    ) -> Result<(A::State, Option<Version>, Option<EventId>), LoadError> {
+        let mut last = None;
         while let Some(recorded) = events.next().await {
             let recorded = recorded?;
             let at = recorded.version;
+            let id = recorded.event_id();
             let (event_type, schema_version, payload, metadata) = recorded.data.into_parts();
             let event: EventOf<A> = self
                 .upcasters
                 .decode(&event_type, schema_version, payload)
                 .map_err(|failure| failure.at(stream, at))?;
             state.evolve(&event, Stamp::of(&metadata));
-            version = Some(at);
+            last = Some((at, id));
         }
-        Ok((state, version))
+        Ok((state, last.map(|(v, _)| v), last.map(|(_, id)| id)))
+    }
+
+    /// Applies the events of `stream` after `version` to `state`.
+    async fn catch_up(
+        &self,
+        stream: &StreamId,
+        state: A::State,
+        version: Option<Version>,
+    ) -> Result<(A::State, Option<Version>), LoadError> {
+        let from = version.map_or(Version::FIRST, Version::next);
+        let events = self.store.read_stream(stream, from);
+        let (state, last, _) = self.apply(stream, events, state).await?;
+        Ok((state, last.or(version)))
     }
 
     /// Puts a stored state into the cache (when there is one and the stream exists).
@@ -530,7 +582,8 @@ impl<A: Aggregate> CommandHandler<A> {
                     for event in &events {
                         state.evolve(event, ctx.stamp());
                     }
-                    self.maybe_snapshot(stream, &state, version, append.version)
+                    let head = id.event_id(events.len() - 1);
+                    self.maybe_snapshot(stream, &state, version, append.version, head)
                         .await;
                     self.keep_copy(stream, &state, Some(append.version));
                     return Ok(Executed {
@@ -686,19 +739,32 @@ impl<A: Aggregate> CommandHandler<A> {
         state: &A::State,
         before: Option<Version>,
         after: Version,
+        head: EventId,
     ) {
         if self.policy.is_due(before, after) {
-            self.save_snapshot(stream, state, after).await;
+            self.save_snapshot(stream, state, after, head).await;
         }
     }
 
-    /// Saves `state` as the snapshot of `stream` at `version`, if there is a snapshot store; a
-    /// failure is logged, never returned: snapshots are an optimisation.
-    async fn save_snapshot(&self, stream: &StreamId, state: &A::State, version: Version) {
+    /// Saves `state` as the snapshot of `stream` at `version` (whose event is `head`), if
+    /// there is a snapshot store; a failure is logged, never returned: snapshots are an
+    /// optimisation.
+    async fn save_snapshot(
+        &self,
+        stream: &StreamId,
+        state: &A::State,
+        version: Version,
+        head: EventId,
+    ) {
         let Some(snapshots) = self.snapshot_store() else {
             return;
         };
-        let state = match serde_json::to_value(state) {
+        let envelope = SnapshotEnvelope {
+            key: self.snapshot_key(),
+            head,
+            state,
+        };
+        let state = match serde_json::to_value(&envelope) {
             Ok(s) => s,
             Err(error) => {
                 tracing::warn!(%stream, %error, "state does not serialise; no snapshot taken");
@@ -717,8 +783,22 @@ impl<A: Aggregate> CommandHandler<A> {
     }
 }
 
-/// A fresh command id from the context's id source (a nil UUID, which no id source should
-/// give, is replaced by one derived from the stream and the instant).
+/// What a snapshot was taken under: the state's type and the upcasters' fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SnapshotKey {
+    state_type: String,
+    upcasters: String,
+}
+
+/// The form a [`CommandHandler`] keeps a state in as a snapshot: the state with the key it
+/// was taken under and the id of the event it was taken after.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SnapshotEnvelope<S> {
+    key: SnapshotKey,
+    head: EventId,
+    state: S,
+}
+
 fn draw_command_id(ctx: &Context<'_>) -> CommandId {
     CommandId::from_uuid(ctx.new_uuid()).unwrap_or_else(|_| {
         let name = format!("{:?}/{}", ctx.stream(), ctx.now().timestamp_micros());

@@ -72,8 +72,8 @@ impl ReadFailure {
 /// ```
 #[derive(Default, Clone)]
 pub struct Upcasters {
-    /// Event type -> from version -> step: looked up by `&str`, without allocating.
-    steps: HashMap<String, HashMap<u32, Step>>,
+    /// Event type -> from version -> (revision, step): looked up by `&str`, without allocating.
+    steps: HashMap<String, HashMap<u32, (u32, Step)>>,
 }
 
 impl Upcasters {
@@ -84,15 +84,49 @@ impl Upcasters {
 
     /// Registers the step that lifts `event_type` payloads from `from_version` to
     /// `from_version + 1`. The step returns a reason when the payload cannot be lifted.
-    pub fn register<F>(mut self, event_type: &str, from_version: u32, step: F) -> Self
+    pub fn register<F>(self, event_type: &str, from_version: u32, step: F) -> Self
+    where
+        F: Fn(Value) -> Result<Value, String> + Send + Sync + 'static,
+    {
+        self.register_revision(event_type, from_version, 1, step)
+    }
+
+    /// Like [`Self::register`], for the `revision`-th version of the step's code (the first is
+    /// 1). A step that was wrong and is fixed gets a higher revision: states a
+    /// [`CommandHandler`](crate::CommandHandler) saved as snapshots under another set of steps
+    /// and revisions ([`Self::fingerprint`]) are then replayed instead of trusted.
+    pub fn register_revision<F>(
+        mut self,
+        event_type: &str,
+        from_version: u32,
+        revision: u32,
+        step: F,
+    ) -> Self
     where
         F: Fn(Value) -> Result<Value, String> + Send + Sync + 'static,
     {
         self.steps
             .entry(event_type.to_owned())
             .or_default()
-            .insert(from_version, Arc::new(step));
+            .insert(from_version, (revision, Arc::new(step)));
         self
+    }
+
+    /// Names the set of steps: `type@from#revision` of every step, sorted, comma-separated
+    /// (empty when there is none). Two sets with the same fingerprint lift payloads alike,
+    /// as far as their revisions say.
+    pub fn fingerprint(&self) -> String {
+        let mut keys: Vec<String> = self
+            .steps
+            .iter()
+            .flat_map(|(t, steps)| {
+                steps
+                    .iter()
+                    .map(move |(from, (revision, _))| format!("{t}@{from}#{revision}"))
+            })
+            .collect();
+        keys.sort();
+        keys.join(",")
     }
 
     /// Lifts a payload through every registered step; returns the version reached and the
@@ -106,7 +140,7 @@ impl Upcasters {
         let Some(steps) = self.steps.get(event_type.as_str()) else {
             return Ok((version, payload));
         };
-        while let Some(step) = steps.get(&version) {
+        while let Some((_, step)) = steps.get(&version) {
             payload = step(payload).map_err(|reason| UpcastError {
                 event_type: event_type.clone(),
                 from_version: version,

@@ -46,9 +46,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use smsys_core::{
-    AppendError, AppendResult, BackendError, CheckpointStore, EventData, EventStore, EventStream,
-    ExpectedVersion, LogFilter, Position, RecordedEvent, Snapshot, SnapshotStore, StoreError,
-    StreamAppend, StreamId, VerifyReport, Version, check_append_shape, verify_events,
+    AppendError, AppendResult, BackendError, CheckpointStore, EventData, EventId, EventStore,
+    EventStream, ExpectedVersion, LogFilter, Position, RecordedEvent, Snapshot, SnapshotStore,
+    StoreError, StreamAppend, StreamId, VerifyReport, Version, check_append_shape, verify_events,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -252,10 +252,14 @@ impl SqliteEventStore {
         self.inner.options.durability
     }
 
-    /// Checks the whole file: SQLite's own structure (`PRAGMA quick_check`), then the hash
-    /// chain of every event in log order. Returns the first event whose hash, link, version
-    /// or position does not hold; an event too damaged to be read is a
-    /// [`StoreError::Corrupt`] naming its position.
+    /// Checks the whole file: SQLite's own structure (`PRAGMA quick_check`); what the hash
+    /// chain does not cover (each stream's stored category is the one its name gives, which
+    /// log filters select by, and the positions are dense from 1: a deleted event is found
+    /// even where it was a stream's last), a failure being a [`StoreError::Corrupt`] naming
+    /// the stream or the first missing position; then the hash chain of every event in log
+    /// order. Returns the first event whose hash, link, version or position does not hold; an
+    /// event too damaged to be read is a [`StoreError::Corrupt`] naming its position, its
+    /// stream and version when readable, and the column.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
         let problems = self
             .inner
@@ -276,6 +280,7 @@ impl SqliteEventStore {
                 what: format!("sqlite quick_check: {}", problems.join("; ")),
             });
         }
+        self.inner.readers.run(rows::check_log).await?;
         verify_events(self.read_all(Position::START, LogFilter::all())).await
     }
 
@@ -450,6 +455,13 @@ impl EventStore for SqliteEventStore {
 
     fn snapshots(&self) -> Option<&dyn SnapshotStore> {
         Some(self)
+    }
+
+    async fn find_event(&self, id: EventId) -> Result<Option<RecordedEvent>, StoreError> {
+        self.inner
+            .readers
+            .run(move |conn| rows::event_by_id(conn, id))
+            .await
     }
 
     async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {

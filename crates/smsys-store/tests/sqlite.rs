@@ -1105,3 +1105,548 @@ fn index_writes_and_appends_from_many_tasks_and_two_handles_all_complete() {
         store.close().await;
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Interrupted creations and hot journals: opened and working, or refused untouched
+
+const PAGE: usize = 4096;
+const SMSY: [u8; 4] = *b"SMSY";
+
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+/// The file, its rollback journal and its write-ahead log, as they are on disk.
+fn on_disk(path: &Path) -> [Option<Vec<u8>>; 3] {
+    ["", "-journal", "-wal"].map(|suffix| std::fs::read(beside(path, suffix)).ok())
+}
+
+/// A rollback journal as SQLite writes it: a header (magic, record count, checksum nonce, the
+/// database's page count before the transaction, sector and page size) padded to a sector,
+/// then each original page with its number and checksum.
+fn journal(pages_before: u32, records: &[(u32, &[u8])], count: u32) -> Vec<u8> {
+    let nonce: u32 = 0x1234_5678;
+    let mut j = vec![0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+    for field in [count, nonce, pages_before, 512, PAGE as u32] {
+        j.extend_from_slice(&field.to_be_bytes());
+    }
+    j.resize(512, 0);
+    for (page, data) in records {
+        assert_eq!(data.len(), PAGE);
+        j.extend_from_slice(&page.to_be_bytes());
+        j.extend_from_slice(data);
+        let mut checksum = nonce;
+        // SQLite's sum: every 200th byte, from the page's 200th-last down to above the first.
+        for i in (1..=PAGE - 200).rev().step_by(200) {
+            checksum = checksum.wrapping_add(u32::from(data[i]));
+        }
+        j.extend_from_slice(&checksum.to_be_bytes());
+    }
+    j
+}
+
+fn set_be32(bytes: &mut [u8], at: usize, value: [u8; 4]) {
+    bytes[at..at + 4].copy_from_slice(&value);
+}
+
+/// A store holding three events, in rollback-journal mode (as a creation leaves it before
+/// the switch to WAL).
+async fn store_image(dir: &Path) -> Vec<u8> {
+    let path = dir.join("image.db");
+    filled(&path, &["a"], 3).await.close().await;
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    drop(raw);
+    std::fs::read(&path).unwrap()
+}
+
+/// A database of another application.
+fn foreign_image(dir: &Path) -> Vec<u8> {
+    let path = dir.join("foreign-image.db");
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "CREATE TABLE notes (body TEXT);
+         INSERT INTO notes SELECT 'note ' || value FROM generate_series(1, 200);",
+    )
+    .or_else(|_| {
+        raw.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+             INSERT INTO notes SELECT 'note ' || i FROM n;",
+        )
+    })
+    .unwrap();
+    drop(raw);
+    std::fs::read(&path).unwrap()
+}
+
+/// How an open of a damaged or interrupted file ended.
+#[derive(Debug)]
+enum Outcome {
+    /// It opened, and appends, reads and verify work; the events found before the probe.
+    Opened(usize),
+    /// It was refused and every byte of the file, its journal and its log is as it was.
+    Refused(OpenError),
+}
+
+/// Opens `path` (with a deadline): either the store works, or the refusal left the file, its
+/// journal and its write-ahead log byte-for-byte as they were.
+async fn opens_or_untouched(path: &Path) -> Outcome {
+    let before = on_disk(path);
+    let opened = tokio::time::timeout(Duration::from_secs(30), SqliteEventStore::open(path))
+        .await
+        .expect("opening does not hang");
+    match opened {
+        Ok(store) => {
+            let found = all(&store).await.len();
+            let probe = Fixture::stream("probe");
+            store
+                .append(&probe, ExpectedVersion::Any, vec![event("t", json!({}))])
+                .await
+                .expect("an opened store appends");
+            assert_eq!(all(&store).await.len(), found + 1);
+            assert!(store.verify().await.unwrap().is_intact());
+            store.close().await;
+            Outcome::Opened(found)
+        }
+        Err(e) => {
+            let after = on_disk(path);
+            for (i, suffix) in ["", "-journal", "-wal"].iter().enumerate() {
+                assert!(
+                    before[i] == after[i],
+                    "{e}: {}{suffix} changed by a refused open",
+                    path.display()
+                );
+            }
+            Outcome::Refused(e)
+        }
+    }
+}
+
+/// Writes `db` (and `journal` and `wal` beside it when given) as a fresh file.
+fn lay_out(path: &Path, db: Option<&[u8]>, journal: Option<&[u8]>, wal: Option<&[u8]>) {
+    for (suffix, bytes) in [("", db), ("-journal", journal), ("-wal", wal)] {
+        let at = beside(path, suffix);
+        let _ = std::fs::remove_file(&at);
+        if let Some(bytes) = bytes {
+            std::fs::write(&at, bytes).unwrap();
+        }
+    }
+}
+
+/// Interrupted creations at several points (every prefix of the file, its header written or
+/// not, with and without the creation's journal, synced or not), an interrupted switch to
+/// WAL mode, and hot journals whose rollback would make the file foreign or too new: each
+/// either opens and works, or is refused with the file, journal and log untouched.
+#[test]
+fn interrupted_creations_open_or_are_refused_untouched() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let image = store_image(dir.path()).await;
+        let pages = u32::try_from(image.len() / PAGE).unwrap();
+        assert!(pages >= 3, "several pages: {pages}");
+        let path = dir.path().join("store.db");
+
+        // A creation: its journal records that the file held no page before.
+        let creation = journal(0, &[], 0);
+        let unsynced = journal(0, &[], u32::MAX);
+        let mut prefixes = vec![0, 50, 100, PAGE, PAGE + 1_000, 2 * PAGE];
+        prefixes.extend([image.len() / 2, image.len() - 1, image.len()]);
+        for len in prefixes {
+            let db = &image[..len];
+            for j in [None, Some(&creation), Some(&unsynced)] {
+                lay_out(&path, Some(db), j.map(Vec::as_slice), None);
+                let outcome = opens_or_untouched(&path).await;
+                let case = format!("{len} bytes, journal {}", j.is_some());
+                match (len, j, &outcome) {
+                    // No header: nothing says whose file it is.
+                    (1..100, _, Outcome::Refused(OpenError::NotAStore { .. })) => {}
+                    // With the creation's journal, the creation is undone and done again.
+                    (0, _, Outcome::Opened(0)) | (100.., Some(_), Outcome::Opened(0)) => {}
+                    (n, None, Outcome::Opened(3)) if n == image.len() => {}
+                    (100.., None, Outcome::Refused(OpenError::Corrupt { .. })) => {}
+                    _ => panic!("{case}: {outcome:?}"),
+                }
+            }
+        }
+
+        // The switch to WAL mode interrupted: page 1 says WAL, the journal holds it as it was.
+        let mut switched = image.clone();
+        switched[18] = 2;
+        switched[19] = 2;
+        let switch = journal(pages, &[(1, &image[..PAGE])], 1);
+        lay_out(&path, Some(&switched), Some(&switch), None);
+        let outcome = opens_or_untouched(&path).await;
+        assert!(matches!(outcome, Outcome::Opened(3)), "{outcome:?}");
+        // ... and its file cut short: what the rollback leaves is damaged, refused untouched.
+        lay_out(&path, Some(&switched[..PAGE]), Some(&switch), None);
+        let outcome = opens_or_untouched(&path).await;
+        assert!(matches!(outcome, Outcome::Refused(_)), "{outcome:?}");
+
+        // A store whose interrupted transaction lowered the schema version: the rollback
+        // gives a newer schema back.
+        let mut newer = image.clone();
+        set_be32(&mut newer, 60, 99u32.to_be_bytes());
+        lay_out(
+            &path,
+            Some(&image),
+            Some(&journal(pages, &[(1, &newer[..PAGE])], 1)),
+            None,
+        );
+        let outcome = opens_or_untouched(&path).await;
+        assert!(
+            matches!(
+                outcome,
+                Outcome::Refused(OpenError::SchemaTooNew { found: 99, .. })
+            ),
+            "{outcome:?}"
+        );
+    });
+}
+
+/// A foreign database with a hot journal is refused untouched, whether its header is foreign
+/// or an interrupted transaction wrote "SMSY" into it (the rollback makes it foreign again).
+#[test]
+fn a_foreign_database_with_a_hot_journal_is_refused_untouched() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let foreign = foreign_image(dir.path());
+        let pages = u32::try_from(foreign.len() / PAGE).unwrap();
+        let path = dir.path().join("store.db");
+        let restore_page_1 = journal(pages, &[(1, &foreign[..PAGE])], 1);
+
+        let mut claimed = foreign.clone();
+        set_be32(&mut claimed, 68, SMSY);
+        set_be32(&mut claimed, 60, 2u32.to_be_bytes());
+        let mut edited = foreign.clone();
+        edited[2 * PAGE - 10] ^= 0xff;
+        for db in [&foreign, &edited, &claimed] {
+            for j in [Some(&restore_page_1), Some(&journal(0, &[], 0)), None] {
+                lay_out(&path, Some(db), j.map(Vec::as_slice), None);
+                let outcome = opens_or_untouched(&path).await;
+                match (&outcome, j) {
+                    (Outcome::Refused(OpenError::NotAStore { .. }), _) => {}
+                    // "SMSY" in the header and a creation journal: an interrupted creation of
+                    // a store, undone and done again (the journal says the file held nothing).
+                    (Outcome::Opened(0), Some(j))
+                        if std::ptr::eq(db, &claimed) && j[16..20] == [0; 4] => {}
+                    _ => panic!("{outcome:?}"),
+                }
+            }
+        }
+
+        // A write-ahead log beside an empty or missing file: SQLite would read it as the
+        // database; it is refused, not merged into a new store.
+        let wal_source = dir.path().join("wal-source.db");
+        {
+            let raw = rusqlite::Connection::open(&wal_source).unwrap();
+            raw.set_db_config(
+                rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+                true,
+            )
+            .unwrap();
+            raw.pragma_update(None, "journal_mode", "WAL").unwrap();
+            raw.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+            raw.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hi');")
+                .unwrap();
+        }
+        let wal = std::fs::read(beside(&wal_source, "-wal")).unwrap();
+        assert!(!wal.is_empty());
+        for db in [Some(&[][..]), None] {
+            lay_out(&path, db, None, Some(&wal));
+            let outcome = opens_or_untouched(&path).await;
+            assert!(
+                matches!(outcome, Outcome::Refused(OpenError::NotAStore { .. })),
+                "{outcome:?}"
+            );
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files that are not regular files
+
+/// A FIFO, a directory, and a FIFO in place of the write-ahead log are refused at once with
+/// a typed error naming the path and what it is (opening a FIFO would wait for a writer).
+#[test]
+fn fifos_and_directories_are_refused_at_once() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.db");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let directory = dir.path().join("dir.db");
+    std::fs::create_dir(&directory).unwrap();
+    let with_fifo_wal = dir.path().join("store.db");
+    rt.block_on(async {
+        filled(&with_fifo_wal, &["a"], 1).await.close().await;
+    });
+    let made = Command::new("mkfifo")
+        .arg(beside(&with_fifo_wal, "-wal"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+
+    let results: Vec<_> = [
+        (fifo, "FIFO"),
+        (directory, "directory"),
+        (with_fifo_wal, "wal is not a regular file but a FIFO"),
+    ]
+    .into_iter()
+    .map(|(path, says)| {
+        let opened = rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                SqliteEventStore::open(path.clone()),
+            )
+            .await
+        });
+        (path, says, opened)
+    })
+    .collect();
+    // A regression blocks a thread of the blocking pool in `open`: leave it behind.
+    rt.shutdown_background();
+    for (path, says, opened) in results {
+        match opened {
+            Ok(Err(e @ OpenError::NotAStore { .. })) => {
+                let message = e.to_string();
+                assert!(message.contains(&path.display().to_string()), "{message}");
+                assert!(message.contains(says), "{message}");
+            }
+            Ok(other) => panic!("{}: {other:?}", path.display()),
+            Err(_) => panic!("{}: opening hangs", path.display()),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Damaged rows: every read path reports them as corrupt, naming where
+
+/// A store of streams a, b, c with three events each, every metadata field set: stream b's
+/// second event is at position 5.
+async fn rich(path: &Path) -> SqliteEventStore {
+    let store = SqliteEventStore::open(path).await.unwrap();
+    for _ in 0..3 {
+        for s in ["a", "b", "c"] {
+            store
+                .append(
+                    &Fixture::stream(s),
+                    ExpectedVersion::Any,
+                    vec![Fixture::rich_event()],
+                )
+                .await
+                .unwrap();
+        }
+    }
+    store
+}
+
+async fn first_error(events: smsys_core::EventStream<'_>) -> StoreError {
+    let mut events = events;
+    let deadline = Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout(deadline, events.next()).await {
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => {
+                // The read ends at the damage; a subscription does not retry it forever.
+                let after = tokio::time::timeout(deadline, events.next()).await;
+                assert!(matches!(after, Ok(None)), "the read ends after {e}");
+                return e;
+            }
+            Ok(None) => panic!("the read ended without reporting the damage"),
+            Err(_) => panic!("the read neither reports the damage nor ends"),
+        }
+    }
+}
+
+fn corrupt_saying(e: StoreError, says: &[&str]) {
+    let StoreError::Corrupt { what } = e else {
+        panic!("expected a corrupt row, got {e:?}");
+    };
+    for s in says {
+        assert!(what.contains(s), "{what:?} does not say {s:?}");
+    }
+}
+
+/// Bytes that are not UTF-8 in each text column of the events table, and in a stream's
+/// name: reading the stream forwards and backwards, the log (filtered or not), a
+/// subscription and verify all report a corrupt row naming its position, its stream and
+/// version when readable, and the column; none retries.
+#[test]
+fn text_that_is_not_utf8_is_a_corrupt_row_on_every_read_path() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        for column in ["event_type", "payload", "actor", "tenant", "extensions"] {
+            let path = dir.path().join(format!("{column}.db"));
+            rich(&path).await.close().await;
+            let raw = rusqlite::Connection::open(&path).unwrap();
+            let changed = raw
+                .execute(
+                    &format!(
+                        "UPDATE events SET {column} = CAST(X'61FF62' AS TEXT) WHERE position = 5"
+                    ),
+                    [],
+                )
+                .unwrap();
+            assert_eq!(changed, 1);
+            drop(raw);
+            let store = SqliteEventStore::open(&path).await.unwrap();
+            let name = format!("events.{column}");
+            let says = [
+                "position 5",
+                "stream test-b",
+                "version 2",
+                &name,
+                "not UTF-8",
+            ];
+            let b = Fixture::stream("b");
+            corrupt_saying(
+                first_error(store.read_stream(&b, Version::FIRST)).await,
+                &says,
+            );
+            corrupt_saying(
+                first_error(store.read_stream_backwards(&b, None)).await,
+                &says,
+            );
+            corrupt_saying(
+                first_error(store.read_all(Position::START, LogFilter::all())).await,
+                &says,
+            );
+            let category = LogFilter::all().category(Fixture::stream("b").category());
+            corrupt_saying(
+                first_error(store.read_all(Position::START, category.clone())).await,
+                &says,
+            );
+            corrupt_saying(
+                first_error(store.subscribe(Position::START, category)).await,
+                &says,
+            );
+            corrupt_saying(
+                first_error(store.subscribe(Position::START, LogFilter::all())).await,
+                &says,
+            );
+            corrupt_saying(store.verify().await.unwrap_err(), &says);
+            store.close().await;
+        }
+
+        // A stream's name: its events in the log are unreadable from the first (position 2).
+        let path = dir.path().join("name.db");
+        rich(&path).await.close().await;
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute(
+            "UPDATE streams SET name = CAST(X'746573742D62FF' AS TEXT) WHERE name = 'test-b'",
+            [],
+        )
+        .unwrap();
+        drop(raw);
+        let store = SqliteEventStore::open(&path).await.unwrap();
+        let says = ["position 2", "version 1", "streams.name", "not UTF-8"];
+        corrupt_saying(
+            first_error(store.read_all(Position::START, LogFilter::all())).await,
+            &says,
+        );
+        corrupt_saying(
+            first_error(store.subscribe(Position::START, LogFilter::all())).await,
+            &says,
+        );
+        corrupt_saying(
+            store.verify().await.unwrap_err(),
+            &["streams.name", "not UTF-8"],
+        );
+        store.close().await;
+
+        // A snapshot's state: corrupt too, not a backend failure.
+        let path = dir.path().join("snapshot.db");
+        let store = rich(&path).await;
+        let b = Fixture::stream("b");
+        store
+            .save_snapshot(Snapshot {
+                stream: b.clone(),
+                version: Version::new(3),
+                schema_version: 1,
+                state: json!({"n": 1}),
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute("UPDATE snapshots SET state = CAST(X'7BFF7D' AS TEXT)", [])
+            .unwrap();
+        drop(raw);
+        let store = SqliteEventStore::open(&path).await.unwrap();
+        corrupt_saying(
+            store.load_snapshot(&b).await.unwrap_err(),
+            &["load snapshot"],
+        );
+        store.close().await;
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verify: what the hash chain does not cover
+
+/// Runs `edit` on a closed store of streams a, b, c (three events each, in log order a b c)
+/// and returns what verify says.
+async fn verify_after(
+    dir: &Path,
+    name: &str,
+    edit: &str,
+) -> Result<smsys_core::VerifyReport, StoreError> {
+    let path = dir.join(format!("{name}.db"));
+    let store = filled(&path, &["a", "b", "c"], 3).await;
+    assert!(store.verify().await.unwrap().is_intact());
+    store.close().await;
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    assert!(raw.execute(edit, []).unwrap() >= 1, "{edit}");
+    drop(raw);
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    let verified = store.verify().await;
+    store.close().await;
+    verified
+}
+
+/// A stream's stored category (which log filters select by) edited, an event deleted where
+/// the chain cannot see it (a stream's last, not at the log's end), and a position renumbered:
+/// verify reports each, naming the stream or the first missing position.
+#[test]
+fn verify_finds_edited_categories_and_missing_positions() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let category = verify_after(
+            dir.path(),
+            "category",
+            "UPDATE streams SET category = 'other' WHERE name = 'test-b'",
+        )
+        .await;
+        corrupt_saying(category.unwrap_err(), &["test-b", "category", "other"]);
+
+        // Positions: a1 b1 c1 a2 b2 c2 a3 b3 c3; a's last event is at 7.
+        let deleted = verify_after(
+            dir.path(),
+            "deleted",
+            "DELETE FROM events WHERE position = 7",
+        )
+        .await;
+        corrupt_saying(deleted.unwrap_err(), &["position 7 is missing"]);
+
+        let renumbered = verify_after(
+            dir.path(),
+            "renumbered",
+            "UPDATE events SET position = 100 WHERE position = 4",
+        )
+        .await;
+        corrupt_saying(renumbered.unwrap_err(), &["position 4 is missing"]);
+
+        let first = verify_after(
+            dir.path(),
+            "first",
+            "UPDATE events SET position = 50 WHERE position = 1",
+        )
+        .await;
+        corrupt_saying(first.unwrap_err(), &["position 1 is missing"]);
+    });
+}

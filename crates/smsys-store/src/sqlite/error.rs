@@ -16,8 +16,19 @@ pub(crate) enum Kind {
     Failure,
 }
 
-/// Classifies an error by its primary result code (`extended_code & 0xff`).
+/// Classifies an error by its primary result code (`extended_code & 0xff`). A stored value
+/// that does not convert to the type read (a text that is not UTF-8, a real where an integer
+/// is stored, an integer out of range) is damage too: retrying cannot help.
 pub(crate) fn kind(error: &rusqlite::Error) -> Kind {
+    if matches!(
+        error,
+        rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::Utf8Error(..)
+    ) {
+        return Kind::Corrupt;
+    }
     let Some(code) = error.sqlite_error().map(|e| e.extended_code & 0xff) else {
         return Kind::Failure;
     };
@@ -87,6 +98,31 @@ mod tests {
                 store("read", failure(code)),
                 StoreError::Corrupt { .. }
             ));
+        }
+    }
+
+    /// A stored value that does not convert (a text column holding bytes that are not UTF-8,
+    /// a real where an integer belongs, an integer out of range) is damage, never transient.
+    #[test]
+    fn unconvertible_stored_values_are_corrupt() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let errors = || {
+            [
+                conn.query_row("SELECT CAST(X'C328' AS TEXT)", [], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map(drop),
+                conn.query_row("SELECT 2.5", [], |r| r.get::<_, i64>(0))
+                    .map(drop),
+                conn.query_row("SELECT -1", [], |r| r.get::<_, u32>(0))
+                    .map(drop),
+            ]
+            .map(Result::unwrap_err)
+        };
+        for (e, again) in errors().into_iter().zip(errors()) {
+            assert_eq!(kind(&e), Kind::Corrupt, "{e:?}");
+            assert!(!backend("read", e).is_transient());
+            assert!(matches!(store("read", again), StoreError::Corrupt { .. }));
         }
     }
 

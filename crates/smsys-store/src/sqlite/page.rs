@@ -256,7 +256,7 @@ impl<'p> Stored<'p> {
             Cell::Null => Ok(None),
             Cell::Text { start, len } => std::str::from_utf8(&self.bytes[start..start + len])
                 .map(Some)
-                .map_err(|e| format!("{what}: {e}")),
+                .map_err(|e| format!("{what} is not UTF-8 ({e})")),
             other @ (Cell::Integer(_) | Cell::Real | Cell::Blob { .. }) => {
                 Err(format!("{what} is {}", kind(other)))
             }
@@ -294,62 +294,94 @@ impl<'p> Stored<'p> {
             .transpose()
     }
 
-    fn event(&self, streams: Streams<'_>) -> Result<RecordedEvent, StoreError> {
+    /// Decodes the row. A value that cannot be read is [`StoreError::Corrupt`] naming the
+    /// event's position, its stream and version when those are readable, and the column
+    /// (`events.<column>`, or `streams.name`) with what is wrong with it.
+    fn event(&self, mut streams: Streams<'_>) -> Result<RecordedEvent, StoreError> {
         let position = self
-            .unsigned(POSITION, "position")
+            .unsigned(POSITION, "events.position")
             .map_err(|what| corrupt(format!("event row: {what}")))?;
-        self.event_at(position, streams)
-            .map_err(|what| corrupt(format!("event at position {position}: {what}")))
+        self.event_at(position, streams.reborrow()).map_err(|what| {
+            let place = self.place(&streams);
+            corrupt(format!("event at position {position}{place}: {what}"))
+        })
+    }
+
+    /// The stream and version of a row that failed to decode, as far as they are readable:
+    /// ` (stream s, version v)`, either part left out when unreadable.
+    fn place(&self, streams: &Streams<'_>) -> String {
+        let stream = match streams {
+            Streams::Known(stream) => Some(stream.as_str().to_owned()),
+            Streams::Named(_) => self
+                .text(STREAM_NAME, "streams.name")
+                .ok()
+                .filter(|name| name.parse::<StreamId>().is_ok())
+                .map(str::to_owned),
+        };
+        let version = self.unsigned(VERSION, "events.version").ok();
+        match (stream, version) {
+            (Some(stream), Some(version)) => format!(" (stream {stream}, version {version})"),
+            (Some(stream), None) => format!(" (stream {stream})"),
+            (None, Some(version)) => format!(" (version {version})"),
+            (None, None) => String::new(),
+        }
     }
 
     fn event_at(&self, position: u64, streams: Streams<'_>) -> Result<RecordedEvent, String> {
         let stream = match streams {
             Streams::Known(stream) => stream.clone(),
             Streams::Named(names) => {
-                let row_id = self.integer(STREAM_ROW, "stream row id")?;
+                let row_id = self.integer(STREAM_ROW, "events.stream_id")?;
                 names
-                    .get(row_id, self.text(STREAM_NAME, "stream id")?)
-                    .map_err(|e| format!("stream id: {e}"))?
+                    .get(row_id, self.text(STREAM_NAME, "streams.name")?)
+                    .map_err(|e| format!("streams.name: {e}"))?
             }
         };
-        let version = Version::new(self.unsigned(VERSION, "version")?);
+        let version = Version::new(self.unsigned(VERSION, "events.version")?);
         let event_id = self
-            .uuid(3, "event id")?
-            .ok_or_else(|| "no event id".to_owned())?;
-        let event_id = EventId::from_uuid(event_id).map_err(|e| e.to_string())?;
-        let event_type = EventType::new(self.text(4, "event type")?).map_err(|e| e.to_string())?;
-        let schema_version = u32::try_from(self.unsigned(5, "schema version")?)
-            .map_err(|_| "schema version out of range".to_owned())?;
-        let payload: Value =
-            serde_json::from_str(self.text(6, "payload")?).map_err(|e| format!("payload: {e}"))?;
-        let actor = Actor::new(self.text(7, "actor")?).map_err(|e| e.to_string())?;
-        let occurred_at = self.instant(8, "occurred at")?;
+            .uuid(3, "events.event_id")?
+            .ok_or_else(|| "events.event_id is null".to_owned())?;
+        let event_id = EventId::from_uuid(event_id).map_err(|e| format!("events.event_id: {e}"))?;
+        let event_type = EventType::new(self.text(4, "events.event_type")?)
+            .map_err(|e| format!("events.event_type: {e}"))?;
+        let schema_version = u32::try_from(self.unsigned(5, "events.schema_version")?)
+            .map_err(|_| "events.schema_version out of range".to_owned())?;
+        let payload: Value = serde_json::from_str(self.text(6, "events.payload")?)
+            .map_err(|e| format!("events.payload: {e}"))?;
+        let actor =
+            Actor::new(self.text(7, "events.actor")?).map_err(|e| format!("events.actor: {e}"))?;
+        let occurred_at = self.instant(8, "events.occurred_at")?;
         let mut metadata = Metadata::new(event_id, actor, occurred_at);
-        if let Some(id) = self.uuid(9, "correlation id")? {
-            metadata =
-                metadata.with_correlation(CorrelationId::from_uuid(id).map_err(|e| e.to_string())?);
+        if let Some(id) = self.uuid(9, "events.correlation_id")? {
+            metadata = metadata.with_correlation(
+                CorrelationId::from_uuid(id).map_err(|e| format!("events.correlation_id: {e}"))?,
+            );
         }
-        if let Some(id) = self.uuid(10, "causation id")? {
-            metadata =
-                metadata.with_causation(CausationId::from_uuid(id).map_err(|e| e.to_string())?);
+        if let Some(id) = self.uuid(10, "events.causation_id")? {
+            metadata = metadata.with_causation(
+                CausationId::from_uuid(id).map_err(|e| format!("events.causation_id: {e}"))?,
+            );
         }
-        if let Some(tenant) = self.text_or_null(11, "tenant")? {
-            metadata = metadata.with_tenant(TenantId::new(tenant).map_err(|e| e.to_string())?);
+        if let Some(tenant) = self.text_or_null(11, "events.tenant")? {
+            metadata = metadata
+                .with_tenant(TenantId::new(tenant).map_err(|e| format!("events.tenant: {e}"))?);
         }
-        if let Some(text) = self.text_or_null(12, "extensions")? {
+        if let Some(text) = self.text_or_null(12, "events.extensions")? {
             let entries: BTreeMap<String, Value> =
-                serde_json::from_str(text).map_err(|e| format!("extensions: {e}"))?;
+                serde_json::from_str(text).map_err(|e| format!("events.extensions: {e}"))?;
             for (key, value) in entries {
                 metadata = metadata
                     .with_extension(key, value)
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| format!("events.extensions: {e}"))?;
             }
         }
         let data = EventData::new(event_type, schema_version, payload, metadata)
             .map_err(|e| e.to_string())?;
-        let recorded_at = self.instant(13, "recorded at")?;
-        let previous_hash = self.hash(14, "previous hash")?;
-        let hash = self.hash(15, "hash")?.ok_or_else(|| "no hash".to_owned())?;
+        let recorded_at = self.instant(13, "events.recorded_at")?;
+        let previous_hash = self.hash(14, "events.previous_hash")?;
+        let hash = self
+            .hash(15, "events.hash")?
+            .ok_or_else(|| "events.hash is null".to_owned())?;
         Ok(RecordedEvent {
             stream,
             version,
@@ -441,26 +473,49 @@ mod tests {
 
     #[test]
     fn damaged_values_are_corrupt_rows_naming_the_position() {
-        refused(&[(0, "-1")], "event row: position -1 is negative");
-        refused(&[(0, "'five'")], "event row: position is a text");
-        refused(&[(1, "'nodash'")], "event at position 5: stream id");
-        refused(&[(1, "NULL")], "stream id is null");
-        refused(&[(2, "2.5")], "version is a real");
-        refused(&[(3, "X'01'")], "event id");
+        refused(&[(0, "-1")], "event row: events.position -1 is negative");
+        refused(&[(0, "'five'")], "event row: events.position is a text");
+        refused(
+            &[(1, "'nodash'")],
+            "event at position 5 (version 2): streams.name",
+        );
+        refused(&[(1, "NULL")], "(version 2): streams.name is null");
+        refused(
+            &[(1, "CAST(X'746573742DFF' AS TEXT)")],
+            "event at position 5 (version 2): streams.name is not UTF-8",
+        );
+        refused(&[(2, "2.5")], "events.version is a real");
+        refused(&[(3, "X'01'")], "events.event_id");
         refused(&[(3, &format!("X'{}'", "00".repeat(16)))], "nil");
-        refused(&[(4, "'bad type!'")], "event type");
+        refused(&[(4, "'bad type!'")], "events.event_type");
         refused(&[(5, "0")], "schema version");
-        refused(&[(5, "4294967296")], "schema version out of range");
-        refused(&[(6, "'{\"n\": '")], "payload");
-        refused(&[(6, "CAST(X'7B22FF227D' AS TEXT)")], "payload");
-        refused(&[(6, "X'7B7D'")], "payload is a blob");
-        refused(&[(7, "''")], "actor");
-        refused(&[(8, "9223372036854775807")], "occurred at");
-        refused(&[(11, "'a b'")], "tenant");
-        refused(&[(12, "'[1]'")], "extensions");
-        refused(&[(15, "X'0909'")], "hash of 2 bytes");
-        refused(&[(15, "NULL")], "no hash");
-        refused(&[(16, "'one'")], "stream row id is a text");
+        refused(&[(5, "4294967296")], "events.schema_version out of range");
+        refused(&[(6, "'{\"n\": '")], "events.payload");
+        refused(
+            &[(6, "CAST(X'7B22FF227D' AS TEXT)")],
+            "event at position 5 (stream test-a, version 2): events.payload is not UTF-8",
+        );
+        refused(&[(6, "X'7B7D'")], "events.payload is a blob");
+        refused(&[(7, "''")], "events.actor");
+        refused(&[(8, "9223372036854775807")], "events.occurred_at");
+        refused(&[(11, "'a b'")], "events.tenant");
+        refused(&[(12, "'[1]'")], "events.extensions");
+        refused(&[(15, "X'0909'")], "events.hash of 2 bytes");
+        refused(&[(15, "NULL")], "events.hash is null");
+        refused(&[(16, "'one'")], "events.stream_id is a text");
+        // Every text column holding bytes that are not UTF-8 is named.
+        for (column, name) in [
+            (4, "events.event_type"),
+            (6, "events.payload"),
+            (7, "events.actor"),
+            (11, "events.tenant"),
+            (12, "events.extensions"),
+        ] {
+            refused(
+                &[(column, "CAST(X'61FF62' AS TEXT)")],
+                &format!("event at position 5 (stream test-a, version 2): {name} is not UTF-8"),
+            );
+        }
     }
 
     #[test]

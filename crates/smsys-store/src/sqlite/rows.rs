@@ -277,6 +277,76 @@ pub(crate) fn write_append(
     Ok(row_id)
 }
 
+/// Checks what the hash chain does not cover, for [`super::SqliteEventStore::verify`]: every
+/// stream row's category is the one its name gives (log filters and subscriptions select by
+/// the stored category), and the positions are dense from 1 (the writer gives them so; a
+/// deleted event leaves a gap, also where the chain cannot see it: a stream's last event).
+/// Returns [`StoreError::Corrupt`] naming the first stream or position that does not hold.
+pub(crate) fn check_log(conn: &Connection) -> Result<(), StoreError> {
+    let read = |e| store("verify", e);
+    let mut stmt = conn
+        .prepare("SELECT stream_id, name, category FROM streams ORDER BY stream_id")
+        .map_err(read)?;
+    let mut rows = stmt.query([]).map_err(read)?;
+    while let Some(row) = rows.next().map_err(read)? {
+        let row_id: i64 = row.get(0).map_err(read)?;
+        let text = |i: usize, column: &str| -> Result<String, StoreError> {
+            let bad = |why: String| corrupt(format!("stream row {row_id}: {column} {why}"));
+            match row.get_ref(i).map_err(read)? {
+                rusqlite::types::ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+                    .map(str::to_owned)
+                    .map_err(|e| bad(format!("is not UTF-8 ({e})"))),
+                other @ (rusqlite::types::ValueRef::Null
+                | rusqlite::types::ValueRef::Integer(_)
+                | rusqlite::types::ValueRef::Real(_)
+                | rusqlite::types::ValueRef::Blob(_)) => {
+                    Err(bad(format!("is {:?}, not a text", other.data_type())))
+                }
+            }
+        };
+        let name = text(1, "streams.name")?;
+        let category = text(2, "streams.category")?;
+        let stream: StreamId = name
+            .parse()
+            .map_err(|e| corrupt(format!("stream row {row_id}: streams.name {name:?}: {e}")))?;
+        if stream.category_str() != category {
+            return Err(corrupt(format!(
+                "stream {stream}: streams.category is {category:?}, its name gives {:?}",
+                stream.category_str()
+            )));
+        }
+    }
+    let (count, first, last): (i64, i64, i64) = conn
+        .query_row(
+            "SELECT count(*), coalesce(min(position), 1), coalesce(max(position), 0) FROM events",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(read)?;
+    if first < 1 {
+        return Err(corrupt(format!("events: position {first} is below 1")));
+    }
+    if count == last {
+        // Unique positions from 1 to `last`, `last` of them: none is missing.
+        return Ok(());
+    }
+    let missing: i64 = if first > 1 {
+        1
+    } else {
+        conn.query_row(
+            "SELECT e.position + 1 FROM events e
+             WHERE NOT EXISTS (SELECT 1 FROM events f WHERE f.position = e.position + 1)
+             ORDER BY e.position LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(read)?
+    };
+    Err(corrupt(format!(
+        "events: position {missing} is missing (the log holds {count} events up to position {last})"
+    )))
+}
+
 /// The current version of `stream`.
 pub(crate) fn stream_version(
     conn: &Connection,

@@ -96,6 +96,38 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX record_index_ci_by_ci ON record_index_ci (index_name, ci);"#,
 ];
 
+/// The tables each migration creates (entry `i` for migration `i + 1`): a file whose header
+/// claims a schema version must hold the tables of every migration up to it.
+const TABLES: &[&[&str]] = &[
+    &["streams", "events", "snapshots"],
+    &["checkpoints", "record_index", "record_index_ci"],
+];
+
+/// Refuses a file whose header claims `schema_version` but that lacks a table of it (a
+/// database of another application that took the store's application id), before anything
+/// is written to it.
+fn missing_tables(conn: &Connection, schema_version: u32, path: &Path) -> Result<(), OpenError> {
+    let mut stmt = conn
+        .prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1")
+        .map_err(|e| open_error(path, e))?;
+    for table in TABLES
+        .iter()
+        .take(schema_version as usize)
+        .flat_map(|t| t.iter())
+    {
+        let found: i64 = stmt
+            .query_row([table], |r| r.get(0))
+            .map_err(|e| open_error(path, e))?;
+        if found == 0 {
+            return Err(OpenError::NotAStore {
+                path: path.to_owned(),
+                why: format!("schema version {schema_version} but no table {table}"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The schema version this build writes and reads.
 pub(crate) const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -109,7 +141,7 @@ const WRITER_CACHE_KIB: i64 = -65_536;
 const READER_CACHE_KIB: i64 = -16_384;
 
 /// What the file on disk is, judged from its header alone.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Found {
     /// No file, or an empty one: a new store is created.
     Nothing,
@@ -118,27 +150,67 @@ pub(crate) enum Found {
 }
 
 /// Reads the 100-byte SQLite header without opening the file with SQLite, so that a file
-/// that is refused is left byte-for-byte untouched.
+/// that is refused is left byte-for-byte untouched. Anything but a regular file (a directory,
+/// a FIFO, a socket, a device), at the path or as its journal or write-ahead log, is refused
+/// before it is opened (opening a FIFO would wait for a writer forever).
 pub(crate) fn inspect(path: &Path) -> Result<Found, OpenError> {
+    inspect_as(path, path)
+}
+
+/// [`inspect`] of `file`, errors naming `named` (a rehearsal's copy names the real file).
+fn inspect_as(file: &Path, named: &Path) -> Result<Found, OpenError> {
     let io = |source| OpenError::Io {
-        path: path.to_owned(),
+        path: named.to_owned(),
         source,
     };
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
+    let not_a_store = |why: String| OpenError::NotAStore {
+        path: named.to_owned(),
+        why,
+    };
+    let mut len = None;
+    for (suffix, at) in [
+        ("", file.to_owned()),
+        ("-journal", beside(file, "-journal")),
+        ("-wal", wal_path(file)),
+    ] {
+        match std::fs::metadata(&at) {
+            Ok(meta) if meta.is_file() => {
+                if suffix.is_empty() {
+                    len = Some(meta.len());
+                }
+            }
+            Ok(meta) => {
+                let what = non_regular(&meta.file_type());
+                return Err(not_a_store(if suffix.is_empty() {
+                    format!("not a regular file but {what}")
+                } else {
+                    format!("its {} is not a regular file but {what}", &suffix[1..])
+                }));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
+    }
+    if len.unwrap_or(0) == 0 {
+        // SQLite would read a write-ahead log beside an empty file as the database's content:
+        // a log left without its database (or of another one) is not a new store.
+        if std::fs::metadata(wal_path(file)).is_ok_and(|m| m.len() > 0) {
+            return Err(not_a_store(
+                "the file is empty or missing but a write-ahead log is beside it".to_owned(),
+            ));
+        }
+        return Ok(Found::Nothing);
+    }
+    let len = len.unwrap_or(0);
+    let mut file_handle = match std::fs::File::open(file) {
+        Ok(handle) => handle,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
         Err(e) => return Err(io(e)),
     };
-    let len = file.metadata().map_err(io)?.len();
-    if len == 0 {
-        return Ok(Found::Nothing);
-    }
     let mut header = [0u8; 100];
-    let read = read_up_to(&mut file, &mut header).map_err(io)?;
-    let not_a_store = |why: &str| OpenError::NotAStore {
-        path: path.to_owned(),
-        why: why.to_owned(),
-    };
+    let read = read_up_to(&mut file_handle, &mut header).map_err(io)?;
+    let not_a_store = |why: &str| not_a_store(why.to_owned());
+    let path = named;
     if read < header.len() || &header[..16] != b"SQLite format 3\0" {
         return Err(not_a_store("no SQLite header"));
     }
@@ -165,14 +237,39 @@ pub(crate) fn inspect(path: &Path) -> Result<Found, OpenError> {
     let counted = pages != 0 && be32(24) == be32(92);
     // A rollback journal beside the file (a creation or migration interrupted before WAL mode)
     // is rolled back by SQLite on open, which restores the pages the header counts.
-    let journal = beside(path, "-journal").exists();
-    if counted && !wal_path(path).exists() && !journal && len < pages * page_size {
+    let journal = beside(file, "-journal").exists();
+    if counted && !wal_path(file).exists() && !journal && len < pages * page_size {
         return Err(OpenError::Corrupt {
             path: path.to_owned(),
             what: format!("file is {len} bytes, its header counts {pages} pages of {page_size}"),
         });
     }
     Ok(Found::Store { schema_version })
+}
+
+/// What a path that is not a regular file is, for an error message.
+fn non_regular(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
 }
 
 fn read_up_to(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -214,13 +311,137 @@ fn open_error(path: &Path, e: rusqlite::Error) -> OpenError {
 }
 
 /// Opens the writer connection: creates or migrates the schema, WAL mode, the durability.
+///
+/// A hot rollback journal beside the file (a creation, a migration or the switch to WAL mode
+/// interrupted) is rolled back by SQLite as soon as it reads the file, before anything can be
+/// checked: what the file becomes then is judged first on a copy (see [`rehearse`]), so that
+/// a file that would be refused after the rollback is refused before it, untouched.
 pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connection, OpenError> {
     let found = inspect(path)?;
+    if found != Found::Nothing && hot_journal(path)? {
+        rehearse(path, durability)?;
+    }
+    open_found(path, path, found, durability)
+}
+
+/// Whether a rollback journal SQLite would play back is beside `path`: one that exists and
+/// does not start with a zero byte (SQLite's own test; a zeroed header is an ended one).
+fn hot_journal(path: &Path) -> Result<bool, OpenError> {
+    let journal = beside(path, "-journal");
+    let mut file = match std::fs::File::open(&journal) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(OpenError::Io {
+                path: journal,
+                source,
+            });
+        }
+    };
+    let mut first = [0u8; 1];
+    let read = read_up_to(&mut file, &mut first).map_err(|source| OpenError::Io {
+        path: journal.clone(),
+        source,
+    })?;
+    Ok(read == 1 && first[0] != 0)
+}
+
+/// Opens a copy of the file and its journal (and write-ahead log, if any) in a scratch
+/// directory exactly as the real open would, rollback, header check, migrations and all; an
+/// error names the real file, which is left untouched. Files with a hot rollback journal are
+/// small (a store leaves rollback-journal mode right after its creation), so the copy is cheap.
+fn rehearse(path: &Path, durability: Durability) -> Result<(), OpenError> {
+    let scratch = Scratch::new()?;
+    let copy = scratch.dir.join("store.db");
+    for suffix in ["", "-journal", "-wal"] {
+        let from = beside(path, suffix);
+        match std::fs::copy(&from, beside(&copy, suffix)) {
+            Ok(_) => {}
+            Err(e) if !suffix.is_empty() && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(OpenError::Io { path: from, source }),
+        }
+    }
+    // Let SQLite play the journal back on the copy, then judge what it left as a file found
+    // on disk: its header, its length.
+    Connection::open_with_flags(
+        &copy,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .and_then(|conn| conn.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(())))
+    .map_err(|e| open_error(path, e))?;
+    let found = inspect_as(&copy, path)?;
+    let conn = open_found(&copy, path, found, durability)?;
+    let problems: Vec<String> = conn
+        .prepare("PRAGMA quick_check")
+        .and_then(|mut stmt| {
+            stmt.query_map([], |r| r.get::<_, String>(0))?
+                .collect::<Result<_, _>>()
+        })
+        .map_err(|e| open_error(path, e))?;
+    if problems.iter().any(|line| line != "ok") {
+        return Err(OpenError::Corrupt {
+            path: path.to_owned(),
+            what: format!(
+                "after rolling back its journal: sqlite quick_check: {}",
+                problems.join("; ")
+            ),
+        });
+    }
+    tracing::info!(
+        path = %path.display(),
+        "a hot rollback journal is beside the store; rolling it back"
+    );
+    Ok(())
+}
+
+/// A directory of its own under the system's temporary directory, removed when dropped.
+struct Scratch {
+    dir: std::path::PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Result<Self, OpenError> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let base = std::env::temp_dir();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        loop {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let dir = base.join(format!(
+                "smsys-rehearsal-{}-{stamp}-{n}",
+                std::process::id()
+            ));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(Self { dir }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1_000 => {}
+                Err(source) => return Err(OpenError::Io { path: dir, source }),
+            }
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not remove a scratch directory");
+        }
+    }
+}
+
+/// Opens `file`, found on disk as `found`, as the writer connection; errors name `named`.
+fn open_found(
+    file: &Path,
+    named: &Path,
+    found: Found,
+    durability: Durability,
+) -> Result<Connection, OpenError> {
+    let path = named;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let fail = |e| open_error(path, e);
-    let mut conn = Connection::open_with_flags(path, flags).map_err(fail)?;
+    let mut conn = Connection::open_with_flags(file, flags).map_err(fail)?;
     // Until the file is accepted, closing the connection must not checkpoint a WAL beside it
     // into the main file: a refused file is left exactly as it was.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
@@ -261,6 +482,9 @@ pub(crate) fn open_writer(path: &Path, durability: Durability) -> Result<Connect
             found: schema_version,
             supported: SCHEMA_VERSION,
         });
+    }
+    if !new {
+        missing_tables(&conn, schema_version, path)?;
     }
     if schema_version < SCHEMA_VERSION {
         // A new store is created in rollback-journal mode, so the application id reaches the
@@ -356,6 +580,19 @@ mod tests {
             inspect(&foreign),
             Err(OpenError::NotAStore { .. })
         ));
+    }
+
+    #[test]
+    fn every_migration_names_its_tables() {
+        assert_eq!(TABLES.len(), MIGRATIONS.len());
+        for (migration, tables) in MIGRATIONS.iter().zip(TABLES) {
+            for table in *tables {
+                assert!(
+                    migration.contains(&format!("CREATE TABLE {table} ")),
+                    "{table}"
+                );
+            }
+        }
     }
 
     #[test]

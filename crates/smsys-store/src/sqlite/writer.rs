@@ -197,28 +197,9 @@ impl Writer {
     pub(crate) fn run(mut self, mut requests: mpsc::Receiver<Command>) {
         let mut expected = 1;
         while let Some(first) = requests.blocking_recv() {
-            let mut weight = first.weight();
-            let mut batch = vec![first];
             let deadline = Instant::now() + self.window;
-            let wanted = expected.min(self.max_batch);
-            while weight < MAX_BATCH_EVENTS {
-                match requests.try_recv() {
-                    Ok(command) if batch.len() < self.max_batch => {
-                        weight += command.weight();
-                        batch.push(command);
-                    }
-                    Ok(command) => {
-                        batch.push(command);
-                        break;
-                    }
-                    Err(mpsc::error::TryRecvError::Empty)
-                        if batch.len() < wanted && Instant::now() < deadline =>
-                    {
-                        std::thread::sleep(GATHER_TICK);
-                    }
-                    Err(_) => break,
-                }
-            }
+            let mut batch = gather(first, &mut requests, self.max_batch, expected, deadline);
+            tracing::trace!(requests = batch.len(), "sqlite writer gathered a batch");
             expected = batch.len();
             let close = batch
                 .iter()
@@ -431,6 +412,37 @@ impl Writer {
     }
 }
 
+/// Takes `first` and the requests waiting behind it: at most `max_batch` requests in all,
+/// and no more once they hold [`MAX_BATCH_EVENTS`] events. While fewer than `wanted` (the
+/// previous batch's size, bounded by `max_batch`) are taken, waits for more until `deadline`.
+fn gather(
+    first: Command,
+    requests: &mut mpsc::Receiver<Command>,
+    max_batch: usize,
+    wanted: usize,
+    deadline: Instant,
+) -> Vec<Command> {
+    let max_batch = max_batch.max(1);
+    let wanted = wanted.min(max_batch);
+    let mut weight = first.weight();
+    let mut batch = vec![first];
+    while batch.len() < max_batch && weight < MAX_BATCH_EVENTS {
+        match requests.try_recv() {
+            Ok(command) => {
+                weight += command.weight();
+                batch.push(command);
+            }
+            Err(mpsc::error::TryRecvError::Empty)
+                if batch.len() < wanted && Instant::now() < deadline =>
+            {
+                std::thread::sleep(GATHER_TICK);
+            }
+            Err(_) => break,
+        }
+    }
+    batch
+}
+
 /// Handles one append inside the batch's transaction. Returns the answer and whether it
 /// holds only if the batch commits; when it does not, every append of the batch is answered
 /// with the failure instead.
@@ -635,5 +647,51 @@ fn copy(e: &StoreError) -> StoreError {
         )),
         StoreError::Corrupt { what } => StoreError::Corrupt { what: what.clone() },
         StoreError::Closed { backend } => StoreError::Closed { backend },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close() -> Command {
+        let (reply, _) = oneshot::channel();
+        Command::Close { reply }
+    }
+
+    /// A batch takes exactly `max_batch` requests when more are waiting, and leaves the rest
+    /// in the channel for the next batch.
+    #[test]
+    fn a_batch_holds_at_most_max_batch_requests() {
+        for max_batch in [1, 2, 3, 7] {
+            let (tx, mut rx) = mpsc::channel(64);
+            for _ in 0..20 {
+                tx.try_send(close()).unwrap();
+            }
+            let first = rx.try_recv().unwrap();
+            let batch = gather(first, &mut rx, max_batch, 1, Instant::now());
+            assert_eq!(batch.len(), max_batch, "max_batch {max_batch}");
+            let first = rx.try_recv().unwrap();
+            let next = gather(first, &mut rx, max_batch, max_batch, Instant::now());
+            assert_eq!(next.len(), max_batch, "max_batch {max_batch}, second batch");
+            let mut left = 0;
+            while rx.try_recv().is_ok() {
+                left += 1;
+            }
+            assert_eq!(left, 20 - 2 * max_batch, "max_batch {max_batch}");
+        }
+    }
+
+    /// Fewer waiting than `max_batch`: the batch takes what is there and does not wait past
+    /// its deadline.
+    #[test]
+    fn a_batch_takes_what_waits() {
+        let (tx, mut rx) = mpsc::channel(64);
+        for _ in 0..3 {
+            tx.try_send(close()).unwrap();
+        }
+        let first = rx.try_recv().unwrap();
+        let batch = gather(first, &mut rx, 256, 256, Instant::now());
+        assert_eq!(batch.len(), 3);
     }
 }
