@@ -577,12 +577,18 @@ pub struct VerifyReport {
     pub streams: usize,
     /// The first event whose hash, version or link does not hold.
     pub first_break: Option<ChainBreak>,
+    /// Seals checked ([`crate::seal`]; 0 when the walk did not check seals).
+    pub seals: u64,
+    /// The latest seal found.
+    pub latest_seal: Option<crate::seal::RecordedSeal>,
+    /// Every seal that does not hold, each naming what it expected and what the log holds.
+    pub seal_failures: Vec<crate::seal::SealFailure>,
 }
 
 impl VerifyReport {
     /// Whether everything checked holds.
     pub fn is_intact(&self) -> bool {
-        self.first_break.is_none()
+        self.first_break.is_none() && self.seal_failures.is_empty()
     }
 }
 
@@ -610,6 +616,9 @@ where
                 events_checked: verifier.events_checked(),
                 streams: verifier.streams_seen(),
                 first_break: Some(*broken),
+                seals: 0,
+                latest_seal: None,
+                seal_failures: Vec::new(),
             });
         }
     }
@@ -617,6 +626,9 @@ where
         events_checked: verifier.events_checked(),
         streams: verifier.streams_seen(),
         first_break: None,
+        seals: 0,
+        latest_seal: None,
+        seal_failures: Vec::new(),
     })
 }
 

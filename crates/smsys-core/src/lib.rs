@@ -37,6 +37,7 @@ pub mod import;
 mod projection;
 mod reactor;
 pub mod records;
+pub mod seal;
 mod snapshot;
 mod store;
 mod stream;

@@ -48,7 +48,7 @@ use futures::StreamExt;
 use smsys_core::{
     AppendError, AppendResult, BackendError, CheckpointStore, EventData, EventId, EventStore,
     EventStream, ExpectedVersion, LogFilter, Position, RecordedEvent, Snapshot, SnapshotStore,
-    StoreError, StreamAppend, StreamId, VerifyReport, Version, check_append_shape, verify_events,
+    StoreError, StreamAppend, StreamId, VerifyReport, Version, check_append_shape,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -257,9 +257,10 @@ impl SqliteEventStore {
     /// log filters select by, and the positions are dense from 1: a deleted event is found
     /// even where it was a stream's last), a failure being a [`StoreError::Corrupt`] naming
     /// the stream or the first missing position; then the hash chain of every event in log
-    /// order. Returns the first event whose hash, link, version or position does not hold; an
-    /// event too damaged to be read is a [`StoreError::Corrupt`] naming its position, its
-    /// stream and version when readable, and the column.
+    /// order and every seal ([`smsys_core::seal`]). Returns the first event whose hash, link,
+    /// version or position does not hold and every seal that does not; an event too damaged
+    /// to be read is a [`StoreError::Corrupt`] naming its position, its stream and version
+    /// when readable, and the column.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
         let problems = self
             .inner
@@ -281,7 +282,7 @@ impl SqliteEventStore {
             });
         }
         self.inner.readers.run(rows::check_log).await?;
-        verify_events(self.read_all(Position::START, LogFilter::all())).await
+        smsys_core::seal::verify_sealed(self).await
     }
 
     /// The record index kept in this file under `name` (see [`SqliteRecordIndex`]). Indexes

@@ -53,6 +53,7 @@ mod model;
 pub mod read_side;
 pub mod records;
 mod retry;
+mod seals;
 
 pub use fixture::{Fixture, event, event_with_id};
 pub use read_side::{MemoryDb, MemoryReadSide, ReadSideHarness};
@@ -145,6 +146,7 @@ macro_rules! conformance_suite {
             batch_reaches_subscribers,
             limits_read_back_everywhere,
             commands_run_at_most_once,
+            seals_record_and_verify,
             model_test
         );
     };

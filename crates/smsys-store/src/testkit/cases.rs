@@ -20,6 +20,7 @@ use super::fixture::{Fixture, event, event_with_id};
 pub use super::limits::limits_read_back_everywhere;
 pub use super::model::model_test;
 pub use super::retry::commands_run_at_most_once;
+pub use super::seals::seals_record_and_verify;
 
 const WAIT: Duration = Duration::from_secs(30);
 
