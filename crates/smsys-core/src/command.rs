@@ -622,16 +622,10 @@ impl<A: Aggregate> CommandHandler<A> {
                     recorded_version,
                     stream: appended,
                 }) if supplied.is_some() && &recorded_stream == stream => {
-                    // The command's events are already recorded: it ran before.
-                    let first = (0..events.len())
-                        .find(|&i| id.event_id(i) == event_id)
-                        .and_then(|i| recorded_version.get().checked_sub(i as u64))
-                        .filter(|&v| v >= 1)
-                        .map(Version::new);
-                    if let Some(first) = first
-                        && let Some(original) =
-                            self.original(stream, id, Some(first), attempt).await?
-                    {
+                    // The command's events are already recorded: it ran before. Its first
+                    // event is found by id (the rerun may have decided other events).
+                    let first = (event_id == id.event_id(0)).then_some(recorded_version);
+                    if let Some(original) = self.original(stream, id, first, attempt).await? {
                         self.forget(stream);
                         return Ok(original);
                     }

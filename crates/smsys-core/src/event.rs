@@ -419,28 +419,11 @@ pub enum EventDataError {
 
 /// An event to append: type, schema version, JSON payload and metadata.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "UncheckedEventData")]
 pub struct EventData {
     event_type: EventType,
     schema_version: u32,
     payload: Value,
     metadata: Metadata,
-}
-
-/// An [`EventData`] as read, before [`EventData::new`] checks it.
-#[derive(Deserialize)]
-struct UncheckedEventData {
-    event_type: EventType,
-    schema_version: u32,
-    payload: Value,
-    metadata: Metadata,
-}
-
-impl TryFrom<UncheckedEventData> for EventData {
-    type Error = EventDataError;
-    fn try_from(e: UncheckedEventData) -> Result<Self, Self::Error> {
-        Self::new(e.event_type, e.schema_version, e.payload, e.metadata)
-    }
 }
 
 impl EventData {
@@ -468,13 +451,46 @@ impl EventData {
         payload: Value,
         metadata: Metadata,
     ) -> Result<Self, EventDataError> {
-        if schema_version == 0 {
-            return Err(EventDataError::ZeroSchemaVersion { event_type });
+        let event = Self::stored(event_type, schema_version, payload, metadata);
+        event.check()?;
+        Ok(event)
+    }
+
+    /// An event as a store read it back: not checked against the limits [`Self::new`]
+    /// applies, so that what an older release accepted stays readable. Stores use it; to
+    /// append, use [`Self::new`] (appends are checked again, see
+    /// [`check_append_shape`](crate::check_append_shape)).
+    pub fn stored(
+        event_type: EventType,
+        schema_version: u32,
+        payload: Value,
+        metadata: Metadata,
+    ) -> Self {
+        Self {
+            event_type,
+            schema_version,
+            payload,
+            metadata,
+        }
+    }
+
+    /// Checks what [`Self::new`] checks: a schema version of at least 1, an occurred-at
+    /// instant in the years 0001 to 9999, no JSON nested deeper than [`MAX_JSON_DEPTH`].
+    /// Every store runs it on every event it is asked to append, however the event was built
+    /// (deserialised, say).
+    pub fn check(&self) -> Result<(), EventDataError> {
+        let event_type = &self.event_type;
+        let metadata = &self.metadata;
+        let payload = &self.payload;
+        if self.schema_version == 0 {
+            return Err(EventDataError::ZeroSchemaVersion {
+                event_type: event_type.clone(),
+            });
         }
         let occurred_at = metadata.occurred_at();
         if !(EARLIEST_INSTANT..=LATEST_INSTANT).contains(&occurred_at) {
             return Err(EventDataError::InstantOutOfRange {
-                event_type,
+                event_type: event_type.clone(),
                 occurred_at,
             });
         }
@@ -482,7 +498,7 @@ impl EventData {
             event_type: event_type.clone(),
             part,
         };
-        if json_depth(&payload) > MAX_JSON_DEPTH {
+        if json_depth(payload) > MAX_JSON_DEPTH {
             return Err(too_deep("payload".into()));
         }
         if let Some(key) = metadata
@@ -492,12 +508,7 @@ impl EventData {
         {
             return Err(too_deep(format!("extension {key}")));
         }
-        Ok(Self {
-            event_type,
-            schema_version,
-            payload,
-            metadata,
-        })
+        Ok(())
     }
 
     /// The event type.
@@ -699,7 +710,7 @@ mod tests {
     }
 
     #[test]
-    fn deserialising_applies_the_same_checks() {
+    fn what_was_stored_reads_back_unchecked_and_is_checked_again_on_append() {
         let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         let good = event_at(at, nested(3)).unwrap();
         let mut json = serde_json::to_value(&good).unwrap();
@@ -708,10 +719,8 @@ mod tests {
             good
         );
         json["payload"] = nested(MAX_JSON_DEPTH + 1);
-        assert!(serde_json::from_value::<EventData>(json.clone()).is_err());
-        json["payload"] = Value::Null;
-        json["schema_version"] = 0.into();
-        assert!(serde_json::from_value::<EventData>(json).is_err());
+        let read: EventData = serde_json::from_value(json).expect("reading never refuses");
+        assert!(matches!(read.check(), Err(EventDataError::TooDeep { .. })));
     }
 
     fn chain_text(t: DateTime<Utc>) -> String {

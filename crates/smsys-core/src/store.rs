@@ -166,6 +166,16 @@ pub enum AppendError {
         /// At which version.
         recorded_version: Version,
     },
+    /// An event is outside the limits every store reads back (see [`EventData::check`]).
+    #[error("append to {stream}: event {event_id}: {reason}")]
+    Invalid {
+        /// The stream.
+        stream: StreamId,
+        /// The event.
+        event_id: EventId,
+        /// What is wrong with it.
+        reason: crate::event::EventDataError,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -353,34 +363,33 @@ pub fn resolve_retry(
     let Some(first) = recorded.iter().flatten().next() else {
         return Ok(None);
     };
-    let reused = |event: &EventData, at: Option<&RecordedEvent>| {
-        let at = at.unwrap_or(first);
-        AppendError::EventIdReused {
-            stream: stream.clone(),
-            event_id: event.event_id(),
-            recorded_stream: at.stream.clone(),
-            recorded_version: at.version,
-        }
+    // Names a recorded event: one of the ids, with the place it is recorded at.
+    let reused = |at: &RecordedEvent| AppendError::EventIdReused {
+        stream: stream.clone(),
+        event_id: at.event_id(),
+        recorded_stream: at.stream.clone(),
+        recorded_version: at.version,
     };
     let start = first.version;
     for (i, (event, found)) in events.iter().zip(recorded).enumerate() {
         let Some(found) = found else {
-            return Err(reused(event, None));
+            return Err(reused(first));
         };
         let same_place = &found.stream == stream && found.version.get() == start.get() + i as u64;
         if !same_place || &found.data != event {
-            return Err(reused(event, Some(found)));
+            return Err(reused(found));
         }
     }
     if recorded.len() != events.len() || !expected.accepts_place(start) {
-        return Err(reused(&events[0], Some(first)));
+        return Err(reused(first));
     }
     let positions = recorded.iter().flatten().map(|e| e.position).collect();
     let version = Version::new(start.get() + events.len() as u64 - 1);
     Ok(Some(AppendResult { version, positions }))
 }
 
-/// Checks an append's own shape before any store work: at least one event, no id twice.
+/// Checks an append's own shape before any store work: at least one event, no id twice, every
+/// event within the limits of [`EventData::check`].
 pub fn check_append_shape(stream: &StreamId, events: &[EventData]) -> Result<(), AppendError> {
     if events.is_empty() {
         return Err(AppendError::NoEvents {
@@ -389,6 +398,11 @@ pub fn check_append_shape(stream: &StreamId, events: &[EventData]) -> Result<(),
     }
     let mut seen = std::collections::HashSet::with_capacity(events.len());
     for event in events {
+        event.check().map_err(|reason| AppendError::Invalid {
+            stream: stream.clone(),
+            event_id: event.event_id(),
+            reason,
+        })?;
         if !seen.insert(event.event_id()) {
             return Err(AppendError::DuplicateEventId {
                 stream: stream.clone(),

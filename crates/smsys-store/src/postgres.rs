@@ -20,6 +20,13 @@
 //! Within one stream the log order is the version order: see the `append` module for why the
 //! stream lock is an advisory lock.
 //!
+//! # Isolation
+//!
+//! Every pooled connection is set to READ COMMITTED when it is opened, and every transaction
+//! of the store begins `ISOLATION LEVEL READ COMMITTED`: the append design relies on it (see
+//! `append`), and a server, database or role whose default is REPEATABLE READ or
+//! SERIALIZABLE does not change what the store does.
+//!
 //! # Batches
 //!
 //! [`append_batch`](EventStore::append_batch) writes up to 5,000 events of up to 500 streams
@@ -34,7 +41,8 @@
 //! [`stream_version`](EventStore::stream_version) see every committed append. [`read_all`](EventStore::read_all) first waits (up to
 //! [`read_barrier_timeout`](PgEventStoreBuilder::read_barrier_timeout)) until every
 //! transaction that could precede an already committed event has ended, so it includes
-//! everything committed before the call. Subscriptions are woken by local commits, by
+//! everything committed before the call; if one stays open longer, it fails (transiently,
+//! with [`LogHeldBack`]) rather than return a log that silently ends early. Subscriptions are woken by local commits, by
 //! `LISTEN/NOTIFY` from other nodes, and by a short re-poll while events are held back.
 
 use std::str::FromStr;
@@ -45,8 +53,9 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures::StreamExt;
 use smsys_core::{
-    AppendError, AppendResult, EventData, EventStore, EventStream, ExpectedVersion, LogFilter,
-    Position, RecordedEvent, SnapshotStore, StoreError, StreamAppend, StreamId, Version,
+    AppendError, AppendResult, BackendError, EventData, EventId, EventStore, EventStream,
+    ExpectedVersion, LogFilter, Position, RecordedEvent, SnapshotStore, StoreError, StreamAppend,
+    StreamId, Version,
 };
 use tokio::task::AbortHandle;
 
@@ -67,12 +76,12 @@ mod wakeup;
 
 pub use crate::checkpoint::{CheckpointName, MAX_CHECKPOINT_NAME_LEN};
 pub use config::{MAX_SCHEMA_NAME_LEN, PgEventStoreBuilder, SchemaName};
-pub use error::PgError;
+pub use error::{LogHeldBack, PgError};
 pub use record_index::PgRecordIndex;
 
-use error::{pool_error, store_error};
+use error::pool_error;
 use queries::Queries;
-use rows::{AFTER_EVENT_COLUMNS, Decoder, TX_ID_COLUMN, unsigned};
+use rows::{AFTER_EVENT_COLUMNS, Decoder, TX_ID_COLUMN, column, unsigned};
 use wakeup::Wake;
 
 /// An event store on PostgreSQL. Cloning gives another handle to the same store (same pool);
@@ -109,6 +118,7 @@ struct Inner {
     queries: Queries,
     lock_prefix: String,
     heads: append::Heads,
+    gates: append::Gates,
     wake: Arc<Wake>,
     read_barrier_timeout: Duration,
     held_back_poll: Duration,
@@ -149,6 +159,14 @@ pub struct LogHorizon {
 }
 
 impl PgEventStore {
+    /// Checks the hash chain of every event in log order and every seal
+    /// ([`smsys_core::seal`]): the first event whose hash, link, version or position does not
+    /// hold and every seal that does not. Fails (transiently) rather than report on part of
+    /// the log when the log is held back by a transaction that does not end.
+    pub async fn verify(&self) -> Result<smsys_core::VerifyReport, StoreError> {
+        smsys_core::seal::verify_sealed(self).await
+    }
+
     /// A builder for a store on the database at `connection` (see [`PgEventStoreBuilder::new`]).
     pub fn builder(connection: impl Into<String>) -> PgEventStoreBuilder {
         PgEventStoreBuilder::new(connection)
@@ -179,6 +197,7 @@ impl PgEventStore {
             },
         );
         let pool = Pool::builder(manager)
+            .post_create(pool::read_committed())
             .max_size(options.pool_size)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(options.connect_timeout))
@@ -207,6 +226,7 @@ impl PgEventStore {
                 queries: Queries::new(&schema),
                 lock_prefix: format!("smsys:{schema}:"),
                 heads: append::Heads::default(),
+                gates: append::Gates::default(),
                 schema,
                 pool,
                 wake,
@@ -226,7 +246,6 @@ impl PgEventStore {
     /// wait behind the oldest open transaction. A subscriber's lag is the part of the log
     /// between its checkpoint and [`LogHorizon::deliverable`].
     pub async fn horizon(&self) -> Result<LogHorizon, StoreError> {
-        let op = |e| store_error("horizon", e);
         let rows = pool::query(
             &self.inner.pool,
             "horizon",
@@ -237,10 +256,10 @@ impl PgEventStore {
         let row = rows.first().ok_or(StoreError::Corrupt {
             what: "the horizon query returned no row".to_owned(),
         })?;
-        let gate: i64 = row.try_get(0).map_err(op)?;
-        let tx_id: Option<i64> = row.try_get(1).map_err(op)?;
-        let seq: Option<i64> = row.try_get(2).map_err(op)?;
-        let held_back: i64 = row.try_get(3).map_err(op)?;
+        let gate: i64 = column(row, 0)?;
+        let tx_id: Option<i64> = column(row, 1)?;
+        let seq: Option<i64> = column(row, 2)?;
+        let held_back: i64 = column(row, 3)?;
         let deliverable = match (tx_id, seq) {
             (Some(t), Some(s)) => {
                 Position::new(unsigned(t, "transaction id")?, unsigned(s, "sequence")?)
@@ -255,9 +274,9 @@ impl PgEventStore {
     }
 
     /// Waits until every transaction that could still add events before the newest
-    /// committed one has ended (see [`PgEventStoreBuilder::read_barrier_timeout`]).
+    /// committed one has ended; after [`PgEventStoreBuilder::read_barrier_timeout`], fails
+    /// with [`LogHeldBack`].
     async fn log_barrier(&self) -> Result<(), StoreError> {
-        let op = |e| store_error("read all", e);
         let started = Instant::now();
         let mut pause = Duration::from_millis(1);
         loop {
@@ -272,19 +291,27 @@ impl PgEventStore {
             let row = rows.first().ok_or(StoreError::Corrupt {
                 what: "the barrier query returned no row".to_owned(),
             })?;
-            let newest: Option<i64> = row.try_get(0).map_err(op)?;
-            let gate: i64 = row.try_get(1).map_err(op)?;
+            let newest: Option<i64> = column(row, 0)?;
+            let gate: i64 = column(row, 1)?;
             match newest {
                 Some(newest) if gate <= newest => {}
                 Some(_) | None => return Ok(()),
             }
-            if started.elapsed() >= self.inner.read_barrier_timeout {
-                tracing::warn!(
-                    schema = %self.inner.schema,
-                    gate,
-                    "an old open transaction holds back the log; reading the part that can be delivered"
-                );
-                return Ok(());
+            let waited = started.elapsed();
+            if waited >= self.inner.read_barrier_timeout {
+                // Reading on would end the log early without saying so (an audit would call
+                // a part of the log intact): fail, transiently.
+                let held_back = LogHeldBack {
+                    gate: unsigned(gate, "snapshot xmin")?,
+                    waited,
+                };
+                tracing::warn!(schema = %self.inner.schema, %held_back, "read all gives up");
+                return Err(StoreError::Backend(BackendError::new(
+                    error::BACKEND,
+                    "read all",
+                    true,
+                    held_back,
+                )));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(self.inner.held_back_poll);
@@ -305,6 +332,7 @@ impl EventStore for PgEventStore {
             queries: &self.inner.queries,
             lock_prefix: &self.inner.lock_prefix,
             heads: &self.inner.heads,
+            gates: &self.inner.gates,
         };
         let result = appender.append(stream, expected, &events).await?;
         self.inner.wake.committed();
@@ -323,6 +351,7 @@ impl EventStore for PgEventStore {
             queries: &self.inner.queries,
             lock_prefix: &self.inner.lock_prefix,
             heads: &self.inner.heads,
+            gates: &self.inner.gates,
         };
         let wake = &self.inner.wake;
         appender.append_batch(appends, &|| wake.committed()).await
@@ -336,6 +365,17 @@ impl EventStore for PgEventStore {
         stream_pages(self, stream.clone(), from, true)
     }
 
+    /// Reads the log after `after`, including every event committed before the call: it first
+    /// waits until every transaction that could still add an event before the newest
+    /// committed one has ended (see the store's docs on the delivery gate).
+    ///
+    /// # Errors
+    ///
+    /// If such a transaction stays open longer than
+    /// [`read_barrier_timeout`](PgEventStoreBuilder::read_barrier_timeout), the stream yields
+    /// one transient [`StoreError::Backend`] (its source a [`LogHeldBack`]) and nothing
+    /// else: never a shorter log that looks complete. Read again later; a subscription waits
+    /// instead.
     fn read_all(&self, after: Position, filter: LogFilter) -> EventStream<'_> {
         futures::stream::once(self.log_barrier())
             .flat_map(move |ready| match ready {
@@ -349,8 +389,19 @@ impl EventStore for PgEventStore {
         Some(self)
     }
 
+    async fn find_event(&self, id: EventId) -> Result<Option<RecordedEvent>, StoreError> {
+        let ids = vec![id.as_uuid()];
+        let rows = pool::query(
+            &self.inner.pool,
+            "find event",
+            &self.inner.queries.events_by_id,
+            &[&ids],
+        )
+        .await?;
+        Ok(rows::decode_all(&rows)?.into_iter().next())
+    }
+
     async fn stream_version(&self, stream: &StreamId) -> Result<Option<Version>, StoreError> {
-        let op = |e| store_error("stream version", e);
         let rows = pool::query(
             &self.inner.pool,
             "stream version",
@@ -360,7 +411,7 @@ impl EventStore for PgEventStore {
         .await?;
         rows.first()
             .map(|row| {
-                let v: i64 = row.try_get(0).map_err(op)?;
+                let v: i64 = column(row, 0)?;
                 Ok(Version::new(unsigned(v, "stream version")?))
             })
             .transpose()
@@ -412,7 +463,6 @@ impl PagedStore for PgEventStore {
         filter: &LogFilter,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let op = |e| store_error("read log", e);
         let categories: Vec<&str> = filter.categories().iter().map(|c| c.as_str()).collect();
         let types: Vec<&str> = filter.event_types().iter().map(|t| t.as_str()).collect();
         // One row more than asked: a full page must not end at the gate unnoticed.
@@ -431,8 +481,8 @@ impl PagedStore for PgEventStore {
                 &param(limit as u64 + 1),
             ],
             |row| {
-                let tx_id: i64 = row.try_get(TX_ID_COLUMN).map_err(op)?;
-                let gate: i64 = row.try_get(AFTER_EVENT_COLUMNS).map_err(op)?;
+                let tx_id: i64 = column(row, TX_ID_COLUMN)?;
+                let gate: i64 = column(row, AFTER_EVENT_COLUMNS)?;
                 if tx_id >= gate {
                     // Committed, but an older transaction is still open: not deliverable yet.
                     wake.saw_held_back();

@@ -177,7 +177,10 @@ impl SqliteOptions {
     }
 
     /// Opens the store, creating the file if it does not exist and migrating an older schema.
-    pub async fn open(self) -> Result<SqliteEventStore, OpenError> {
+    pub async fn open(mut self) -> Result<SqliteEventStore, OpenError> {
+        // SQLite keeps the journal and the write-ahead log beside the file a link points to:
+        // every check before opening must look there too.
+        self.path = schema::resolve_link(&self.path);
         let path = self.path.clone();
         let durability = self.durability;
         let conn = tokio::task::spawn_blocking(move || schema::open_writer(&path, durability))

@@ -1,6 +1,8 @@
 //! The PostgreSQL store against the real server: the conformance suite, several nodes at
-//! once, terminated connections, batched appends (`postgres/batch.rs`), opening schemas of
-//! earlier releases (`postgres/migration.rs`) and the record index (`postgres/record_index.rs`).
+//! once, terminated connections, batched appends (`postgres/batch.rs`), writers of the same
+//! streams at any isolation level (`postgres/contention.rs`), how failures are classed
+//! (`postgres/failures.rs`), opening schemas of earlier releases (`postgres/migration.rs`) and
+//! the record index (`postgres/record_index.rs`).
 //!
 //! Connection settings come from `SMSYS_TEST_DATABASE_URL`, e.g.
 //! `host=127.0.0.1 user=postgres dbname=test`. Without it the tests are skipped, except when
@@ -31,6 +33,10 @@ use smsys_store::testkit::{Fixture, Harness, ReadSideHarness, event};
 
 #[path = "postgres/batch.rs"]
 mod batch;
+#[path = "postgres/contention.rs"]
+mod contention;
+#[path = "postgres/failures.rs"]
+mod failures;
 #[path = "postgres/migration.rs"]
 mod migration;
 #[path = "postgres/record_index.rs"]

@@ -21,11 +21,12 @@
 //! again with every id looked up first, so each part is answered by
 //! [`resolve_retry`](smsys_core::resolve_retry): a retried part gets its original result. A
 //! refused part's ids are looked up the same way (it may be the retry of an append that moved
-//! the stream on). One-round-trip single appends take no lock; one that slips in between the
-//! heads and the write inserts the next version of its stream first, so the chunk's insert
-//! fails on the `(stream_id, version)` key, rolls back and runs again, as it does when
-//! PostgreSQL picks it as a deadlock victim (only possible when event ids are reused across
-//! concurrent writers).
+//! the stream on). Every writer of this store takes the stream locks before writing, so no
+//! writer gets in between the heads and the write; one that does not (a node of an older
+//! release, a hand-written statement) makes the chunk's insert fail on the `(stream_id,
+//! version)` key, and the chunk rolls back and runs again, as it does when PostgreSQL picks it
+//! as a deadlock victim (only possible when event ids are reused across concurrent writers)
+//! or reports a serialization failure.
 //!
 //! While a chunk's transaction is open it holds back delivery to every subscriber (the gate
 //! of the log order, see the store's docs): chunks stay small enough to commit in a fraction
@@ -41,7 +42,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::Utc;
 use smsys_core::chain::event_hash;
@@ -53,9 +53,9 @@ use smsys_core::{
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::append::{Appender, InTransaction, Rows, payload_text, to_i64};
+use super::append::{Appender, BEGIN, InTransaction, Rows, backoff, payload_text, to_i64};
 use super::error::{BACKEND, Class, class_of, is_contention, pool_error, store_error};
-use super::rows::{decode_all, hash, unsigned};
+use super::rows::{column, decode_all, hash, unsigned};
 
 /// Most events one transaction of a batch writes.
 pub(crate) const CHUNK_EVENTS: usize = 5_000;
@@ -202,8 +202,7 @@ impl Appender<'_> {
                 Run::Again => {
                     tracing::debug!(attempt, "a batch's transaction raced, running it again");
                     // Let the writer in between finish; grows with each attempt.
-                    let pause = Duration::from_micros(200 << attempt.min(8));
-                    tokio::time::sleep(pause).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                 }
             }
         }
@@ -244,7 +243,7 @@ impl Appender<'_> {
         let stream_params: [&(dyn ToSql + Sync); 1] = [&streams];
         let id_params: [&(dyn ToSql + Sync); 1] = [&ids];
         let (begun, locked, head_rows, found) = tokio::join!(
-            client.batch_execute("BEGIN"),
+            client.batch_execute(BEGIN),
             client.query(&lock, &lock_params),
             client.query(&heads, &stream_params),
             async {
@@ -263,9 +262,9 @@ impl Appender<'_> {
         let head_rows = head_rows.map_err(op)?;
         let mut heads: HashMap<&str, (Version, EventHash)> = HashMap::new();
         for row in &head_rows {
-            let stream: &str = row.try_get(0).map_err(op)?;
-            let version: i64 = row.try_get(1).map_err(op)?;
-            let head: &[u8] = row.try_get(2).map_err(op)?;
+            let stream: &str = column(row, 0)?;
+            let version: i64 = column(row, 1)?;
+            let head: &[u8] = column(row, 2)?;
             heads.insert(
                 stream,
                 (
@@ -418,9 +417,9 @@ impl Appender<'_> {
         };
         let mut by_id = HashMap::with_capacity(inserted.len());
         for row in &inserted {
-            let id: Uuid = row.try_get(0).map_err(op)?;
-            let tx_id: i64 = row.try_get(1).map_err(op)?;
-            let seq: i64 = row.try_get(2).map_err(op)?;
+            let id: Uuid = column(row, 0)?;
+            let tx_id: i64 = column(row, 1)?;
+            let seq: i64 = column(row, 2)?;
             let position = Position::new(
                 unsigned(tx_id, "transaction id")?,
                 unsigned(seq, "sequence")?,

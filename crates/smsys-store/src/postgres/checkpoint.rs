@@ -7,8 +7,8 @@ use smsys_core::{CheckpointStore, EventStore};
 use smsys_core::{EventStream, LogFilter, Position, StoreError};
 
 use super::PgEventStore;
-use super::error::{BACKEND, store_error};
-use super::rows::unsigned;
+use super::error::BACKEND;
+use super::rows::{column, unsigned};
 use crate::checkpoint::CheckpointName;
 
 pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
@@ -23,7 +23,6 @@ impl PgEventStore {
         &self,
         name: &CheckpointName,
     ) -> Result<Option<Position>, StoreError> {
-        let op = |e| store_error("load checkpoint", e);
         let rows = super::pool::query(
             &self.inner.pool,
             "load checkpoint",
@@ -33,8 +32,8 @@ impl PgEventStore {
         .await?;
         rows.first()
             .map(|row| {
-                let tx_id: i64 = row.try_get(0).map_err(op)?;
-                let seq: i64 = row.try_get(1).map_err(op)?;
+                let tx_id: i64 = column(row, 0)?;
+                let seq: i64 = column(row, 1)?;
                 Ok(Position::new(
                     unsigned(tx_id, "checkpoint transaction id")?,
                     unsigned(seq, "checkpoint sequence")?,

@@ -149,8 +149,9 @@ impl PgEventStoreBuilder {
 
     /// How long [`read_all`](smsys_core::EventStore::read_all) waits for transactions older
     /// than the newest committed event to end, so that it includes everything committed
-    /// before the call (default 10 s). After that it returns the part of the log that can be
-    /// delivered without a gap, and logs a warning.
+    /// before the call (default 10 s). After that it fails with a transient error whose
+    /// source is a [`LogHeldBack`](super::LogHeldBack), never returning a log that ends early
+    /// without saying so.
     pub fn read_barrier_timeout(mut self, timeout: Duration) -> Self {
         self.read_barrier_timeout = timeout;
         self

@@ -2,13 +2,30 @@
 
 use std::pin::pin;
 
-use deadpool_postgres::{Object, Pool};
+use deadpool_postgres::{Hook, HookError, Object, Pool};
 use futures::TryStreamExt;
 use smsys_core::StoreError;
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
 use super::error::{Class, class_of, pool_error, store_error};
+
+/// Sets every new pooled connection to READ COMMITTED, the isolation the append design
+/// needs (see `append`), whatever the server, database, role or connection-string default:
+/// statements outside an explicit transaction (and `BEGIN` without a level) run at the
+/// session's level.
+pub(crate) fn read_committed() -> Hook {
+    Hook::async_fn(|client, _| {
+        Box::pin(async move {
+            client
+                .batch_execute(
+                    "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                )
+                .await
+                .map_err(HookError::Backend)
+        })
+    })
+}
 
 /// Gives `client` back to the pool unless `error` says its connection is lost: a connection
 /// terminated by the server is not always noticed as closed by the time it is returned, and

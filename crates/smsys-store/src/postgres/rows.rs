@@ -13,7 +13,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, Json};
 use uuid::Uuid;
 
-use super::error::{corrupt, store_error};
+use super::error::corrupt;
 
 /// Columns every event read selects, in the order [`Decoder::decode`] reads them.
 pub(crate) const EVENT_COLUMNS: &str = "stream_id, version, tx_id, seq, event_type, \
@@ -53,6 +53,16 @@ pub(crate) fn unsigned(value: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| corrupt(format!("{what} {value} is negative")))
 }
 
+/// Column `index` of a row the store read. A value that does not decode (a wrong type, a
+/// `NULL`, bad JSON) is stored data the store did not write: [`StoreError::Corrupt`], which
+/// reading again does not cure.
+pub(crate) fn column<'a, T: FromSql<'a>>(row: &'a Row, index: usize) -> Result<T, StoreError> {
+    row.try_get(index).map_err(|e| {
+        let name = row.columns().get(index).map_or("?", |c| c.name());
+        corrupt(format!("column {name} does not decode: {e}"))
+    })
+}
+
 /// A stored hash.
 pub(crate) fn hash(bytes: &[u8], what: &str) -> Result<EventHash, StoreError> {
     <[u8; 32]>::try_from(bytes)
@@ -78,9 +88,7 @@ pub(crate) struct Decoder {
 impl Decoder {
     /// A row of [`EVENT_COLUMNS`].
     pub(crate) fn decode(&mut self, row: &Row) -> Result<RecordedEvent, StoreError> {
-        let stream: &str = row
-            .try_get(col::STREAM)
-            .map_err(|e| store_error("decode event", e))?;
+        let stream: &str = column(row, col::STREAM)?;
         // Error messages are only built on failure: this runs for every event read.
         self.decode_fields(row, stream)
             .map_err(|what| corrupt(format!("an event of {stream:?}: {what}")))
@@ -95,10 +103,10 @@ impl Decoder {
                 parsed
             }
         };
-        let version = positive(column(row, col::VERSION, "version")?, "version")?;
-        let tx_id = positive(column(row, col::TX_ID, "transaction id")?, "transaction id")?;
-        let seq = positive(column(row, col::SEQ, "sequence")?, "sequence")?;
-        let type_name: &str = column(row, col::EVENT_TYPE, "event type")?;
+        let version = positive(field(row, col::VERSION, "version")?, "version")?;
+        let tx_id = positive(field(row, col::TX_ID, "transaction id")?, "transaction id")?;
+        let seq = positive(field(row, col::SEQ, "sequence")?, "sequence")?;
+        let type_name: &str = field(row, col::EVENT_TYPE, "event type")?;
         let event_type = match &self.event_type {
             Some(known) if known.as_str() == type_name => known.clone(),
             Some(_) | None => {
@@ -107,18 +115,19 @@ impl Decoder {
                 parsed
             }
         };
-        let schema_version: i64 = column(row, col::SCHEMA_VERSION, "schema version")?;
+        let schema_version: i64 = field(row, col::SCHEMA_VERSION, "schema version")?;
         let schema_version = u32::try_from(schema_version)
-            .map_err(|_| format!("schema version {schema_version} is out of range"))?;
-        let Json(payload): Json<Value> = column(row, col::PAYLOAD, "payload")?;
-        let recorded_at: DateTime<Utc> = column(row, col::RECORDED_AT, "recorded at")?;
-        let previous_hash = column::<Option<&[u8]>>(row, col::PREVIOUS_HASH, "previous hash")?
+            .ok()
+            .filter(|&v| v >= 1)
+            .ok_or_else(|| format!("schema version {schema_version} is out of range"))?;
+        let Json(payload): Json<Value> = field(row, col::PAYLOAD, "payload")?;
+        let recorded_at: DateTime<Utc> = field(row, col::RECORDED_AT, "recorded at")?;
+        let previous_hash = field::<Option<&[u8]>>(row, col::PREVIOUS_HASH, "previous hash")?
             .map(|h| link(h, "previous hash"))
             .transpose()?;
-        let stored_hash = link(column(row, col::HASH, "hash")?, "hash")?;
+        let stored_hash = link(field(row, col::HASH, "hash")?, "hash")?;
         let metadata = self.metadata(row)?;
-        let data = EventData::new(event_type, schema_version, payload, metadata)
-            .map_err(|e| format!("data: {e}"))?;
+        let data = EventData::stored(event_type, schema_version, payload, metadata);
         Ok(RecordedEvent {
             stream,
             version: Version::new(version),
@@ -131,7 +140,7 @@ impl Decoder {
     }
 }
 
-fn column<'a, T: FromSql<'a>>(row: &'a Row, index: usize, what: &str) -> Result<T, String> {
+fn field<'a, T: FromSql<'a>>(row: &'a Row, index: usize, what: &str) -> Result<T, String> {
     row.try_get(index).map_err(|e| format!("{what}: {e}"))
 }
 
@@ -148,9 +157,9 @@ fn link(bytes: &[u8], what: &str) -> Result<EventHash, String> {
 impl Decoder {
     /// The metadata from its columns: no JSON but the extensions, no date parsing.
     fn metadata(&mut self, row: &Row) -> Result<Metadata, String> {
-        let event_id: Uuid = column(row, col::EVENT_ID, "event id")?;
+        let event_id: Uuid = field(row, col::EVENT_ID, "event id")?;
         let event_id = EventId::from_uuid(event_id).map_err(|e| format!("event id: {e}"))?;
-        let name: &str = column(row, col::ACTOR, "actor")?;
+        let name: &str = field(row, col::ACTOR, "actor")?;
         let actor = match &self.actor {
             Some(known) if known.as_str() == name => known.clone(),
             Some(_) | None => {
@@ -165,24 +174,24 @@ impl Decoder {
 
 /// The rest of the metadata of `event_id` by `actor`.
 fn metadata(row: &Row, event_id: EventId, actor: Actor) -> Result<Metadata, String> {
-    let micros: i64 = column(row, col::OCCURRED_US, "occurred at")?;
+    let micros: i64 = field(row, col::OCCURRED_US, "occurred at")?;
     let occurred_at = DateTime::from_timestamp_micros(micros)
         .ok_or_else(|| format!("occurred at {micros} µs is out of range"))?;
     let mut metadata = Metadata::new(event_id, actor, occurred_at);
-    if let Some(id) = column::<Option<Uuid>>(row, col::CORRELATION, "correlation id")? {
+    if let Some(id) = field::<Option<Uuid>>(row, col::CORRELATION, "correlation id")? {
         let id = CorrelationId::from_uuid(id).map_err(|e| format!("correlation id: {e}"))?;
         metadata = metadata.with_correlation(id);
     }
-    if let Some(id) = column::<Option<Uuid>>(row, col::CAUSATION, "causation id")? {
+    if let Some(id) = field::<Option<Uuid>>(row, col::CAUSATION, "causation id")? {
         let id = CausationId::from_uuid(id).map_err(|e| format!("causation id: {e}"))?;
         metadata = metadata.with_causation(id);
     }
-    if let Some(tenant) = column::<Option<&str>>(row, col::TENANT, "tenant")? {
+    if let Some(tenant) = field::<Option<&str>>(row, col::TENANT, "tenant")? {
         let tenant = TenantId::new(tenant).map_err(|e| format!("tenant: {e}"))?;
         metadata = metadata.with_tenant(tenant);
     }
     let extensions: Option<Json<BTreeMap<String, Value>>> =
-        column(row, col::EXTENSIONS, "extensions")?;
+        field(row, col::EXTENSIONS, "extensions")?;
     if let Some(Json(extensions)) = extensions {
         metadata = with_extensions(&metadata, extensions)?;
     }

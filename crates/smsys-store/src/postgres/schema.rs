@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use super::config::SchemaName;
 use super::error::{PgError, corrupt, store_error};
-use super::rows::MetadataColumns;
+use super::rows::{MetadataColumns, column};
 
 /// Unique constraint on event ids: a violation means a retry or a reused id.
 pub(crate) const EVENT_ID_KEY: &str = "events_event_id_key";
@@ -248,7 +248,7 @@ pub(crate) async fn migrate(client: &mut Client, schema: &SchemaName) -> Result<
         )
         .await
         .map_err(err)?;
-    let current: i32 = row.try_get(0).map_err(err)?;
+    let current: i32 = column(&row, 0)?;
     if current > latest() {
         return Err(PgError::SchemaTooNew {
             schema: schema.to_string(),
@@ -314,16 +314,15 @@ async fn metadata_columns(tx: &Transaction<'_>, schema: &SchemaName) -> Result<(
             .await
             .map_err(err)?;
         let Some(last) = rows.last() else { break };
-        after = (last.try_get(0).map_err(err)?, last.try_get(1).map_err(err)?);
+        after = (column(last, 0)?, column(last, 1)?);
         let mut keys = (
             Vec::with_capacity(rows.len()),
             Vec::with_capacity(rows.len()),
         );
         let mut metadata = Vec::with_capacity(rows.len());
         for row in &rows {
-            let (tx_id, seq): (i64, i64) =
-                (row.try_get(0).map_err(err)?, row.try_get(1).map_err(err)?);
-            let event_id: Uuid = row.try_get(2).map_err(err)?;
+            let (tx_id, seq): (i64, i64) = (column(row, 0)?, column(row, 1)?);
+            let event_id: Uuid = column(row, 2)?;
             let Json(meta): Json<Metadata> = row.try_get(3).map_err(|e| {
                 PgError::Store(corrupt(format!(
                     "the metadata of event ({tx_id}, {seq}) does not decode: {e}"

@@ -6,13 +6,12 @@ use smsys_core::{Snapshot, SnapshotStore, StoreError, StreamId, Version};
 use tokio_postgres::types::Json;
 
 use super::PgEventStore;
-use super::error::{corrupt, store_error};
-use super::rows::unsigned;
+use super::error::corrupt;
+use super::rows::{column, unsigned};
 
 #[async_trait]
 impl SnapshotStore for PgEventStore {
     async fn load_snapshot(&self, stream: &StreamId) -> Result<Option<Snapshot>, StoreError> {
-        let op = |e| store_error("load snapshot", e);
         let rows = super::pool::query(
             &self.inner.pool,
             "load snapshot",
@@ -23,8 +22,8 @@ impl SnapshotStore for PgEventStore {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let version: i64 = row.try_get(0).map_err(op)?;
-        let schema_version: i32 = row.try_get(1).map_err(op)?;
+        let version: i64 = column(row, 0)?;
+        let schema_version: i32 = column(row, 1)?;
         let state: Value = row
             .try_get(2)
             .map_err(|e| corrupt(format!("snapshot state of {stream}: {e}")))?;

@@ -345,7 +345,9 @@ impl<'p> Stored<'p> {
         let event_type = EventType::new(self.text(4, "events.event_type")?)
             .map_err(|e| format!("events.event_type: {e}"))?;
         let schema_version = u32::try_from(self.unsigned(5, "events.schema_version")?)
-            .map_err(|_| "events.schema_version out of range".to_owned())?;
+            .ok()
+            .filter(|&v| v >= 1)
+            .ok_or_else(|| "events.schema_version out of range".to_owned())?;
         let payload: Value = serde_json::from_str(self.text(6, "events.payload")?)
             .map_err(|e| format!("events.payload: {e}"))?;
         let actor =
@@ -375,8 +377,7 @@ impl<'p> Stored<'p> {
                     .map_err(|e| format!("events.extensions: {e}"))?;
             }
         }
-        let data = EventData::new(event_type, schema_version, payload, metadata)
-            .map_err(|e| e.to_string())?;
+        let data = EventData::stored(event_type, schema_version, payload, metadata);
         let recorded_at = self.instant(13, "events.recorded_at")?;
         let previous_hash = self.hash(14, "events.previous_hash")?;
         let hash = self
@@ -488,7 +489,7 @@ mod tests {
         refused(&[(3, "X'01'")], "events.event_id");
         refused(&[(3, &format!("X'{}'", "00".repeat(16)))], "nil");
         refused(&[(4, "'bad type!'")], "events.event_type");
-        refused(&[(5, "0")], "schema version");
+        refused(&[(5, "0")], "events.schema_version out of range");
         refused(&[(5, "4294967296")], "events.schema_version out of range");
         refused(&[(6, "'{\"n\": '")], "events.payload");
         refused(

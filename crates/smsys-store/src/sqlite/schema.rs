@@ -153,6 +153,17 @@ pub(crate) enum Found {
 /// that is refused is left byte-for-byte untouched. Anything but a regular file (a directory,
 /// a FIFO, a socket, a device), at the path or as its journal or write-ahead log, is refused
 /// before it is opened (opening a FIFO would wait for a writer forever).
+/// The file `path` names: the target when `path` is a symbolic link (as SQLite resolves it,
+/// keeping the journal and the write-ahead log beside the target), else `path` itself.
+pub(crate) fn resolve_link(path: &Path) -> std::path::PathBuf {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned())
+        }
+        _ => path.to_owned(),
+    }
+}
+
 pub(crate) fn inspect(path: &Path) -> Result<Found, OpenError> {
     inspect_as(path, path)
 }
@@ -706,5 +717,68 @@ mod interrupted {
             streams, 0,
             "the interrupted creation wrote nothing that stays"
         );
+    }
+}
+
+#[cfg(test)]
+mod through_a_link {
+    use super::*;
+
+    /// A foreign database whose header was made to claim the store, with a hot journal whose
+    /// rollback would restore the foreign header.
+    fn foreign_behind_a_journal(dir: &Path) -> (std::path::PathBuf, Vec<u8>) {
+        let path = dir.join("store.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA page_size = 4096; CREATE TABLE foreign_t (x INTEGER);")
+                .unwrap();
+        }
+        let original = std::fs::read(&path).unwrap();
+        let pages = (original.len() / 4096) as u32;
+        let page1 = original[..4096].to_vec();
+        let mut claimed = original;
+        claimed[68..72].copy_from_slice(&(APPLICATION_ID as u32).to_be_bytes());
+        std::fs::write(&path, &claimed).unwrap();
+        let nonce: u32 = 0x1234_5678;
+        let mut journal = vec![0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+        for field in [1u32, nonce, pages, 512, 4096] {
+            journal.extend_from_slice(&field.to_be_bytes());
+        }
+        journal.resize(512, 0);
+        journal.extend_from_slice(&1u32.to_be_bytes());
+        journal.extend_from_slice(&page1);
+        let mut checksum = nonce;
+        let mut i: i64 = 4096 - 200;
+        while i > 0 {
+            checksum = checksum.wrapping_add(u32::from(page1[i as usize]));
+            i -= 200;
+        }
+        journal.extend_from_slice(&checksum.to_be_bytes());
+        std::fs::write(beside(&path, "-journal"), journal).unwrap();
+        (path, claimed)
+    }
+
+    #[test]
+    fn a_refused_file_opened_through_a_link_is_left_untouched() {
+        for through_link in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let (path, before) = foreign_behind_a_journal(dir.path());
+            let named = if through_link {
+                let link = dir.path().join("link.db");
+                std::os::unix::fs::symlink(&path, &link).unwrap();
+                link
+            } else {
+                path.clone()
+            };
+            let opened = open_writer(&resolve_link(&named), Durability::Full);
+            assert!(
+                matches!(opened, Err(OpenError::NotAStore { .. })),
+                "link {through_link}: refused"
+            );
+            assert!(
+                std::fs::read(&path).unwrap() == before,
+                "link {through_link}: the refused file is untouched"
+            );
+        }
     }
 }

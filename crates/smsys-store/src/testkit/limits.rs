@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use smsys_core::{
-    Actor, EARLIEST_INSTANT, EventData, EventId, EventStore, EventType, ExpectedVersion,
-    LATEST_INSTANT, LogFilter, MAX_JSON_DEPTH, Metadata, Position, RecordedEvent, Version,
-    verify_events,
+    Actor, AppendError, EARLIEST_INSTANT, EventData, EventId, EventStore, EventType,
+    ExpectedVersion, LATEST_INSTANT, LogFilter, MAX_JSON_DEPTH, Metadata, Position, RecordedEvent,
+    Version, verify_events,
 };
 use uuid::Uuid;
 
@@ -125,6 +125,25 @@ pub async fn limits_read_back_everywhere<H: Harness>(h: &H) {
         .await
         .expect("verifies");
     assert!(report.is_intact(), "edge events verify: {report:?}");
+    // An event beyond the limits, built without `EventData::new` (deserialised), is refused by
+    // the append itself and leaves the store as it was.
+    let mut raw = serde_json::to_value(&written[0]).expect("serialises");
+    raw["payload"] = nested(MAX_JSON_DEPTH + 1, json!(1));
+    raw["metadata"]["event_id"] = json!(Uuid::now_v7());
+    let deep: EventData = serde_json::from_value(raw).expect("reading never refuses");
+    let refused = store
+        .append(&stream, ExpectedVersion::Any, vec![deep])
+        .await;
+    assert!(
+        matches!(refused, Err(AppendError::Invalid { .. })),
+        "too deep is refused at append: {refused:?}"
+    );
+    let after: Vec<RecordedEvent> = store
+        .read_all(Position::START, LogFilter::all())
+        .map(|e| e.expect("reads"))
+        .collect()
+        .await;
+    assert_eq!(after, log, "a refused append leaves the store as it was");
     let Ok(store) = Arc::try_unwrap(store) else {
         panic!("the case holds the only handle");
     };

@@ -36,6 +36,9 @@ enum PadEvent {
 #[derive(Debug, Clone, PartialEq)]
 enum PadCommand {
     Note(String),
+    /// A note, and a second one when the pad already holds that note: a rerun of it decides
+    /// more events than its first run did.
+    Grow(String),
     Close,
 }
 
@@ -105,10 +108,15 @@ impl Aggregate for Pads {
         if state.closed {
             return Err(PadClosed);
         }
-        Ok(vec![match command {
-            PadCommand::Note(text) => PadEvent::Noted(text.clone()),
-            PadCommand::Close => PadEvent::Closed,
-        }])
+        Ok(match command {
+            PadCommand::Note(text) => vec![PadEvent::Noted(text.clone())],
+            PadCommand::Grow(text) if state.notes.contains(text) => vec![
+                PadEvent::Noted(text.clone()),
+                PadEvent::Noted("again".into()),
+            ],
+            PadCommand::Grow(text) => vec![PadEvent::Noted(text.clone())],
+            PadCommand::Close => vec![PadEvent::Closed],
+        })
     }
 }
 
@@ -305,6 +313,21 @@ pub async fn commands_run_at_most_once<H: Harness>(h: &H) {
             matches!(refused, Err(CommandError::Rejected(PadClosed))),
             "a new command on a closed pad is refused"
         );
+
+        // A rerun that decides more events than the first run (whose answer was lost)
+        // answers with the first run's result.
+        let grow = Fixture::stream(&format!("grow{cache}"));
+        faulty.next(&[Fault::LoseAnswer]);
+        let command = PadCommand::Grow("g".into());
+        let unknown = once.execute(&grow, &command, &meta(base + 6), &ctx).await;
+        assert!(matches!(unknown, Err(CommandError::OutcomeUnknown { .. })));
+        let again = once
+            .execute(&grow, &command, &meta(base + 6), &ctx)
+            .await
+            .expect("the first run's result");
+        assert_eq!(again.append, Some(faulty.last_lost()));
+        assert_eq!(again.events, vec![PadEvent::Noted("g".into())]);
+        assert_eq!(stored(&*inner, &grow).await.len(), 1, "recorded once");
 
         // A command id recorded on another stream is not a rerun here.
         let other = Fixture::stream(&format!("other{cache}"));
