@@ -6,22 +6,30 @@
 //! `tx_id = pg_current_xact_id()`, in one statement. Two ways to get there:
 //!
 //! - *one round trip*, when the head is known: a new stream under `NoStream`, or a stream whose
-//!   last event this node wrote (a remembered guess, checked by the `WHERE`). `BEGIN`, the
-//!   lock, the write statement and `COMMIT` are pipelined; a wrong guess writes nothing and
+//!   last event this node wrote (a remembered guess, checked by the `WHERE`). Under an exact
+//!   expectation (`Exact`, `NoStream`) the write is one statement in its own implicit
+//!   transaction, without the lock: the `WHERE` arbitrates, and losing to another writer is
+//!   the conflict the caller asked to hear about. Under `Any` or `StreamExists`, `BEGIN`, the
+//!   lock, the write statement and `COMMIT` are pipelined. A wrong guess writes nothing and
 //!   falls back to:
 //! - *two round trips*: `BEGIN`, the lock, read the stream's row; then the write statement and
 //!   `COMMIT`, pipelined.
 //!
-//! Every writer of a stream (both paths, and batches) writes it only while holding its lock,
-//! and reads the head (or, on the first path, runs its `WHERE`) after taking it, under READ
-//! COMMITTED, where every statement sees what committed before it started. So a writer on the
-//! second path cannot lose to another writer between reading the head and writing: an `Any`
-//! append does not fail however many others write the stream, it waits its turn (the lock
-//! queue). Writers of different streams never wait for each other.
+//! Every writer of a stream but the exact one-statement kind (both paths under `Any`, the
+//! second path always, and batches) writes it only while holding its lock, and reads the head
+//! (or, on the first path, runs its `WHERE`) after taking it, under READ COMMITTED, where
+//! every statement sees what committed before it started. So a locked writer loses between
+//! reading the head and writing only to an exact writer that got its expected version right,
+//! and then reads the new head and writes after it (bounded, with a growing pause): an `Any`
+//! append does not fail however many other `Any` writers write the stream, it waits its turn.
+//! Writers of different streams never wait for each other. A writer whose `UPDATE` waited
+//! for another's row lock re-reads the row (READ COMMITTED), finds the version changed and
+//! writes nothing, so a successful writer never waited for another successful writer.
 //!
 //! Why the log order `(tx_id, seq)` agrees with every stream's version order: a transaction id
-//! is taken at the first write, which comes after the lock; the lock is released only once
-//! its holder has committed, so the next writer of the stream takes a higher id. The lock is
+//! is taken at the first write, which comes after the lock (for locked writers) and after
+//! the previous successful writer committed (for all: a successful writer never waited for
+//! another), so the next successful writer of the stream takes a higher id. The lock is
 //! advisory, not `SELECT ... FOR UPDATE`, because a row lock would take the transaction id
 //! *before* waiting: a writer that waited could then succeed with a lower id than the writer
 //! it waited for, and its events would sort first in the log although they come later in the
@@ -212,7 +220,14 @@ impl Appender<'_> {
             _ => None,
         };
         if let Some(head) = guess {
-            match self.fast(stream, head, events).await? {
+            // An exact expectation needs no lock: the `WHERE` arbitrates, and losing is a
+            // conflict, the right answer. `Any` (and `StreamExists`) must not lose to anyone
+            // between the head and the write, so they take the lock like every locked writer.
+            let lock = matches!(
+                expected,
+                ExpectedVersion::Any | ExpectedVersion::StreamExists
+            );
+            match self.fast(stream, head, events, lock).await? {
                 Attempt::Done(result) => return Ok(result),
                 Attempt::IdTaken => {
                     if let Some(original) = self.recognise_retry(stream, expected, events).await? {
@@ -279,16 +294,29 @@ impl Appender<'_> {
         resolve_retry(stream, expected, events, &recorded)
     }
 
-    /// The append on a guessed head under the stream's lock, in one round trip.
+    /// The append on a guessed head in one round trip: under the stream's lock when `lock`,
+    /// else as one statement in its own implicit transaction.
     async fn fast(
         &self,
         stream: &StreamId,
         head: Option<(Version, EventHash)>,
         events: &[EventData],
+        lock: bool,
     ) -> Result<Attempt, StoreError> {
         let op = |e| store_error("append", e);
         let write = Write::new(stream, head, events)?;
         let client = self.pool.get().await.map_err(|e| pool_error("append", e))?;
+        if !lock {
+            let inserted = async {
+                let statement = client.prepare_cached(write.sql(self.queries)).await?;
+                client.query(&statement, &write.params()).await
+            }
+            .await;
+            if let Err(error) = &inserted {
+                super::pool::release_after(client, error);
+            }
+            return self.finish(stream, &write, inserted);
+        }
         let (lock, statement) = tokio::try_join!(
             client.prepare_cached(&self.queries.lock_stream),
             client.prepare_cached(write.sql(self.queries)),
