@@ -264,3 +264,22 @@ async fn what_follows_the_last_seal_is_not_covered() {
         "a truncation after the last seal is invisible: seal often and publish the hash"
     );
 }
+
+#[tokio::test]
+async fn every_altered_event_is_named_once() {
+    let mut log = sealed_log().await;
+    let altered = [3usize, 17];
+    for &i in &altered {
+        let (event_type, schema, _, metadata) = log[i].data.clone().into_parts();
+        log[i].data = EventData::stored(event_type, schema, json!({ "round": 99 }), metadata);
+    }
+    let report = verify(log.clone()).await;
+    let named: Vec<Position> = report.breaks.iter().map(|b| b.position).collect();
+    assert_eq!(
+        named,
+        altered.iter().map(|&i| log[i].position).collect::<Vec<_>>(),
+        "each altered event, once, in log order"
+    );
+    assert_eq!(report.first_break.as_ref(), report.breaks.first());
+    assert_eq!(report.events_checked, log.len() as u64 - 2);
+}

@@ -552,6 +552,18 @@ impl ChainVerifier {
         Ok(())
     }
 
+    /// Takes an event whose check failed as its stream's head all the same, so the walk goes
+    /// on and each later event is judged on its own: an altered event is reported once, not
+    /// again at every event after it.
+    pub fn resume_after(&mut self, event: &RecordedEvent) {
+        self.heads
+            .insert(event.stream.clone(), (event.version, event.hash));
+        self.last_position = Some(
+            self.last_position
+                .map_or(event.position, |p| p.max(event.position)),
+        );
+    }
+
     /// Events checked and found sound so far.
     pub fn events_checked(&self) -> u64 {
         self.events
@@ -577,6 +589,10 @@ pub struct VerifyReport {
     pub streams: usize,
     /// The first event whose hash, version or link does not hold.
     pub first_break: Option<ChainBreak>,
+    /// Every event that does not hold, in log order, when the walk went on after the first
+    /// (stores' `verify`, [`crate::seal::verify_sealed`]); [`verify_events`] stops at the first
+    /// and leaves this empty.
+    pub breaks: Vec<ChainBreak>,
     /// Seals checked ([`crate::seal`]; 0 when the walk did not check seals).
     pub seals: u64,
     /// The latest seal found.
@@ -616,6 +632,7 @@ where
                 events_checked: verifier.events_checked(),
                 streams: verifier.streams_seen(),
                 first_break: Some(*broken),
+                breaks: Vec::new(),
                 seals: 0,
                 latest_seal: None,
                 seal_failures: Vec::new(),
@@ -626,6 +643,7 @@ where
         events_checked: verifier.events_checked(),
         streams: verifier.streams_seen(),
         first_break: None,
+        breaks: Vec::new(),
         seals: 0,
         latest_seal: None,
         seal_failures: Vec::new(),

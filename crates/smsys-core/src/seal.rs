@@ -339,9 +339,10 @@ async fn recorded_seals(
     Ok((seals, latest))
 }
 
-/// Walks the whole log: every stream's hash chain (as [`crate::verify_events`]) and every
-/// seal, each at the position it covers. Reports the first chain break and every seal that
-/// does not hold; the report's `latest_seal` is the seal to publish.
+/// Walks the whole log: every stream's hash chain (as [`crate::verify_events`], but going on
+/// after a break: each event is judged on its own) and every seal, each at the position it
+/// covers. Reports every event and every seal that does not hold (`events_checked` counts
+/// the events that do); the report's `latest_seal` is the seal to publish.
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -357,15 +358,14 @@ pub async fn verify_sealed(store: &dyn EventStore) -> Result<VerifyReport, Store
     let count = seals.len() as u64;
     let mut walk = Walk::new(seals);
     let mut chain = ChainVerifier::new();
-    let mut first_break = None;
+    let mut breaks = Vec::new();
     let mut log = store.read_all(Position::START, LogFilter::all());
     while let Some(event) = log.next().await {
         let event = event?;
-        if first_break.is_none()
-            && let Err(broken) = chain.check(&event)
-        {
+        if let Err(broken) = chain.check(&event) {
             tracing::warn!(%broken, "hash chain does not hold");
-            first_break = Some(*broken);
+            breaks.push(*broken);
+            chain.resume_after(&event);
         }
         walk.add(&event);
     }
@@ -376,7 +376,8 @@ pub async fn verify_sealed(store: &dyn EventStore) -> Result<VerifyReport, Store
     Ok(VerifyReport {
         events_checked: chain.events_checked(),
         streams: chain.streams_seen(),
-        first_break,
+        first_break: breaks.first().cloned(),
+        breaks,
         seals: count,
         latest_seal: latest,
         seal_failures: walk.failures,
