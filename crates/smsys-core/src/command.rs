@@ -709,21 +709,14 @@ impl<A: Aggregate> CommandHandler<A> {
 
     /// The state of `stream` as of `version`, replayed from its start.
     async fn state_at(&self, stream: &StreamId, version: Version) -> Result<A::State, LoadError> {
-        let mut state = A::State::default();
-        let mut events = self.store.read_stream(stream, Version::FIRST);
-        while let Some(recorded) = events.next().await {
-            let recorded = recorded?;
-            let at = recorded.version;
-            if at > version {
-                break;
-            }
-            let (event_type, schema_version, payload, metadata) = recorded.data.into_parts();
-            let event: EventOf<A> = self
-                .upcasters
-                .decode(&event_type, schema_version, payload)
-                .map_err(|failure| failure.at(stream, at))?;
-            state.evolve(&event, Stamp::of(&metadata));
-        }
+        let events = self
+            .store
+            .read_stream(stream, Version::FIRST)
+            .take_while(move |e| {
+                futures::future::ready(e.as_ref().map_or(true, |e| e.version <= version))
+            })
+            .boxed();
+        let (state, _, _) = self.apply(stream, events, A::State::default()).await?;
         Ok(state)
     }
 
