@@ -86,17 +86,24 @@ uuid_id!(
 );
 
 impl CommandId {
-    /// The id of the `index`-th event (from 0) the command records.
+    /// The id of the `index`-th event (from 0) the command records: the command's own id for
+    /// the first (so ids drawn as UUID v7 keep the store's id index in time order, and a
+    /// command of one event costs no derivation), an id derived from the command's for the
+    /// others ([`EventId::derived`]).
     ///
     /// ```
     /// use smsys_core::CommandId;
     /// let command = CommandId::from_uuid(uuid::Uuid::from_u128(42))?;
-    /// assert_eq!(command.event_id(0), command.event_id(0));
+    /// assert_eq!(command.event_id(0).as_uuid(), command.as_uuid());
+    /// assert_eq!(command.event_id(1), command.event_id(1));
     /// assert_ne!(command.event_id(0), command.event_id(1));
     /// # Ok::<(), smsys_core::IdError>(())
     /// ```
     pub fn event_id(&self, index: usize) -> EventId {
-        EventId::derived(&format!("command/{}/{index}", self.0))
+        match index {
+            0 => EventId(self.0),
+            _ => EventId::derived(&format!("command/{}/{index}", self.0)),
+        }
     }
 
     /// A deterministic command id derived from `name`, as [`EventId::derived`].
