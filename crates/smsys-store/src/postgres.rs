@@ -159,11 +159,49 @@ pub struct LogHorizon {
 }
 
 impl PgEventStore {
-    /// Checks the hash chain of every event in log order and every seal
-    /// ([`smsys_core::seal`]): the first event whose hash, link, version or position does not
-    /// hold and every seal that does not. Fails (transiently) rather than report on part of
-    /// the log when the log is held back by a transaction that does not end.
+    /// Checks what the hash does not cover, then the hash chain of every event in log order
+    /// and every seal ([`smsys_core::seal`]).
+    ///
+    /// Uncovered columns readers rely on: each event's `category` (log filters select by it)
+    /// must be the one its stream's name gives, and each stream row (the head appends check
+    /// against) must name its last event's version and hash. A mismatch is a
+    /// [`StoreError::Corrupt`] naming the event or the stream. The report then names every
+    /// event whose hash, link, version or position does not hold and every seal that does not.
+    /// Fails (transiently) rather than report on part of the log when the log is held back by
+    /// a transaction that does not end.
     pub async fn verify(&self) -> Result<smsys_core::VerifyReport, StoreError> {
+        let s = self.inner.schema.quoted();
+        let checks = [
+            (
+                "verify categories",
+                format!(
+                    "SELECT format('event at position %s:%s (stream %s, version %s): category %L, \
+                     its stream name gives %L', tx_id, seq, stream_id, version, category, \
+                     split_part(stream_id, '-', 1)) \
+                     FROM {s}.events WHERE category <> split_part(stream_id, '-', 1) \
+                     ORDER BY tx_id, seq LIMIT 1"
+                ),
+            ),
+            (
+                "verify stream heads",
+                format!(
+                    "SELECT format('stream %s: its row says version %s, its last event is %s', \
+                     s.stream_id, s.version, coalesce(e.version::text, 'missing')) \
+                     FROM {s}.streams s LEFT JOIN LATERAL ( \
+                       SELECT version, hash FROM {s}.events x \
+                       WHERE x.stream_id = s.stream_id ORDER BY version DESC LIMIT 1) e ON true \
+                     WHERE e.version IS DISTINCT FROM s.version OR e.hash IS DISTINCT FROM s.head_hash \
+                     ORDER BY s.stream_id LIMIT 1"
+                ),
+            ),
+        ];
+        for (operation, sql) in checks {
+            let rows = pool::query(&self.inner.pool, operation, &sql, &[]).await?;
+            if let Some(row) = rows.first() {
+                let what: String = column(row, 0)?;
+                return Err(error::corrupt(what));
+            }
+        }
         smsys_core::seal::verify_sealed(self).await
     }
 

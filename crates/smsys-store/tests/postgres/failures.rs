@@ -153,3 +153,58 @@ async fn postgres_read_all_fails_while_an_old_transaction_holds_the_log_back() {
     drop(store);
     drop_schema(&url, &schema).await;
 }
+
+/// `verify` checks the columns the hash does not cover: an event's category (log filters
+/// select by it) and a stream's row (appends check against it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_verify_checks_what_the_hash_does_not_cover() {
+    let Some(url) = database_url() else { return };
+    let schema = fresh_schema();
+    let store = open(&url, &schema, 2).await;
+    let (a, b) = (Fixture::stream("a"), Fixture::stream("b"));
+    for s in [&a, &b, &a] {
+        store
+            .append(s, ExpectedVersion::Any, vec![event("v", json!({}))])
+            .await
+            .expect("append succeeds");
+    }
+    assert!(store.verify().await.expect("verifies").is_intact());
+    let admin = raw(&url).await;
+    let edit = |sql: String| {
+        let admin = &admin;
+        async move { admin.batch_execute(&sql).await.expect("the edit applies") }
+    };
+
+    edit(format!(
+        "UPDATE \"{schema}\".events SET category = 'other' WHERE stream_id = '{a}' AND version = 2"
+    ))
+    .await;
+    match store.verify().await {
+        Err(StoreError::Corrupt { what }) => {
+            assert!(what.contains(&format!("stream {a}, version 2")), "{what}");
+            assert!(what.contains("category 'other'"), "{what}");
+        }
+        other => panic!("an edited category is found, got {other:?}"),
+    }
+    edit(format!(
+        "UPDATE \"{schema}\".events SET category = 'test' WHERE stream_id = '{a}'"
+    ))
+    .await;
+    assert!(store.verify().await.expect("verifies").is_intact());
+
+    edit(format!(
+        "UPDATE \"{schema}\".streams SET version = 1 WHERE stream_id = '{a}'"
+    ))
+    .await;
+    match store.verify().await {
+        Err(StoreError::Corrupt { what }) => {
+            assert!(
+                what.contains(&format!("stream {a}: its row says version 1")),
+                "{what}"
+            )
+        }
+        other => panic!("an edited stream row is found, got {other:?}"),
+    }
+    drop(store);
+    drop_schema(&url, &schema).await;
+}
