@@ -15,12 +15,14 @@ use crate::event::{
     Actor, CausationId, CommandId, CorrelationId, EventData, EventDataError, EventId, Metadata,
     TenantId,
 };
-use crate::snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
+use crate::snapshot::{SnapshotPolicy, SnapshotStore};
 use crate::store::{AppendError, AppendResult, EventStore, StoreError};
 use crate::stream::{ExpectedVersion, StreamId, Version};
 use crate::upcast::{UpcastError, Upcasters};
 
 mod cache;
+mod rerun;
+mod snapshots;
 
 use cache::{AggregateCache, Entry};
 
@@ -150,7 +152,10 @@ pub enum CommandError<R: StdError + 'static> {
     /// The store kept failing transiently, so whether the command was recorded is unknown.
     /// Run it again with the same `command` id
     /// ([`CommandMeta::with_command_id`]): it is recorded at most once.
-    #[error("command {command}: outcome unknown after {attempts} attempts: {source}")]
+    #[error(
+        "command {command}: outcome unknown after {attempts} attempts ({source}); run it again \
+         with CommandMeta::with_command_id({command}): it is recorded at most once"
+    )]
     OutcomeUnknown {
         /// The command's id.
         command: CommandId,
@@ -255,16 +260,6 @@ impl<A: Aggregate> CommandHandler<A> {
         self
     }
 
-    /// Where snapshots are loaded from and saved to, if anywhere: the one given, else the
-    /// store's own unless the policy is never to take any.
-    fn snapshot_store(&self) -> Option<&dyn SnapshotStore> {
-        match &self.snapshots {
-            Some(snapshots) => Some(&**snapshots),
-            None if self.policy == SnapshotPolicy::Never => None,
-            None => self.store.snapshots(),
-        }
-    }
-
     /// Lifts old event schema versions with `upcasters` on read too, beside the event type's
     /// own ([`DomainEvent::upcasters`]) and those given before; a step for the same event type
     /// and version replaces the earlier one.
@@ -308,47 +303,6 @@ impl<A: Aggregate> CommandHandler<A> {
     /// The store the handler writes to.
     pub fn store(&self) -> &Arc<dyn EventStore> {
         &self.store
-    }
-
-    /// What a snapshot must have been taken under to be used: the state's type and the
-    /// upcasters' fingerprint (the state's schema version is the snapshot's own field).
-    fn snapshot_key(&self) -> SnapshotKey {
-        SnapshotKey {
-            state_type: std::any::type_name::<A::State>().to_owned(),
-            upcasters: self.upcasters.fingerprint(),
-        }
-    }
-
-    /// The latest snapshot of `stream` taken under this handler's key: its state, version and
-    /// the id of the event at that version.
-    async fn snapshot_state(&self, stream: &StreamId) -> Option<(A::State, Version, EventId)> {
-        let snapshots = self.snapshot_store()?;
-        let snapshot = match snapshots.load_snapshot(stream).await {
-            Ok(Some(s)) => s,
-            Ok(None) => return None,
-            Err(error) => {
-                tracing::warn!(%stream, %error, "snapshot unreadable; replaying the stream");
-                return None;
-            }
-        };
-        if snapshot.schema_version != A::State::SNAPSHOT_VERSION {
-            tracing::debug!(%stream, found = snapshot.schema_version, current = A::State::SNAPSHOT_VERSION,
-                "outdated snapshot; replaying the stream");
-            return None;
-        }
-        let envelope: SnapshotEnvelope<A::State> = match serde_json::from_value(snapshot.state) {
-            Ok(envelope) => envelope,
-            Err(error) => {
-                tracing::warn!(%stream, %error, "snapshot does not decode; replaying the stream");
-                return None;
-            }
-        };
-        if envelope.key != self.snapshot_key() {
-            tracing::debug!(%stream, taken_under = ?envelope.key,
-                "snapshot taken under another state type or upcasters; replaying the stream");
-            return None;
-        }
-        Some((envelope.state, snapshot.version, envelope.head))
     }
 
     /// Reads the aggregate's state from the store: from the latest usable snapshot, then the
@@ -654,136 +608,6 @@ impl<A: Aggregate> CommandHandler<A> {
             }
         }
     }
-
-    /// The result of an earlier run of `command` on `stream`, if its events are recorded there:
-    /// the events from `first` (found by the first event's id when not given) that carry the
-    /// command's event ids, and the state right after them.
-    async fn original(
-        &self,
-        stream: &StreamId,
-        command: CommandId,
-        first: Option<Version>,
-        attempts: u32,
-    ) -> Result<Option<Executed<A>>, LoadError> {
-        let first = match first {
-            Some(first) => first,
-            None => match self.store.find_event(command.event_id(0)).await? {
-                Some(found) if &found.stream == stream => found.version,
-                _ => return Ok(None),
-            },
-        };
-        let mut recorded = Vec::new();
-        let mut events = self.store.read_stream(stream, first);
-        while let Some(event) = events.next().await {
-            let event = event?;
-            if event.event_id() != command.event_id(recorded.len()) {
-                break;
-            }
-            recorded.push(event);
-        }
-        drop(events);
-        let Some(last) = recorded.last() else {
-            return Ok(None);
-        };
-        let version = last.version;
-        let positions = recorded.iter().map(|e| e.position).collect();
-        let mut typed = Vec::with_capacity(recorded.len());
-        for event in recorded {
-            let at = event.version;
-            let (event_type, schema_version, payload, _) = event.data.into_parts();
-            typed.push(
-                self.upcasters
-                    .decode(&event_type, schema_version, payload)
-                    .map_err(|failure| failure.at(stream, at))?,
-            );
-        }
-        let state = self.state_at(stream, version).await?;
-        tracing::info!(%stream, %command, %version, "command already recorded; returning its result");
-        Ok(Some(Executed {
-            state,
-            events: typed,
-            append: Some(AppendResult { version, positions }),
-            attempts,
-        }))
-    }
-
-    /// The state of `stream` as of `version`, replayed from its start.
-    async fn state_at(&self, stream: &StreamId, version: Version) -> Result<A::State, LoadError> {
-        let events = self
-            .store
-            .read_stream(stream, Version::FIRST)
-            .take_while(move |e| {
-                futures::future::ready(e.as_ref().map_or(true, |e| e.version <= version))
-            })
-            .boxed();
-        let (state, _, _) = self.apply(stream, events, A::State::default()).await?;
-        Ok(state)
-    }
-
-    async fn maybe_snapshot(
-        &self,
-        stream: &StreamId,
-        state: &A::State,
-        before: Option<Version>,
-        after: Version,
-        head: EventId,
-    ) {
-        if self.policy.is_due(before, after) {
-            self.save_snapshot(stream, state, after, head).await;
-        }
-    }
-
-    /// Saves `state` as the snapshot of `stream` at `version` (whose event is `head`), if
-    /// there is a snapshot store; a failure is logged, never returned: snapshots are an
-    /// optimisation.
-    async fn save_snapshot(
-        &self,
-        stream: &StreamId,
-        state: &A::State,
-        version: Version,
-        head: EventId,
-    ) {
-        let Some(snapshots) = self.snapshot_store() else {
-            return;
-        };
-        let envelope = SnapshotEnvelope {
-            key: self.snapshot_key(),
-            head,
-            state,
-        };
-        let state = match serde_json::to_value(&envelope) {
-            Ok(s) => s,
-            Err(error) => {
-                tracing::warn!(%stream, %error, "state does not serialise; no snapshot taken");
-                return;
-            }
-        };
-        let snapshot = Snapshot {
-            stream: stream.clone(),
-            version,
-            schema_version: A::State::SNAPSHOT_VERSION,
-            state,
-        };
-        if let Err(error) = snapshots.save_snapshot(snapshot).await {
-            tracing::warn!(%stream, %error, "snapshot not saved");
-        }
-    }
-}
-
-/// What a snapshot was taken under: the state's type and the upcasters' fingerprint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct SnapshotKey {
-    state_type: String,
-    upcasters: String,
-}
-
-/// The form a [`CommandHandler`] keeps a state in as a snapshot: the state with the key it
-/// was taken under and the id of the event it was taken after.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct SnapshotEnvelope<S> {
-    key: SnapshotKey,
-    head: EventId,
-    state: S,
 }
 
 fn draw_command_id(ctx: &Context<'_>) -> CommandId {

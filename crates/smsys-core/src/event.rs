@@ -270,24 +270,34 @@ pub const LATEST_INSTANT: DateTime<Utc> =
     DateTime::from_timestamp(253_402_300_799, 999_999_000).expect("9999-12-31 is representable");
 
 /// The nesting depth of `value`, counted without recursion, so a hostile value cannot
-/// exhaust the stack.
+/// exhaust the stack. Only nested arrays and objects are queued: a flat payload (the usual
+/// case, checked on every append) allocates nothing.
 fn json_depth(value: &Value) -> usize {
+    fn nested(value: &Value) -> bool {
+        matches!(value, Value::Array(_) | Value::Object(_))
+    }
+    if !nested(value) {
+        return 0;
+    }
     let mut deepest = 0;
-    let mut pending: Vec<(&Value, usize)> = vec![(value, 1)];
-    while let Some((value, depth)) = pending.pop() {
-        match value {
-            Value::Array(items) => {
-                deepest = deepest.max(depth);
-                pending.extend(items.iter().map(|v| (v, depth + 1)));
-            }
-            Value::Object(members) => {
-                deepest = deepest.max(depth);
-                pending.extend(members.values().map(|v| (v, depth + 1)));
-            }
-            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
-        }
+    let mut pending: Vec<(&Value, usize)> = Vec::new();
+    let mut next = Some((value, 1));
+    while let Some((value, depth)) = next.take().or_else(|| pending.pop()) {
+        deepest = deepest.max(depth);
         if deepest > MAX_JSON_DEPTH {
             break;
+        }
+        match value {
+            Value::Array(items) => {
+                pending.extend(items.iter().filter(|v| nested(v)).map(|v| (v, depth + 1)))
+            }
+            Value::Object(members) => pending.extend(
+                members
+                    .values()
+                    .filter(|v| nested(v))
+                    .map(|v| (v, depth + 1)),
+            ),
+            Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
         }
     }
     deepest

@@ -121,10 +121,13 @@ impl fmt::Display for SealFailure {
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
     /// The log does not hold up to its existing seals or chain: no new seal goes on top.
-    #[error("the log does not verify, so it is not sealed: {0}")]
+    #[error(
+        "the log does not verify, so it is not sealed: {0} (verify_sealed lists every problem; \
+         a seal goes on top of a sound log only)"
+    )]
     Broken(String),
     /// Another sealer recorded a seal meanwhile; seal again.
-    #[error("another seal was recorded meanwhile")]
+    #[error("another seal was recorded meanwhile; call seal again")]
     Raced,
     /// The append of the seal failed.
     #[error(transparent)]
@@ -354,34 +357,7 @@ async fn recorded_seals(
 /// # Ok(()) }
 /// ```
 pub async fn verify_sealed(store: &dyn EventStore) -> Result<VerifyReport, StoreError> {
-    let (seals, latest) = recorded_seals(store).await?;
-    let count = seals.len() as u64;
-    let mut walk = Walk::new(seals);
-    let mut chain = ChainVerifier::new();
-    let mut breaks = Vec::new();
-    let mut log = store.read_all(Position::START, LogFilter::all());
-    while let Some(event) = log.next().await {
-        let event = event?;
-        if let Err(broken) = chain.check(&event) {
-            tracing::warn!(%broken, "hash chain does not hold");
-            breaks.push(*broken);
-            chain.resume_after(&event);
-        }
-        walk.add(&event);
-    }
-    walk.reach(None);
-    for failure in &walk.failures {
-        tracing::warn!(%failure, "seal does not hold");
-    }
-    Ok(VerifyReport {
-        events_checked: chain.events_checked(),
-        streams: chain.streams_seen(),
-        first_break: breaks.first().cloned(),
-        breaks,
-        seals: count,
-        latest_seal: latest,
-        seal_failures: walk.failures,
-    })
+    Ok(walk_log(store).await?.report)
 }
 
 /// Like [`verify_sealed`], and also proves that the log still holds the seal whose event hash
@@ -390,23 +366,77 @@ pub async fn verify_against(
     store: &dyn EventStore,
     published: EventHash,
 ) -> Result<VerifyReport, StoreError> {
-    let mut report = verify_sealed(store).await?;
-    let mut found = false;
-    let mut events = store.read_stream(&seal_stream(), Version::FIRST);
-    while let Some(event) = events.next().await {
-        if event?.hash == published {
-            found = true;
-            break;
-        }
-    }
-    if !found {
+    let Walked {
+        mut report,
+        seal_hashes,
+        ..
+    } = walk_log(store).await?;
+    if !seal_hashes.contains(&published) {
         report.seal_failures.push(SealFailure {
             version: Version::FIRST,
             covers: None,
-            what: format!("no seal has the published hash {published}: the log does not extend it"),
+            what: format!(
+                "no seal has the published hash {published}: the log does not extend it \
+                 (it was cut before that seal, or rewritten)"
+            ),
         });
     }
     Ok(report)
+}
+
+/// A whole log walked: the report, the digests at its end, where it ended, and the hash of
+/// every seal event met on the way.
+struct Walked {
+    report: VerifyReport,
+    digests: Digests,
+    after: Position,
+    seal_hashes: HashSet<EventHash>,
+}
+
+/// Walks the whole log once: every stream's chain (going on after a break) and every seal at
+/// the position it covers. What [`verify_sealed`], [`verify_against`] and a new [`Sealer`]
+/// share.
+async fn walk_log(store: &dyn EventStore) -> Result<Walked, StoreError> {
+    let (seals, latest) = recorded_seals(store).await?;
+    let count = seals.len() as u64;
+    let mut walk = Walk::new(seals);
+    let mut chain = ChainVerifier::new();
+    let mut breaks = Vec::new();
+    let mut seal_hashes = HashSet::new();
+    let mut after = Position::START;
+    let mut log = store.read_all(Position::START, LogFilter::all());
+    while let Some(event) = log.next().await {
+        let event = event?;
+        if let Err(broken) = chain.check(&event) {
+            tracing::warn!(%broken, "hash chain does not hold");
+            breaks.push(*broken);
+            chain.resume_after(&event);
+        }
+        if is_seal(&event) {
+            seal_hashes.insert(event.hash);
+        }
+        walk.add(&event);
+        after = event.position;
+    }
+    drop(log);
+    walk.reach(None);
+    for failure in &walk.failures {
+        tracing::warn!(%failure, "seal does not hold");
+    }
+    Ok(Walked {
+        report: VerifyReport {
+            events_checked: chain.events_checked(),
+            streams: chain.streams_seen(),
+            first_break: breaks.first().cloned(),
+            breaks,
+            seals: count,
+            latest_seal: latest,
+            seal_failures: walk.failures,
+        },
+        digests: walk.digests,
+        after,
+        seal_hashes,
+    })
 }
 
 /// Records seals of one store's log. Keeps the log's digests between seals, so each seal
@@ -526,29 +556,25 @@ impl Sealer {
 
     /// Walks the whole log, checking the chain and the seals recorded so far.
     async fn walk_all(&self) -> Result<Kept, SealError> {
-        let (seals, latest) = recorded_seals(&*self.store).await?;
-        let mut walk = Walk::new(seals);
-        let mut chain = ChainVerifier::new();
-        let mut after = Position::START;
-        let mut log = self.store.read_all(Position::START, LogFilter::all());
-        while let Some(event) = log.next().await {
-            let event = event?;
-            chain
-                .check(&event)
-                .map_err(|broken| SealError::Broken(broken.to_string()))?;
-            walk.add(&event);
-            after = event.position;
-        }
-        drop(log);
-        walk.reach(None);
-        if let Some(failure) = walk.failures.first() {
-            return Err(SealError::Broken(failure.to_string()));
+        let Walked {
+            report,
+            digests,
+            after,
+            ..
+        } = walk_log(&*self.store).await?;
+        let problem = report
+            .first_break
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| report.seal_failures.first().map(ToString::to_string));
+        if let Some(problem) = problem {
+            return Err(SealError::Broken(problem));
         }
         Ok(Kept {
-            digests: walk.digests,
+            digests,
             after,
-            version: latest.as_ref().map(|l| l.version),
-            sealed: latest.map(|l| l.seal.events),
+            version: report.latest_seal.as_ref().map(|l| l.version),
+            sealed: report.latest_seal.map(|l| l.seal.events),
         })
     }
 }
