@@ -1617,37 +1617,32 @@ async fn verify_after(
 fn verify_finds_edited_categories_and_missing_positions() {
     runtime().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let category = verify_after(
-            dir.path(),
-            "category",
-            "UPDATE streams SET category = 'other' WHERE name = 'test-b'",
-        )
-        .await;
-        corrupt_saying(category.unwrap_err(), &["test-b", "category", "other"]);
-
         // Positions: a1 b1 c1 a2 b2 c2 a3 b3 c3; a's last event is at 7.
-        let deleted = verify_after(
-            dir.path(),
-            "deleted",
-            "DELETE FROM events WHERE position = 7",
-        )
-        .await;
-        corrupt_saying(deleted.unwrap_err(), &["position 7 is missing"]);
-
-        let renumbered = verify_after(
-            dir.path(),
-            "renumbered",
-            "UPDATE events SET position = 100 WHERE position = 4",
-        )
-        .await;
-        corrupt_saying(renumbered.unwrap_err(), &["position 4 is missing"]);
-
-        let first = verify_after(
-            dir.path(),
-            "first",
-            "UPDATE events SET position = 50 WHERE position = 1",
-        )
-        .await;
-        corrupt_saying(first.unwrap_err(), &["position 1 is missing"]);
+        let cases: [(&str, &str, &[&str]); 4] = [
+            (
+                "category",
+                "UPDATE streams SET category = 'other' WHERE name = 'test-b'",
+                &["test-b", "category", "other"],
+            ),
+            (
+                "deleted",
+                "DELETE FROM events WHERE position = 7",
+                &["position 7 is missing"],
+            ),
+            (
+                "renumbered",
+                "UPDATE events SET position = 100 WHERE position = 4",
+                &["position 4 is missing"],
+            ),
+            (
+                "first",
+                "UPDATE events SET position = 50 WHERE position = 1",
+                &["position 1 is missing"],
+            ),
+        ];
+        for (name, edit, says) in cases {
+            let found = verify_after(dir.path(), name, edit).await;
+            corrupt_saying(found.unwrap_err(), says);
+        }
     });
 }
