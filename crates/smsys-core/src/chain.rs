@@ -35,8 +35,8 @@
 //!
 //! The chain is per stream, so unrelated streams never wait for each other. An edited event
 //! breaks its own hash; a deleted or reordered event breaks the next event's link or the version
-//! sequence. Removing a whole stream or the tail of the log is only visible against a seal
-//! recorded elsewhere (a log position and the stream heads); see ARCHITECTURE.md.
+//! sequence. Removing a whole stream, moving events or cutting the log's tail is only visible
+//! to seals ([`crate::seal`]), up to the latest one; ARCHITECTURE.md lists what is detected.
 
 use std::fmt;
 use std::str::FromStr;
