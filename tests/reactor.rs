@@ -161,3 +161,89 @@ impl CheckpointStore for SharedCheckpoints {
         self.0.save_checkpoint(name, position).await
     }
 }
+
+/// Counts the events it is given; follows the categories it is told.
+struct Counter {
+    filter: smsys::core::LogFilter,
+    seen: Arc<Mutex<usize>>,
+}
+
+#[async_trait]
+impl Reactor for Counter {
+    fn name(&self) -> &str {
+        "counter"
+    }
+
+    fn filter(&self) -> smsys::core::LogFilter {
+        self.filter.clone()
+    }
+
+    async fn react(&self, _event: &RecordedEvent) -> Result<(), ProjectionError> {
+        *self.seen.lock().expect("not poisoned") += 1;
+        Ok(())
+    }
+}
+
+/// A reactor whose filter changed is refused its old checkpoint: resuming from it would skip
+/// the earlier events the new filter accepts. Under a new name it starts from the beginning.
+#[tokio::test]
+async fn a_reactor_with_another_filter_does_not_resume_from_the_old_checkpoint() {
+    use smsys::core::{Category, LogFilter};
+    let store = Arc::new(MemoryEventStore::new());
+    let handler =
+        CommandHandler::<IncidentManagement>::new(store.clone(), IncidentPolicy::default());
+    let ids = SequentialIds::new(1);
+    let reference = "INC-1".parse().expect("valid");
+    let stream = Incident::stream(&reference).expect("valid");
+    let log = LogRecord::new(
+        reference,
+        "caller".parse().expect("valid"),
+        Channel::Phone,
+        "email".parse().expect("valid"),
+        "mail down",
+    );
+    let meta = CommandMeta::new(Actor::new("agent.ana").expect("valid"));
+    handler
+        .execute(
+            &stream,
+            &IncidentCommand::Log(log),
+            &meta,
+            &Context::new(t0(), &ids),
+        )
+        .await
+        .expect("logged");
+
+    let runner = ProjectionRunner::new(store.clone());
+    let seen = Arc::new(Mutex::new(0));
+    let requests = LogFilter::all().category(Category::new("request").expect("valid"));
+    let narrow = Reacting::new(
+        Counter {
+            filter: requests,
+            seen: seen.clone(),
+        },
+        store.clone(),
+    );
+    runner.catch_up(&narrow).await.expect("nothing to react to");
+    assert_eq!(*seen.lock().expect("not poisoned"), 0);
+
+    let incidents = LogFilter::all().category(Category::new("incident").expect("valid"));
+    let wide = Reacting::new(
+        Counter {
+            filter: incidents,
+            seen: seen.clone(),
+        },
+        store.clone(),
+    );
+    match runner.catch_up(&wide).await {
+        Err(ProjectionError::Store {
+            source: StoreError::CheckpointFilter(mismatch),
+            ..
+        }) => assert_eq!(mismatch.name, "counter"),
+        other => panic!("expected the old checkpoint refused, got {other:?}"),
+    }
+    assert_eq!(
+        *seen.lock().expect("not poisoned"),
+        0,
+        "nothing was skipped or delivered"
+    );
+}

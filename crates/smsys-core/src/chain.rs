@@ -53,7 +53,9 @@ use crate::stream::{StreamId, Version};
 
 mod verify;
 
-pub use verify::{ChainBreak, ChainFault, ChainVerifier, VerifyReport, verify_events};
+pub use verify::{
+    ChainBreak, ChainFault, ChainVerifier, UndecodableRow, VerifyReport, verify_events,
+};
 
 /// A SHA-256 hash, shown and serialised as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

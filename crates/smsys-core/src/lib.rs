@@ -14,6 +14,7 @@
 //! - [`import`]: other tools' history recorded as facts, in batches, with provenance;
 //! - [`records`]: every record type (incidents, service requests, ...) as an event stream,
 //!   built from shared parts. The kernel modules never import it.
+//! - [`tenant`]: a log per tenant, reached through a [`TenantStore`] bound to one tenant.
 //!
 //! It does no I/O, reads no clock and starts no runtime: time and new ids come in through a
 //! [`Context`].
@@ -34,6 +35,7 @@ mod command;
 mod context;
 mod event;
 pub mod import;
+pub mod personal;
 mod projection;
 mod reactor;
 pub mod records;
@@ -41,10 +43,13 @@ pub mod seal;
 mod snapshot;
 mod store;
 mod stream;
+pub mod tenant;
 mod upcast;
 
 pub use aggregate::{Aggregate, DecodeError, DomainEvent, EventOf, EventSourced, Stamp};
-pub use chain::{ChainBreak, ChainFault, ChainVerifier, EventHash, VerifyReport, verify_events};
+pub use chain::{
+    ChainBreak, ChainFault, ChainVerifier, EventHash, UndecodableRow, VerifyReport, verify_events,
+};
 pub use command::{CommandError, CommandHandler, CommandMeta, Executed, LoadError, Loaded};
 pub use context::{Context, IdSource, SequentialIds};
 pub use event::{
@@ -56,11 +61,12 @@ pub use projection::{CheckpointStore, Projection, ProjectionError, ProjectionRun
 pub use reactor::{DerivedIds, Reacting, Reactor};
 pub use snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{
-    AppendError, AppendResult, BackendError, EventStore, EventStream, LogFilter, StoreError,
-    StreamAppend, check_append_shape, resolve_retry,
+    AppendError, AppendResult, AppendSpan, BackendError, EventStore, EventStream, FilterMismatch,
+    LogFilter, StoreError, StreamAppend, check_append_shape, resolve_append_retry, resolve_retry,
 };
 pub use stream::{
     Category, ExpectedVersion, IdError, MAX_CATEGORY_LEN, MAX_ENTITY_ID_LEN, Position, StreamId,
     Version,
 };
+pub use tenant::{TenantError, TenantStore, Tenants};
 pub use upcast::{ReadFailure, UpcastError, Upcasters};

@@ -129,6 +129,46 @@ pub trait CheckpointStore: Send + Sync {
     /// Saves `position` under `name`, replacing the one kept (an earlier one too: that is how
     /// a projection is rebuilt).
     async fn save_checkpoint(&self, name: &str, position: Position) -> Result<(), StoreError>;
+
+    /// The checkpoint saved under `name` for a reader of the events `filter` accepts.
+    ///
+    /// A checkpoint says how far a reader got through the events *it* reads: resumed with
+    /// another filter, it would skip every event the new filter accepts before it. So the
+    /// first call binds `name` to `filter` (kept with the checkpoint, compared in
+    /// [`LogFilter::canonical`] form), and a later call with another filter is refused with
+    /// [`StoreError::CheckpointFilter`], changing nothing. A checkpoint saved before its name
+    /// was bound is bound to the filter of the first call.
+    ///
+    /// The stores of this workspace keep the binding; the default, for a store that keeps
+    /// none, is [`CheckpointStore::load_checkpoint`] and does not check.
+    async fn load_checkpoint_for(
+        &self,
+        name: &str,
+        filter: &LogFilter,
+    ) -> Result<Option<Position>, StoreError> {
+        let _ = filter;
+        self.load_checkpoint(name).await
+    }
+}
+
+/// A shared checkpoint store is a checkpoint store (one store handle serving many reactors).
+#[async_trait]
+impl<T: CheckpointStore + ?Sized> CheckpointStore for Arc<T> {
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
+        (**self).load_checkpoint(name).await
+    }
+
+    async fn save_checkpoint(&self, name: &str, position: Position) -> Result<(), StoreError> {
+        (**self).save_checkpoint(name, position).await
+    }
+
+    async fn load_checkpoint_for(
+        &self,
+        name: &str,
+        filter: &LogFilter,
+    ) -> Result<Option<Position>, StoreError> {
+        (**self).load_checkpoint_for(name, filter).await
+    }
 }
 
 /// Feeds projections from an [`EventStore`]: catch-up from their checkpoint, then live.

@@ -25,7 +25,12 @@ pub trait Reactor: Send + Sync {
     /// The name its checkpoint is kept under.
     fn name(&self) -> &str;
 
-    /// The events it follows (all by default).
+    /// The events it follows (all by default). Its checkpoint is bound to this filter: a
+    /// reactor whose filter changed is refused its old checkpoint
+    /// ([`StoreError::CheckpointFilter`](crate::StoreError::CheckpointFilter)), since
+    /// resuming would skip the earlier events the new filter accepts; run it under a new name
+    /// (it then reacts to the whole log, which its derived ids make harmless) or clear the
+    /// checkpoint.
     fn filter(&self) -> LogFilter {
         LogFilter::all()
     }
@@ -107,7 +112,7 @@ impl<R: Reactor, C: CheckpointStore> Projection for Reacting<R, C> {
 
     async fn checkpoint(&self) -> Result<Option<Position>, ProjectionError> {
         self.checkpoints
-            .load_checkpoint(self.reactor.name())
+            .load_checkpoint_for(self.reactor.name(), &self.reactor.filter())
             .await
             .map_err(|e| ProjectionError::store(self.reactor.name(), e))
     }

@@ -30,6 +30,7 @@ mod ids;
 pub mod incident;
 mod index;
 mod kind;
+pub mod personal;
 mod phase;
 pub mod request;
 mod state;
@@ -47,6 +48,7 @@ pub use index::{
 pub use kind::{
     CommonEvent, LoggedEvent, OwnEvents, RecordKind, TypedEvent, event_type, upcasters_for,
 };
+pub use personal::{ERASED_PERSON, ERASED_TEXT, personal_data, shared_personal_data};
 pub use phase::{DefinitionRef, Level, Phase, Priority, PriorityError};
 pub use request::{RequestEvent, ServiceRequest};
 pub use state::{RecordState, Resolution};

@@ -40,7 +40,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::chain::{ChainVerifier, EventHash, VerifyReport};
+use crate::chain::{ChainVerifier, EventHash, UndecodableRow, VerifyReport};
 use crate::event::{Actor, EventData, EventId, EventType, Metadata, RecordedEvent};
 use crate::store::{AppendError, EventStore, LogFilter, StoreError};
 use crate::stream::{ExpectedVersion, Position, StreamId, Version};
@@ -357,7 +357,22 @@ async fn recorded_seals(
 /// # Ok(()) }
 /// ```
 pub async fn verify_sealed(store: &dyn EventStore) -> Result<VerifyReport, StoreError> {
-    Ok(walk_log(store).await?.report)
+    Ok(walk_log(store, &[]).await?.report)
+}
+
+/// Like [`verify_sealed`], for a store that lists the events it cannot decode (`undecodable`,
+/// in log order): where reading the log fails with [`StoreError::Corrupt`], the walk goes on
+/// after the next listed event instead of failing, and the report lists them all
+/// ([`VerifyReport::undecodable`]). The stream of a skipped event then breaks at its next
+/// event, and a seal covering it does not hold. A seal event among them leaves the seals
+/// unread: that is a seal failure. Any other failure still ends the walk.
+pub async fn verify_sealed_past(
+    store: &dyn EventStore,
+    undecodable: Vec<UndecodableRow>,
+) -> Result<VerifyReport, StoreError> {
+    let mut report = walk_log(store, &undecodable).await?.report;
+    report.undecodable = undecodable;
+    Ok(report)
 }
 
 /// Like [`verify_sealed`], and also proves that the log still holds the seal whose event hash
@@ -370,7 +385,7 @@ pub async fn verify_against(
         mut report,
         seal_hashes,
         ..
-    } = walk_log(store).await?;
+    } = walk_log(store, &[]).await?;
     if !seal_hashes.contains(&published) {
         report.seal_failures.push(SealFailure {
             version: Version::FIRST,
@@ -395,18 +410,46 @@ struct Walked {
 
 /// Walks the whole log once: every stream's chain (going on after a break) and every seal at
 /// the position it covers. What [`verify_sealed`], [`verify_against`] and a new [`Sealer`]
-/// share.
-async fn walk_log(store: &dyn EventStore) -> Result<Walked, StoreError> {
-    let (seals, latest) = recorded_seals(store).await?;
+/// share. The walk resumes after each event of `skip` (see [`verify_sealed_past`]).
+async fn walk_log(store: &dyn EventStore, skip: &[UndecodableRow]) -> Result<Walked, StoreError> {
+    let mut unread_seals = None;
+    let (seals, latest) = match recorded_seals(store).await {
+        Ok(seals) => seals,
+        Err(StoreError::Corrupt { what }) if !skip.is_empty() => {
+            unread_seals = Some(SealFailure {
+                version: Version::FIRST,
+                covers: None,
+                what: format!("the seal stream does not read: {what}"),
+            });
+            (Vec::new(), None)
+        }
+        Err(other) => return Err(other),
+    };
     let count = seals.len() as u64;
     let mut walk = Walk::new(seals);
     let mut chain = ChainVerifier::new();
     let mut breaks = Vec::new();
     let mut seal_hashes = HashSet::new();
     let mut after = Position::START;
+    let mut read = Position::START;
     let mut log = store.read_all(Position::START, LogFilter::all());
     while let Some(event) = log.next().await {
-        let event = event?;
+        let event = match event {
+            Ok(event) => event,
+            Err(StoreError::Corrupt { what }) => {
+                // The first listed event after the last one read is the one that failed.
+                let Some(row) = skip.iter().find(|row| row.position > read) else {
+                    return Err(StoreError::Corrupt { what });
+                };
+                tracing::warn!(%row, "event does not decode");
+                read = row.position;
+                drop(log);
+                log = store.read_all(read, LogFilter::all());
+                continue;
+            }
+            Err(other) => return Err(other),
+        };
+        read = event.position;
         if let Err(broken) = chain.check(&event) {
             tracing::warn!(%broken, "hash chain does not hold");
             breaks.push(*broken);
@@ -420,6 +463,7 @@ async fn walk_log(store: &dyn EventStore) -> Result<Walked, StoreError> {
     }
     drop(log);
     walk.reach(None);
+    walk.failures.extend(unread_seals);
     for failure in &walk.failures {
         tracing::warn!(%failure, "seal does not hold");
     }
@@ -432,6 +476,7 @@ async fn walk_log(store: &dyn EventStore) -> Result<Walked, StoreError> {
             seals: count,
             latest_seal: latest,
             seal_failures: walk.failures,
+            undecodable: Vec::new(),
         },
         digests: walk.digests,
         after,
@@ -561,7 +606,7 @@ impl Sealer {
             digests,
             after,
             ..
-        } = walk_log(&*self.store).await?;
+        } = walk_log(&*self.store, &[]).await?;
         let problem = report
             .first_break
             .as_ref()

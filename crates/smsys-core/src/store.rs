@@ -11,6 +11,10 @@ use crate::event::{EventData, EventId, EventType, RecordedEvent};
 use crate::snapshot::SnapshotStore;
 use crate::stream::{Category, ExpectedVersion, Position, StreamId, Version};
 
+mod retry;
+
+pub use retry::{AppendSpan, resolve_append_retry, resolve_retry};
+
 /// A stream of recorded events, read lazily: stores fetch in pages, so memory stays bounded
 /// whatever the size of the log.
 pub type EventStream<'a> = BoxStream<'a, Result<RecordedEvent, StoreError>>;
@@ -118,6 +122,27 @@ pub enum StoreError {
         /// Which backend.
         backend: &'static str,
     },
+    /// A checkpoint is kept for a reader of other events than the one asking for it:
+    /// resuming from it would skip the events the new filter accepts before it. Nothing was
+    /// changed. Clear the checkpoint to rebuild from the start, or keep the new reader under
+    /// a new name.
+    #[error("{0}")]
+    CheckpointFilter(Box<FilterMismatch>),
+}
+
+/// A checkpoint asked for by a reader of another filter than the one it is bound to (see
+/// [`CheckpointStore::load_checkpoint_for`](crate::CheckpointStore::load_checkpoint_for)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "checkpoint {name} is kept for {kept}, not for {requested}: resuming from it would skip events; clear it to rebuild from the start, or use a new name"
+)]
+pub struct FilterMismatch {
+    /// The checkpoint's name.
+    pub name: String,
+    /// The filter it is bound to.
+    pub kept: LogFilter,
+    /// The filter of the reader that asked.
+    pub requested: LogFilter,
 }
 
 /// Why an append was refused or failed. Nothing was written in any case but a
@@ -176,6 +201,15 @@ pub enum AppendError {
         /// What is wrong with it.
         reason: crate::event::EventDataError,
     },
+    /// An event names another tenant than the handle appended through
+    /// ([`TenantStore`](crate::TenantStore)): a tenant's handle writes that tenant's events only.
+    #[error("append to {stream}: event {event_id} names another tenant than the handle's")]
+    ForeignTenant {
+        /// The stream.
+        stream: StreamId,
+        /// The event.
+        event_id: EventId,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -224,6 +258,26 @@ impl LogFilter {
         &self.event_types
     }
 
+    /// The same filter with its categories and event types sorted and without repeats: two
+    /// filters accept the same events exactly when their canonical forms are equal.
+    ///
+    /// ```
+    /// use smsys_core::{Category, LogFilter};
+    /// let a = LogFilter::all().category(Category::new("request")?).category(Category::new("incident")?);
+    /// let b = LogFilter::all().category(Category::new("incident")?).category(Category::new("request")?);
+    /// assert_ne!(a, b);
+    /// assert_eq!(a.canonical(), b.canonical());
+    /// # Ok::<(), smsys_core::IdError>(())
+    /// ```
+    pub fn canonical(&self) -> Self {
+        let mut canonical = self.clone();
+        canonical.categories.sort();
+        canonical.categories.dedup();
+        canonical.event_types.sort();
+        canonical.event_types.dedup();
+        canonical
+    }
+
     /// Whether the filter accepts everything.
     pub fn is_all(&self) -> bool {
         self.categories.is_empty() && self.event_types.is_empty()
@@ -258,8 +312,10 @@ impl fmt::Display for LogFilter {
 /// Guarantees every implementation gives (the `testkit` conformance suite checks them):
 /// - an append is atomic: all its events or none are stored;
 /// - an append succeeds only if `expected` holds at commit; a refused append writes nothing;
-/// - appending again the same event ids to the same place returns the original result and
-///   writes nothing (retry safety); an id reused for other content is refused;
+/// - appending again exactly the events of an earlier append (the same ids, content and
+///   stream, at the same versions, all of them and no more) returns the original result and
+///   writes nothing (retry safety); any other use of a recorded id is refused, a part of an
+///   earlier append included (see [`resolve_append_retry`]);
 /// - versions of a stream run 1, 2, 3, ... without gaps;
 /// - positions strictly increase along the log, and the log order is the same for every reader;
 /// - a subscription delivers every event after its checkpoint exactly once, in log order, and
@@ -281,7 +337,8 @@ pub trait EventStore: Send + Sync {
     /// as [`EventStore::append`] would (its own expected version, all or nothing, retries
     /// recognised), as if the appends ran one after another in the order given, so a stream
     /// named twice sees its earlier part. A refused append does not affect the others. Returns
-    /// one result per append, in order.
+    /// one result per append, in order. Each part is an append of its own, for the retry rule
+    /// too: a part is a retry of exactly one earlier part or append ([`resolve_append_retry`]).
     ///
     /// Backends write the whole batch in one transaction where they can (one commit on SQLite,
     /// one round-trip set on PostgreSQL): this is the path for imports and bulk loads. The
@@ -345,47 +402,6 @@ pub trait EventStore: Send + Sync {
     /// A catch-up subscription: the log after `after`, then every event committed later, live,
     /// in log order, exactly once. It ends only when the store closes or fails.
     fn subscribe(&self, after: Position, filter: LogFilter) -> EventStream<'_>;
-}
-
-/// Recognises a retried append. `recorded[i]` is the stored event carrying the id of
-/// `events[i]`, if there is one.
-///
-/// Returns `Ok(None)` when none of the ids is stored (a new append), `Ok(Some(result))` when
-/// all of them are stored, with the same content, as one consecutive run of `stream` at a place
-/// `expected` allows (the original append: its result is returned and nothing is written), and
-/// [`AppendError::EventIdReused`] otherwise. Every backend decides retries through this one rule.
-pub fn resolve_retry(
-    stream: &StreamId,
-    expected: ExpectedVersion,
-    events: &[EventData],
-    recorded: &[Option<&RecordedEvent>],
-) -> Result<Option<AppendResult>, AppendError> {
-    let Some(first) = recorded.iter().flatten().next() else {
-        return Ok(None);
-    };
-    // Names a recorded event: one of the ids, with the place it is recorded at.
-    let reused = |at: &RecordedEvent| AppendError::EventIdReused {
-        stream: stream.clone(),
-        event_id: at.event_id(),
-        recorded_stream: at.stream.clone(),
-        recorded_version: at.version,
-    };
-    let start = first.version;
-    for (i, (event, found)) in events.iter().zip(recorded).enumerate() {
-        let Some(found) = found else {
-            return Err(reused(first));
-        };
-        let same_place = &found.stream == stream && found.version.get() == start.get() + i as u64;
-        if !same_place || &found.data != event {
-            return Err(reused(found));
-        }
-    }
-    if recorded.len() != events.len() || !expected.accepts_place(start) {
-        return Err(reused(first));
-    }
-    let positions = recorded.iter().flatten().map(|e| e.position).collect();
-    let version = Version::new(start.get() + events.len() as u64 - 1);
-    Ok(Some(AppendResult { version, positions }))
 }
 
 /// Checks an append's own shape before any store work: at least one event, no id twice, every

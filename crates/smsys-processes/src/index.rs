@@ -301,7 +301,7 @@ impl Projection for RecordIndexer {
 
     async fn checkpoint(&self) -> Result<Option<Position>, ProjectionError> {
         self.index
-            .checkpoint()
+            .checkpoint_for(&self.filter())
             .await
             .map_err(|e| ProjectionError::store(self.index.name(), e))
     }

@@ -1,8 +1,10 @@
-//! Checkpoint names: what a projection's or a record index's checkpoint is kept under.
+//! Checkpoint names: what a projection's or a record index's checkpoint is kept under; and
+//! the filter a checkpoint is bound to (see
+//! [`CheckpointStore::load_checkpoint_for`](smsys_core::CheckpointStore::load_checkpoint_for)).
 
 use std::fmt;
 
-use smsys_core::{BackendError, StoreError};
+use smsys_core::{BackendError, FilterMismatch, LogFilter, StoreError};
 
 /// Longest checkpoint name accepted, in bytes.
 pub const MAX_CHECKPOINT_NAME_LEN: usize = 256;
@@ -114,9 +116,82 @@ impl fmt::Display for CheckpointName {
     }
 }
 
+/// The text a filter is kept as beside a checkpoint: its canonical form as JSON.
+pub(crate) fn filter_text(filter: &LogFilter) -> String {
+    // A LogFilter is lists of validated names: serializing it cannot fail.
+    serde_json::to_string(&filter.canonical()).unwrap_or_default()
+}
+
+/// What a checkpoint's kept filter says about a reader of `requested`.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// The checkpoint is bound to `requested` already.
+    Bound,
+    /// Nothing is bound yet: bind `requested`.
+    Unbound,
+}
+
+/// Compares the filter kept with checkpoint `name` (its text, `None` when none is kept) with
+/// the filter of the reader asking; another filter is [`StoreError::CheckpointFilter`], a
+/// kept text that is no filter is [`StoreError::Corrupt`].
+pub(crate) fn check_binding(
+    name: &CheckpointName,
+    kept: Option<&str>,
+    requested: &LogFilter,
+) -> Result<Binding, StoreError> {
+    let Some(kept) = kept else {
+        return Ok(Binding::Unbound);
+    };
+    let kept: LogFilter = serde_json::from_str(kept).map_err(|e| StoreError::Corrupt {
+        what: format!("the filter kept with checkpoint {name}: {e}"),
+    })?;
+    let requested = requested.canonical();
+    if kept.canonical() == requested {
+        Ok(Binding::Bound)
+    } else {
+        Err(StoreError::CheckpointFilter(Box::new(FilterMismatch {
+            name: name.to_string(),
+            kept,
+            requested,
+        })))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smsys_core::Category;
+
+    #[test]
+    fn a_checkpoint_serves_the_filter_it_is_bound_to_only() {
+        let name = CheckpointName::new("notifier").unwrap();
+        let incident = Category::new("incident").unwrap();
+        let request = Category::new("request").unwrap();
+        let both = LogFilter::all()
+            .category(incident.clone())
+            .category(request.clone());
+        let kept = filter_text(&both);
+        assert_eq!(check_binding(&name, None, &both).unwrap(), Binding::Unbound);
+        let reordered = LogFilter::all()
+            .category(request)
+            .category(incident.clone());
+        assert_eq!(
+            check_binding(&name, Some(&kept), &reordered).unwrap(),
+            Binding::Bound
+        );
+        let narrower = LogFilter::all().category(incident);
+        let err = check_binding(&name, Some(&kept), &narrower).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::CheckpointFilter(m)
+                if m.name == "notifier" && m.kept == both.canonical() && m.requested == narrower),
+            "{err}"
+        );
+        assert!(err.to_string().contains("clear it"), "{err}");
+        assert!(matches!(
+            check_binding(&name, Some("{not json"), &both),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
 
     #[test]
     fn names_are_checked() {

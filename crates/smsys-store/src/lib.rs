@@ -12,6 +12,10 @@
 //! file (`SqliteEventStore::record_index`) and the PostgreSQL schema
 //! (`PgEventStore::record_index`) whose rows and checkpoint commit together.
 //!
+//! Tenants never see each other: a log per tenant ([`tenancy`]), in memory
+//! ([`MemoryTenants`]), a file per tenant on SQLite (`SqliteTenants`) or a schema per tenant
+//! on PostgreSQL (`PgTenants`, with row-level security).
+//!
 //! The [`paging`] module turns a backend's page queries into streams and subscriptions, and the
 //! `testkit` module (feature `testkit`) is the conformance suite any backend, also a
 //! third-party one, can run with one macro call.
@@ -23,16 +27,22 @@ mod memory;
 pub mod paging;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod privacy;
 mod record_index;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+pub mod tenancy;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use checkpoint::{CheckpointName, CheckpointNameError, MAX_CHECKPOINT_NAME_LEN};
 pub use memory::{MemoryEventStore, MemoryRecordIndex, MemorySnapshotStore};
 #[cfg(feature = "postgres")]
-pub use postgres::{PgEventStore, PgEventStoreBuilder, PgRecordIndex};
+pub use postgres::{PgEventStore, PgEventStoreBuilder, PgRecordIndex, PgTenants, PgTenantsBuilder};
 pub use record_index::CursorError;
 #[cfg(feature = "sqlite")]
-pub use sqlite::{Durability, OpenError, SqliteEventStore, SqliteOptions, SqliteRecordIndex};
+pub use sqlite::{
+    Durability, MAX_TENANT_FILE_NAME_LEN, OpenError, SqliteEventStore, SqliteOptions,
+    SqliteRecordIndex, SqliteTenants, SqliteTenantsError,
+};
+pub use tenancy::MemoryTenants;

@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use async_trait::async_trait;
 use chrono::Utc;
 use smsys_core::{
-    AppendError, AppendResult, CheckpointStore, EventData, EventId, EventStore, EventStream,
-    ExpectedVersion, LogFilter, Position, RecordedEvent, Snapshot, SnapshotStore, StoreError,
-    StreamId, Version, check_append_shape, resolve_retry,
+    AppendError, AppendResult, AppendSpan, CheckpointStore, EventData, EventId, EventStore,
+    EventStream, ExpectedVersion, LogFilter, Position, RecordedEvent, Snapshot, SnapshotStore,
+    StoreError, StreamId, Version, check_append_shape, resolve_append_retry,
 };
 use tokio::sync::watch;
 
-use crate::checkpoint::CheckpointName;
+use crate::checkpoint::{Binding, CheckpointName, check_binding, filter_text};
 use crate::paging::{PagedStore, log_pages, stream_pages, subscription};
 
 mod record_index;
@@ -22,6 +22,8 @@ pub use record_index::MemoryRecordIndex;
 #[derive(Default)]
 struct Log {
     events: Vec<RecordedEvent>,
+    /// Where each event of `events` (same index) stands in its append, for the retry rule.
+    spans: Vec<AppendSpan>,
     streams: HashMap<StreamId, Vec<usize>>,
     ids: HashMap<EventId, usize>,
 }
@@ -29,7 +31,8 @@ struct Log {
 struct Inner {
     log: RwLock<Log>,
     commits: watch::Sender<u64>,
-    checkpoints: Mutex<HashMap<CheckpointName, Position>>,
+    /// Each checkpoint, and the filter it is bound to.
+    checkpoints: Mutex<HashMap<CheckpointName, (Position, Option<String>)>>,
 }
 
 /// An event store held in memory: for tests, examples and as the reference semantics.
@@ -164,7 +167,11 @@ impl EventStore for MemoryEventStore {
             .iter()
             .map(|e| log.ids.get(&e.event_id()).map(|&i| &log.events[i]))
             .collect();
-        if let Some(original) = resolve_retry(stream, expected, &events, &recorded)? {
+        let first = events
+            .first()
+            .and_then(|e| log.ids.get(&e.event_id()))
+            .map_or(AppendSpan::Unknown, |&i| log.spans[i]);
+        if let Some(original) = resolve_append_retry(stream, expected, &events, &recorded, first)? {
             return Ok(original);
         }
         let indices = log.streams.get(stream);
@@ -181,9 +188,11 @@ impl EventStore for MemoryEventStore {
         let recorded_at = Utc::now();
         let mut positions = Vec::with_capacity(events.len());
         let mut new_indices = Vec::with_capacity(events.len());
-        log.events.reserve(events.len());
-        log.ids.reserve(events.len());
-        for data in events {
+        let len = events.len();
+        log.events.reserve(len);
+        log.spans.reserve(len);
+        log.ids.reserve(len);
+        for (i, data) in events.into_iter().enumerate() {
             version = version.next();
             let index = log.events.len();
             let position = Position::from_sequence(index as u64 + 1);
@@ -198,6 +207,7 @@ impl EventStore for MemoryEventStore {
             previous_hash = Some(event.hash);
             log.ids.insert(event.event_id(), index);
             log.events.push(event);
+            log.spans.push(AppendSpan::of(i, len));
             positions.push(position);
             new_indices.push(index);
         }
@@ -294,28 +304,49 @@ impl PagedStore for MemoryEventStore {
     }
 }
 
-/// Checkpoints kept in memory, beside the log, under names checked like every store's
-/// ([`CheckpointName`]).
-#[async_trait]
-impl CheckpointStore for MemoryEventStore {
-    async fn load_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
-        let name = CheckpointName::check(name, "memory", "load checkpoint")?;
-        let checkpoints = self
-            .inner
-            .checkpoints
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        Ok(checkpoints.get(&name).copied())
-    }
-
-    async fn save_checkpoint(&self, name: &str, position: Position) -> Result<(), StoreError> {
-        let name = CheckpointName::check(name, "memory", "save checkpoint")?;
+impl MemoryEventStore {
+    fn checkpoints(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<CheckpointName, (Position, Option<String>)>> {
         self.inner
             .checkpoints
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(name, position);
+    }
+}
+
+/// Checkpoints kept in memory, beside the log, under names checked like every store's
+/// ([`CheckpointName`]), each bound to the filter of its reader.
+#[async_trait]
+impl CheckpointStore for MemoryEventStore {
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
+        let name = CheckpointName::check(name, "memory", "load checkpoint")?;
+        Ok(self.checkpoints().get(&name).map(|(position, _)| *position))
+    }
+
+    async fn save_checkpoint(&self, name: &str, position: Position) -> Result<(), StoreError> {
+        let name = CheckpointName::check(name, "memory", "save checkpoint")?;
+        self.checkpoints()
+            .entry(name)
+            .and_modify(|(kept, _)| *kept = position)
+            .or_insert((position, None));
         Ok(())
+    }
+
+    async fn load_checkpoint_for(
+        &self,
+        name: &str,
+        filter: &LogFilter,
+    ) -> Result<Option<Position>, StoreError> {
+        let name = CheckpointName::check(name, "memory", "load checkpoint")?;
+        let mut checkpoints = self.checkpoints();
+        let kept = checkpoints.get(&name);
+        let position = kept.map(|(position, _)| *position);
+        if check_binding(&name, kept.and_then(|(_, f)| f.as_deref()), filter)? == Binding::Unbound {
+            let start = position.unwrap_or(Position::START);
+            checkpoints.insert(name, (start, Some(filter_text(filter))));
+        }
+        Ok(position)
     }
 }
 

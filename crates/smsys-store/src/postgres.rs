@@ -66,18 +66,22 @@ mod batch;
 mod checkpoint;
 mod config;
 mod error;
+mod keys;
 mod pool;
 mod queries;
 mod record_index;
 mod rows;
 mod schema;
 mod snapshot;
+mod tenants;
 mod wakeup;
 
 pub use crate::checkpoint::{CheckpointName, MAX_CHECKPOINT_NAME_LEN};
 pub use config::{MAX_SCHEMA_NAME_LEN, PgEventStoreBuilder, SchemaName};
 pub use error::{LogHeldBack, PgError};
+pub use keys::PgKeyStore;
 pub use record_index::PgRecordIndex;
+pub use tenants::{PgTenants, PgTenantsBuilder};
 
 use error::pool_error;
 use queries::Queries;
@@ -235,7 +239,7 @@ impl PgEventStore {
             },
         );
         let pool = Pool::builder(manager)
-            .post_create(pool::read_committed())
+            .post_create(pool::read_committed(options.session_tenant.clone()))
             .max_size(options.pool_size)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(options.connect_timeout))

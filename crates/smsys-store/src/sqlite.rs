@@ -56,14 +56,18 @@ use crate::paging::{PAGE_SIZE, PagedStore, stream_pages, subscription};
 
 mod error;
 mod index;
+mod keys;
 mod page;
 mod reader;
 mod rows;
 mod schema;
+mod tenants;
 mod writer;
 
 use error::BACKEND;
 pub use index::SqliteRecordIndex;
+pub use keys::SqliteKeyStore;
+pub use tenants::{MAX_TENANT_FILE_NAME_LEN, SqliteTenants, SqliteTenantsError};
 use writer::{Command, MAX_BATCH_EVENTS, Part, Write};
 
 use crate::checkpoint::CheckpointName;
@@ -261,9 +265,10 @@ impl SqliteEventStore {
     /// even where it was a stream's last), a failure being a [`StoreError::Corrupt`] naming
     /// the stream or the first missing position; then the hash chain of every event in log
     /// order and every seal ([`smsys_core::seal`]). Returns the first event whose hash, link,
-    /// version or position does not hold and every seal that does not; an event too damaged
-    /// to be read is a [`StoreError::Corrupt`] naming its position, its stream and version
-    /// when readable, and the column.
+    /// version or position does not hold and every seal that does not; every event too
+    /// damaged to be read is listed in [`VerifyReport::undecodable`] (naming its position, its
+    /// stream and version when readable, and the column) and the walk goes on past it (its
+    /// stream's chain then breaks at its next event).
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
         let problems = self
             .inner
@@ -285,7 +290,21 @@ impl SqliteEventStore {
             });
         }
         self.inner.readers.run(rows::check_log).await?;
-        smsys_core::seal::verify_sealed(self).await
+        match smsys_core::seal::verify_sealed(self).await {
+            Err(StoreError::Corrupt { what }) => {
+                // A row too damaged to decode: list every such row, and walk past them.
+                let undecodable = self
+                    .inner
+                    .readers
+                    .run(|conn| rows::undecodable_rows(conn, READ_PAGE))
+                    .await?;
+                if undecodable.is_empty() {
+                    return Err(StoreError::Corrupt { what });
+                }
+                smsys_core::seal::verify_sealed_past(self, undecodable).await
+            }
+            other => other,
+        }
     }
 
     /// The record index kept in this file under `name` (see [`SqliteRecordIndex`]). Indexes
@@ -603,6 +622,15 @@ impl CheckpointStore for SqliteEventStore {
             reply,
         })
         .await?
+    }
+
+    async fn load_checkpoint_for(
+        &self,
+        name: &str,
+        filter: &LogFilter,
+    ) -> Result<Option<Position>, StoreError> {
+        let name = CheckpointName::check(name, BACKEND, "load checkpoint")?;
+        self.load_checkpoint_for(&name, filter).await
     }
 }
 

@@ -44,7 +44,9 @@ use serde_json::Value;
 use smsys_core::{EventStore, StreamId, Version};
 
 mod batch;
+mod boundary;
 pub mod cases;
+mod filters;
 mod fixture;
 pub mod history;
 mod index_model;
@@ -135,6 +137,7 @@ macro_rules! conformance_suite {
             read_all_filters,
             idempotent_retry_returns_original_result,
             event_id_reuse_is_refused,
+            retry_is_one_whole_append,
             bad_appends_are_refused,
             subscription_from_start_sees_everything_once,
             subscription_from_checkpoint_resumes,

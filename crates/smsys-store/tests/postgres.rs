@@ -1,14 +1,17 @@
 //! The PostgreSQL store against the real server: the conformance suite, several nodes at
 //! once, terminated connections, batched appends (`postgres/batch.rs`), writers of the same
 //! streams at any isolation level (`postgres/contention.rs`), how failures are classed
-//! (`postgres/failures.rs`), opening schemas of earlier releases (`postgres/migration.rs`) and
-//! the record index (`postgres/record_index.rs`).
+//! (`postgres/failures.rs`), opening schemas of earlier releases (`postgres/migration.rs`), the
+//! record index (`postgres/record_index.rs`) and random edits behind the store's back that
+//! `verify` must name (`postgres/tamper.rs`).
 //!
 //! Connection settings come from `SMSYS_TEST_DATABASE_URL`, e.g.
-//! `host=127.0.0.1 user=postgres dbname=test`. Without it the tests are skipped, except when
-//! `CI=true`, where they fail. Every store lives in its own freshly created schema, dropped
-//! after a passing test.
+//! `host=127.0.0.1 user=postgres dbname=test`. Without it (and without `CI=true`, where they
+//! fail) these tests are not built: `postgres_skipped.rs` then shows one ignored test named
+//! for the skip in the summary (see `build.rs`). Every store lives in its own freshly created
+//! schema, dropped after a passing test.
 
+#![cfg(smsys_pg_tests)]
 #![allow(
     clippy::expect_used,
     clippy::unwrap_used,
@@ -41,6 +44,10 @@ mod failures;
 mod migration;
 #[path = "postgres/record_index.rs"]
 mod record_index;
+#[path = "postgres/tamper.rs"]
+mod tamper;
+#[path = "postgres/tenancy.rs"]
+mod tenancy;
 
 const URL_VAR: &str = "SMSYS_TEST_DATABASE_URL";
 

@@ -31,6 +31,9 @@ use smsys_store::{
 };
 use tempfile::TempDir;
 
+#[path = "sqlite/migration.rs"]
+mod migration;
+
 /// Fresh stores on temp files; the directories live as long as the harness.
 #[derive(Default)]
 struct Sqlite {
@@ -472,7 +475,7 @@ fn garbage_foreign_and_newer_files_are_refused_untouched() {
                 r,
                 Err(OpenError::SchemaTooNew {
                     found: 99,
-                    supported: 2
+                    supported: 3
                 })
             ),
             "{r:?}"
@@ -1474,9 +1477,10 @@ fn corrupt_saying(e: StoreError, says: &[&str]) {
 }
 
 /// Bytes that are not UTF-8 in each text column of the events table, and in a stream's
-/// name: reading the stream forwards and backwards, the log (filtered or not), a
-/// subscription and verify all report a corrupt row naming its position, its stream and
-/// version when readable, and the column; none retries.
+/// name: reading the stream forwards and backwards, the log (filtered or not) and a
+/// subscription all report a corrupt row naming its position, its stream and version when
+/// readable, and the column; none retries. Verify lists such an event (a stream's name, which
+/// it checks first, is a corrupt row).
 #[test]
 fn text_that_is_not_utf8_is_a_corrupt_row_on_every_read_path() {
     runtime().block_on(async {
@@ -1530,7 +1534,16 @@ fn text_that_is_not_utf8_is_a_corrupt_row_on_every_read_path() {
                 first_error(store.subscribe(Position::START, LogFilter::all())).await,
                 &says,
             );
-            corrupt_saying(store.verify().await.unwrap_err(), &says);
+            // Verify lists it and walks on.
+            let report = store.verify().await.unwrap();
+            assert!(!report.is_intact());
+            let [row] = &report.undecodable[..] else {
+                panic!("one undecodable row: {report:?}");
+            };
+            assert_eq!(row.position, Position::new(0, 5));
+            for s in says {
+                assert!(row.what.contains(s), "{row} does not say {s:?}");
+            }
             store.close().await;
         }
 
@@ -1583,6 +1596,83 @@ fn text_that_is_not_utf8_is_a_corrupt_row_on_every_read_path() {
             store.load_snapshot(&b).await.unwrap_err(),
             &["load snapshot"],
         );
+        store.close().await;
+    });
+}
+
+/// Events too damaged to decode do not end verify: it lists each (position, column, stream
+/// and version), walks past them, and reports what follows from skipping them: the next
+/// event of the same stream breaks, and the seal covering them does not hold.
+#[test]
+fn verify_lists_every_undecodable_event_and_walks_past_them() {
+    runtime().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = rich(&path).await;
+        let shared: Arc<dyn EventStore> = Arc::new(store.clone());
+        smsys_core::seal::Sealer::new(shared)
+            .seal()
+            .await
+            .unwrap()
+            .unwrap();
+        store.close().await;
+        // Positions: a1 b1 c1 a2 b2 c2 a3 b3 c3, then the seal. b1's payload and a3's (a's
+        // last) actor are damaged, and c2's schema version is a text.
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch(
+            "UPDATE events SET payload = CAST(X'7BFF7D' AS TEXT) WHERE position = 2;
+             UPDATE events SET actor = CAST(X'61FF62' AS TEXT) WHERE position = 7;",
+        )
+        .unwrap();
+        let strict = raw.execute(
+            "UPDATE events SET schema_version = 'one' WHERE position = 6",
+            [],
+        );
+        drop(raw);
+        let store = SqliteEventStore::open(&path).await.unwrap();
+        let report = store.verify().await.unwrap();
+        assert!(!report.is_intact());
+        let mut expected = vec![
+            (
+                2,
+                vec!["position 2", "stream test-b", "version 1", "events.payload"],
+            ),
+            (
+                7,
+                vec!["position 7", "stream test-a", "version 3", "events.actor"],
+            ),
+        ];
+        if strict.is_ok() {
+            // A STRICT table refuses it; were it stored, it would be listed too.
+            expected.insert(1, (6, vec!["position 6", "events.schema_version"]));
+        }
+        let listed: Vec<u64> = report
+            .undecodable
+            .iter()
+            .map(|row| row.position.sequence())
+            .collect();
+        assert_eq!(
+            listed,
+            expected.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+            "{report:?}"
+        );
+        for (row, (_, says)) in report.undecodable.iter().zip(&expected) {
+            for s in says {
+                assert!(row.what.contains(s), "{row} does not say {s:?}");
+            }
+        }
+        // b2 follows a skipped event; nothing else breaks (a3 was a's last).
+        let broken: Vec<(u64, String)> = report
+            .breaks
+            .iter()
+            .map(|b| (b.position.sequence(), b.stream.to_string()))
+            .collect();
+        assert_eq!(broken[0], (5, "test-b".to_owned()), "{report:?}");
+        assert!(
+            broken.iter().all(|(_, s)| s != "test-a"),
+            "a's events before its damaged last one hold: {report:?}"
+        );
+        assert!(!report.seal_failures.is_empty(), "the seal covers them");
         store.close().await;
     });
 }

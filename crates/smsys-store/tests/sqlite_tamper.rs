@@ -238,7 +238,11 @@ proptest! {
                     assert_eq!(now, original, "{column}: verify says intact, so nothing readable changed");
                 }
                 Ok(report) => {
-                    let named = match &report.first_break {
+                    let listed = report.undecodable.iter().any(|row| {
+                        (!on_streams && row.position.sequence() == key as u64)
+                            || edited_stream.iter().any(|s| row.what.contains(s.as_str()))
+                    });
+                    let named = listed || match &report.first_break {
                         Some(b) => {
                             (!on_streams && b.position.sequence() == key as u64)
                                 || edited_stream.iter().any(|s| b.stream.as_str() == s)

@@ -187,8 +187,43 @@ impl ChainVerifier {
     }
 }
 
-/// The outcome of walking a stream or a log.
+/// A stored event too damaged to be read (a value of the wrong type, text that is not UTF-8,
+/// an id or name its type refuses): the walk went on past it. Its stream's chain then breaks
+/// at its next event, and a seal covering it does not hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UndecodableRow {
+    /// Where it is stored in the log.
+    pub position: Position,
+    /// What is wrong: the store's words, naming the column, and the stream and version when
+    /// they are readable.
+    pub what: String,
+}
+
+impl UndecodableRow {
+    /// The event stored at `position`, which does not decode because of `what`.
+    pub fn new(position: Position, what: impl Into<String>) -> Self {
+        Self {
+            position,
+            what: what.into(),
+        }
+    }
+}
+
+impl fmt::Display for UndecodableRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "event at position {} does not decode: {}",
+            self.position, self.what
+        )
+    }
+}
+
+/// The outcome of walking a stream or a log. Built by the verifiers only (new findings may
+/// be added as fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// Events found sound before the first break (all of them when there is none).
     pub events_checked: u64,
@@ -206,12 +241,17 @@ pub struct VerifyReport {
     pub latest_seal: Option<crate::seal::RecordedSeal>,
     /// Every seal that does not hold, each naming what it expected and what the log holds.
     pub seal_failures: Vec<crate::seal::SealFailure>,
+    /// Every stored event too damaged to be read, in log order, when the store lists them
+    /// and walks on ([`crate::seal::verify_sealed_past`]); otherwise such an event ends the
+    /// walk with [`StoreError::Corrupt`].
+    pub undecodable: Vec<UndecodableRow>,
 }
 
 impl VerifyReport {
-    /// Whether everything checked holds.
+    /// Whether everything checked holds: no chain break, no seal failure, no undecodable
+    /// event.
     pub fn is_intact(&self) -> bool {
-        self.first_break.is_none() && self.seal_failures.is_empty()
+        self.first_break.is_none() && self.seal_failures.is_empty() && self.undecodable.is_empty()
     }
 }
 
@@ -243,6 +283,7 @@ where
                 seals: 0,
                 latest_seal: None,
                 seal_failures: Vec::new(),
+                undecodable: Vec::new(),
             });
         }
     }
@@ -254,5 +295,6 @@ where
         seals: 0,
         latest_seal: None,
         seal_failures: Vec::new(),
+        undecodable: Vec::new(),
     })
 }

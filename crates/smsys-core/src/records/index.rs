@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::records::ids::{CiId, GroupId, PersonId, RecordType, Reference, ServiceId};
 use crate::records::phase::{Phase, Priority};
-use crate::store::StoreError;
+use crate::store::{LogFilter, StoreError};
 use crate::stream::{Position, StreamId, Version};
 
 /// The state of one SLA timer cycle of a record, as the index keeps it.
@@ -195,6 +195,18 @@ pub trait RecordIndexStore: Send + Sync {
 
     /// The position of the last event whose effect the index holds.
     async fn checkpoint(&self) -> Result<Option<Position>, StoreError>;
+
+    /// The checkpoint, for an indexer reading the events `filter` accepts: binds the index to
+    /// `filter` on the first call, and refuses another filter later with
+    /// [`StoreError::CheckpointFilter`] (an index built for incidents and requests would
+    /// otherwise never hold the problems logged before its checkpoint). [`Self::clear`]
+    /// removes the binding with the rows. The stores of this workspace keep the binding (as
+    /// [`CheckpointStore::load_checkpoint_for`](crate::CheckpointStore::load_checkpoint_for)
+    /// does); the default keeps none and does not check.
+    async fn checkpoint_for(&self, filter: &LogFilter) -> Result<Option<Position>, StoreError> {
+        let _ = filter;
+        self.checkpoint().await
+    }
 
     /// The row of one record.
     async fn row(&self, stream: &StreamId) -> Result<Option<RecordRow>, StoreError>;

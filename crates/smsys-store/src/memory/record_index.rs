@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use smsys_core::records::{RecordIndexStore, RecordPage, RecordQuery, RecordRow};
-use smsys_core::{Position, StoreError, StreamId};
+use smsys_core::{LogFilter, Position, StoreError, StreamId};
 
-use crate::checkpoint::CheckpointName;
+use crate::checkpoint::{Binding, CheckpointName, check_binding, filter_text};
 use crate::record_index::{Keys, compare, cursor_key, descending, matches, page};
 
 const BACKEND: &str = "memory";
@@ -17,6 +17,8 @@ struct State {
     /// Each row with the values queries compare.
     rows: BTreeMap<StreamId, (RecordRow, Keys)>,
     checkpoint: Option<Position>,
+    /// The filter the index is bound to, as kept beside a checkpoint.
+    filter: Option<String>,
 }
 
 /// A record index held in memory: for tests, examples, and as the reference semantics the
@@ -79,6 +81,14 @@ impl RecordIndexStore for MemoryRecordIndex {
         Ok(self.state().checkpoint)
     }
 
+    async fn checkpoint_for(&self, filter: &LogFilter) -> Result<Option<Position>, StoreError> {
+        let mut state = self.state();
+        if check_binding(&self.name, state.filter.as_deref(), filter)? == Binding::Unbound {
+            state.filter = Some(filter_text(filter));
+        }
+        Ok(state.checkpoint)
+    }
+
     async fn row(&self, stream: &StreamId) -> Result<Option<RecordRow>, StoreError> {
         Ok(self.state().rows.get(stream).map(|(row, _)| row.clone()))
     }
@@ -137,6 +147,7 @@ impl RecordIndexStore for MemoryRecordIndex {
         let mut state = self.state();
         state.rows.clear();
         state.checkpoint = None;
+        state.filter = None;
         Ok(())
     }
 }

@@ -57,7 +57,8 @@
 //!
 //! Retries: a stored event id makes the insert fail on the `event_id` unique key (or the
 //! version check fail, when the stream moved on since); either way the ids are looked up and
-//! [`resolve_retry`] gives the answer every backend gives.
+//! [`resolve_append_retry`](smsys_core::resolve_append_retry), with the append boundaries
+//! stored beside the events (`append_len`), gives the answer every backend gives.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -66,16 +67,15 @@ use chrono::Utc;
 use deadpool_postgres::{Object, Pool};
 use smsys_core::chain::event_hash;
 use smsys_core::{
-    AppendError, AppendResult, BackendError, EventData, EventHash, EventId, ExpectedVersion,
-    Position, RecordedEvent, StoreError, StreamId, Version, check_append_shape, resolve_retry,
-    to_micros,
+    AppendError, AppendResult, BackendError, EventData, EventHash, ExpectedVersion, Position,
+    StoreError, StreamId, Version, check_append_shape, to_micros,
 };
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::error::{BACKEND, Class, class_of, is_contention, pool_error, store_error};
 use super::queries::Queries;
-use super::rows::{MetadataColumns, column, decode_all, hash, unsigned};
+use super::rows::{MetadataColumns, Recorded, column, hash, unsigned};
 
 /// How every store transaction begins: the append design needs READ COMMITTED (see the
 /// module docs), whatever the session default.
@@ -275,7 +275,8 @@ impl Appender<'_> {
         .into())
     }
 
-    /// The original result if `events` are stored already (see [`resolve_retry`]).
+    /// The original result if `events` are stored already (see
+    /// [`resolve_append_retry`](smsys_core::resolve_append_retry)).
     async fn recognise_retry(
         &self,
         stream: &StreamId,
@@ -285,13 +286,7 @@ impl Appender<'_> {
         let ids: Vec<Uuid> = events.iter().map(|e| e.event_id().as_uuid()).collect();
         let rows =
             super::pool::query(self.pool, "append", &self.queries.events_by_id, &[&ids]).await?;
-        let stored: HashMap<EventId, RecordedEvent> = decode_all(&rows)?
-            .into_iter()
-            .map(|e| (e.event_id(), e))
-            .collect();
-        let recorded: Vec<Option<&RecordedEvent>> =
-            events.iter().map(|e| stored.get(&e.event_id())).collect();
-        resolve_retry(stream, expected, events, &recorded)
+        Recorded::decode(&rows)?.resolve(stream, expected, events)
     }
 
     /// The append on a guessed head in one round trip: under the stream's lock when `lock`,

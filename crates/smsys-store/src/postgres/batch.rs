@@ -19,7 +19,9 @@
 //! Retries and races: as with single appends, new event ids cost no lookup. If an id is taken,
 //! the insert fails on the `event_id` key, the transaction rolls back and the chunk is run
 //! again with every id looked up first, so each part is answered by
-//! [`resolve_retry`](smsys_core::resolve_retry): a retried part gets its original result. A
+//! [`resolve_append_retry`](smsys_core::resolve_append_retry): a part that repeats exactly one
+//! earlier append (or part: each part is an append of its own, its boundary stored as
+//! `append_len`) gets its original result. A
 //! refused part's ids are looked up the same way (it may be the retry of an append that moved
 //! the stream on). Every writer of this store takes the stream locks before writing, so no
 //! writer gets in between the heads and the write; one that does not (a node of an older
@@ -47,15 +49,14 @@ use chrono::Utc;
 use smsys_core::chain::event_hash;
 use smsys_core::{
     AppendError, AppendResult, BackendError, EventData, EventHash, EventId, ExpectedVersion,
-    Position, RecordedEvent, StoreError, StreamAppend, StreamId, Version, check_append_shape,
-    resolve_retry, to_micros,
+    Position, StoreError, StreamAppend, StreamId, Version, check_append_shape, to_micros,
 };
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use super::append::{Appender, BEGIN, InTransaction, Rows, backoff, payload_text, to_i64};
 use super::error::{BACKEND, Class, class_of, is_contention, pool_error, store_error};
-use super::rows::{column, decode_all, hash, unsigned};
+use super::rows::{Recorded, append_lens, column, hash, unsigned};
 
 /// Most events one transaction of a batch writes.
 pub(crate) const CHUNK_EVENTS: usize = 5_000;
@@ -273,22 +274,18 @@ impl Appender<'_> {
                 ),
             );
         }
-        let stored = by_event_id(decode_all(&found.map_err(op)?)?);
+        let stored = Recorded::decode(&found.map_err(op)?)?;
 
         // The checks, in batch order, each part against the heads the parts before it left.
         let recorded_at = to_micros(Utc::now());
         let mut rows = Rows::with_capacity(chunk.iter().map(|p| p.events.len()).sum());
         let mut row_streams: Vec<&str> = Vec::with_capacity(rows.versions.capacity());
         let mut row_categories: Vec<&str> = Vec::with_capacity(rows.versions.capacity());
+        let mut row_append_lens: Vec<Option<i32>> = Vec::with_capacity(rows.versions.capacity());
         let mut plans = Vec::with_capacity(chunk.len());
         for part in chunk {
             if lookup {
-                let recorded: Vec<Option<&RecordedEvent>> = part
-                    .events
-                    .iter()
-                    .map(|e| stored.get(&e.event_id()))
-                    .collect();
-                match resolve_retry(&part.stream, part.expected, &part.events, &recorded) {
+                match stored.resolve(&part.stream, part.expected, &part.events) {
                     Ok(Some(original)) => {
                         plans.push(Plan::Answer(Ok(original)));
                         continue;
@@ -323,6 +320,7 @@ impl Appender<'_> {
                 row_categories.push(part.stream.category_str());
                 previous = Some(link);
             }
+            row_append_lens.extend(append_lens(part.events.len()));
             if let Some(head) = previous {
                 heads.insert(part.stream.as_str(), (version, head));
             }
@@ -344,7 +342,7 @@ impl Appender<'_> {
         } else {
             let ids = ids_of(checks.into_iter());
             let found = client.query(&by_id, &[&ids]).await.map_err(op)?;
-            by_event_id(decode_all(&found)?)
+            Recorded::decode(&found)?
         };
 
         if rows.versions.is_empty() {
@@ -379,7 +377,7 @@ impl Appender<'_> {
             .collect();
         let upsert_params: [&(dyn ToSql + Sync); 3] = [&head_streams, &head_versions, &head_hashes];
         let m = &rows.metadata;
-        let insert_params: [&(dyn ToSql + Sync); 16] = [
+        let insert_params: [&(dyn ToSql + Sync); 17] = [
             &recorded_at,
             &row_streams,
             &row_categories,
@@ -396,6 +394,7 @@ impl Appender<'_> {
             &m.correlations,
             &m.causations,
             &m.extensions,
+            &row_append_lens,
         ];
         let (upserted, inserted, committed) = tokio::join!(
             client.execute(&upsert, &upsert_params),
@@ -449,7 +448,7 @@ impl Appender<'_> {
 fn answer(
     chunk: &[Part],
     plans: Vec<Plan>,
-    stored: &HashMap<EventId, RecordedEvent>,
+    stored: &Recorded,
     positions: &[Position],
 ) -> Vec<Outcome> {
     chunk
@@ -471,12 +470,7 @@ fn answer(
             },
             Plan::Answer(outcome) => outcome,
             Plan::Check { actual } => {
-                let recorded: Vec<Option<&RecordedEvent>> = part
-                    .events
-                    .iter()
-                    .map(|e| stored.get(&e.event_id()))
-                    .collect();
-                match resolve_retry(&part.stream, part.expected, &part.events, &recorded) {
+                match stored.resolve(&part.stream, part.expected, &part.events) {
                     Ok(Some(original)) => Ok(original),
                     Ok(None) => Err(conflict(part, actual)),
                     Err(reused) => Err(reused),
@@ -500,10 +494,6 @@ fn ids_of<'a>(parts: impl Iterator<Item = &'a Part>) -> Vec<Uuid> {
         .collect()
 }
 
-fn by_event_id(events: Vec<RecordedEvent>) -> HashMap<EventId, RecordedEvent> {
-    events.into_iter().map(|e| (e.event_id(), e)).collect()
-}
-
 /// What a failed statement of a chunk means: run again (a taken id, a race, a deadlock) or a
 /// failure of the chunk.
 fn contended(error: tokio_postgres::Error) -> Result<Run, tokio_postgres::Error> {
@@ -520,6 +510,7 @@ fn shared(error: &Arc<StoreError>) -> AppendError {
     let store = match &**error {
         StoreError::Corrupt { what } => StoreError::Corrupt { what: what.clone() },
         StoreError::Closed { backend } => StoreError::Closed { backend },
+        StoreError::CheckpointFilter(mismatch) => StoreError::CheckpointFilter(mismatch.clone()),
         StoreError::Backend(backend) => StoreError::Backend(BackendError::new(
             BACKEND,
             "append",

@@ -9,7 +9,7 @@ use smsys_core::{EventStream, LogFilter, Position, StoreError};
 use super::PgEventStore;
 use super::error::BACKEND;
 use super::rows::{column, unsigned};
-use crate::checkpoint::CheckpointName;
+use crate::checkpoint::{Binding, CheckpointName, check_binding, filter_text};
 
 pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Corrupt {
@@ -61,16 +61,83 @@ impl PgEventStore {
         Ok(())
     }
 
-    /// A subscription resuming right after the checkpoint saved under `name` (from the start
-    /// when there is none). The subscriber saves its checkpoint itself, after handling each
-    /// event or batch: delivery is at least once across restarts, exactly once within one
-    /// subscription.
+    /// The checkpoint saved under `name` for a reader of `filter`, binding the name to the
+    /// filter on first use (see [`CheckpointStore::load_checkpoint_for`]). Two nodes binding
+    /// at once agree: the first binding wins, the other node is compared with it.
+    pub async fn load_checkpoint_for(
+        &self,
+        name: &CheckpointName,
+        filter: &LogFilter,
+    ) -> Result<Option<Position>, StoreError> {
+        let (position, kept) = self.bound_checkpoint(name).await?;
+        if check_binding(name, kept.as_deref(), filter)? == Binding::Bound {
+            return Ok(position);
+        }
+        let s = self.inner.schema.quoted();
+        let bind = format!(
+            "INSERT INTO {s}.checkpoints (name, tx_id, seq, filter) VALUES ($1, 0, 0, $2)
+             ON CONFLICT (name) DO UPDATE SET filter = EXCLUDED.filter
+             WHERE {s}.checkpoints.filter IS NULL"
+        );
+        super::pool::query(
+            &self.inner.pool,
+            "bind checkpoint",
+            &bind,
+            &[&name.as_str(), &filter_text(filter)],
+        )
+        .await?;
+        // Read again: another node may have bound it first.
+        // A name without a checkpoint is bound at the start: still none to resume from.
+        let (_, kept) = self.bound_checkpoint(name).await?;
+        match check_binding(name, kept.as_deref(), filter)? {
+            Binding::Bound => Ok(position),
+            Binding::Unbound => Err(StoreError::Corrupt {
+                what: format!("checkpoint {name} was bound to a filter but reads back unbound"),
+            }),
+        }
+    }
+
+    /// The checkpoint saved under `name` and the filter it is bound to.
+    async fn bound_checkpoint(
+        &self,
+        name: &CheckpointName,
+    ) -> Result<(Option<Position>, Option<String>), StoreError> {
+        let s = self.inner.schema.quoted();
+        let load = format!("SELECT tx_id, seq, filter FROM {s}.checkpoints WHERE name = $1");
+        let rows = super::pool::query(
+            &self.inner.pool,
+            "load checkpoint",
+            &load,
+            &[&name.as_str()],
+        )
+        .await?;
+        let Some(row) = rows.first() else {
+            return Ok((None, None));
+        };
+        let tx_id: i64 = column(row, 0)?;
+        let seq: i64 = column(row, 1)?;
+        let position = Position::new(
+            unsigned(tx_id, "checkpoint transaction id")?,
+            unsigned(seq, "checkpoint sequence")?,
+        );
+        Ok((Some(position), column(row, 2)?))
+    }
+
+    /// A subscription of the events `filter` accepts, resuming right after the checkpoint
+    /// saved under `name` (from the start when there is none). The name is bound to the
+    /// filter (see [`PgEventStore::load_checkpoint_for`]): a checkpoint kept for another filter
+    /// is refused with [`StoreError::CheckpointFilter`]. The subscriber saves its checkpoint
+    /// itself, after handling each event or batch: delivery is at least once across restarts,
+    /// exactly once within one subscription.
     pub async fn subscribe_from_checkpoint(
         &self,
         name: &CheckpointName,
         filter: LogFilter,
     ) -> Result<EventStream<'_>, StoreError> {
-        let after = self.load_checkpoint(name).await?.unwrap_or(Position::START);
+        let after = self
+            .load_checkpoint_for(name, &filter)
+            .await?
+            .unwrap_or(Position::START);
         Ok(self.subscribe(after, filter))
     }
 }
@@ -89,5 +156,14 @@ impl CheckpointStore for PgEventStore {
     async fn save_checkpoint(&self, name: &str, position: Position) -> Result<(), StoreError> {
         let name = CheckpointName::check(name, BACKEND, "save checkpoint")?;
         PgEventStore::save_checkpoint(self, &name, position).await
+    }
+
+    async fn load_checkpoint_for(
+        &self,
+        name: &str,
+        filter: &LogFilter,
+    ) -> Result<Option<Position>, StoreError> {
+        let name = CheckpointName::check(name, BACKEND, "load checkpoint")?;
+        PgEventStore::load_checkpoint_for(self, &name, filter).await
     }
 }

@@ -4,6 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use smsys_core::TenantId;
+
 use super::PgEventStore;
 use super::error::PgError;
 
@@ -98,6 +100,7 @@ pub struct PgEventStoreBuilder {
     pub(crate) connect_timeout: Duration,
     pub(crate) held_back_poll: Duration,
     pub(crate) read_barrier_timeout: Duration,
+    pub(crate) session_tenant: Option<TenantId>,
 }
 
 impl PgEventStoreBuilder {
@@ -112,6 +115,7 @@ impl PgEventStoreBuilder {
             connect_timeout: Duration::from_secs(10),
             held_back_poll: Duration::from_millis(20),
             read_barrier_timeout: Duration::from_secs(10),
+            session_tenant: None,
         }
     }
 
@@ -154,6 +158,14 @@ impl PgEventStoreBuilder {
     /// without saying so.
     pub fn read_barrier_timeout(mut self, timeout: Duration) -> Self {
         self.read_barrier_timeout = timeout;
+        self
+    }
+
+    /// Sets the session setting `smsys.tenant` to `tenant` on every pooled connection when it
+    /// is opened, for row-level security policies that admit a tenant's rows only to
+    /// connections naming it (`PgTenants` sets this for each tenant's store).
+    pub fn session_tenant(mut self, tenant: TenantId) -> Self {
+        self.session_tenant = Some(tenant);
         self
     }
 

@@ -4,7 +4,7 @@ use std::pin::pin;
 
 use deadpool_postgres::{Hook, HookError, Object, Pool};
 use futures::TryStreamExt;
-use smsys_core::StoreError;
+use smsys_core::{StoreError, TenantId};
 use tokio_postgres::Row;
 use tokio_postgres::types::{ToSql, Type};
 
@@ -13,16 +13,28 @@ use super::error::{Class, class_of, pool_error, store_error};
 /// Sets every new pooled connection to READ COMMITTED, the isolation the append design
 /// needs (see `append`), whatever the server, database, role or connection-string default:
 /// statements outside an explicit transaction (and `BEGIN` without a level) run at the
-/// session's level.
-pub(crate) fn read_committed() -> Hook {
-    Hook::async_fn(|client, _| {
+/// session's level. With `tenant`, also sets the session setting `smsys.tenant` that the
+/// row-level security policies of tenant schemas check (see `tenants`).
+pub(crate) fn read_committed(tenant: Option<TenantId>) -> Hook {
+    Hook::async_fn(move |client, _| {
+        let tenant = tenant.clone();
         Box::pin(async move {
             client
                 .batch_execute(
                     "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED",
                 )
                 .await
-                .map_err(HookError::Backend)
+                .map_err(HookError::Backend)?;
+            if let Some(tenant) = tenant {
+                client
+                    .execute(
+                        "SELECT set_config('smsys.tenant', $1, false)",
+                        &[&tenant.as_str()],
+                    )
+                    .await
+                    .map_err(HookError::Backend)?;
+            }
+            Ok(())
         })
     })
 }

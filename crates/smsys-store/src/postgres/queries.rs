@@ -33,10 +33,12 @@ pub(crate) struct Queries {
     pub(crate) save_checkpoint: String,
 }
 
-/// The columns an append writes, after `tx_id` and the stream's columns.
+/// The columns an append writes, after `tx_id` and the stream's columns. `append_len` is the
+/// append boundary of the retry rule: the append's number of events on its first event, 0 on
+/// the others.
 const WRITTEN_COLUMNS: &str = "event_id, event_type, schema_version, tenant, payload, \
      recorded_at, previous_hash, hash, occurred_us, actor, correlation_id, causation_id, \
-     extensions";
+     extensions, append_len";
 
 fn insert_events(s: &str, stream_cte: &str) -> String {
     format!(
@@ -44,7 +46,8 @@ fn insert_events(s: &str, stream_cte: &str) -> String {
          INSERT INTO {s}.events (tx_id, stream_id, version, category, {WRITTEN_COLUMNS})
          SELECT {CURRENT_TX}, $1, u.version, $4, u.event_id, u.event_type, u.schema_version,
                 u.tenant, u.payload::json, $5, u.previous_hash, u.hash, u.occurred_us, u.actor,
-                u.correlation_id, u.causation_id, u.extensions
+                u.correlation_id, u.causation_id, u.extensions,
+                CASE u.ord WHEN 1 THEN cardinality($6::bigint[]) ELSE 0 END
          FROM unnest($6::bigint[], $7::uuid[], $8::text[], $9::bigint[], $10::text[],
                      $11::text[], $12::bytea[], $13::bytea[], $14::bigint[], $15::text[],
                      $16::uuid[], $17::uuid[], $18::json[])
@@ -105,18 +108,23 @@ impl Queries {
                  SELECT {CURRENT_TX}, u.stream_id, u.version, u.category, u.event_id,
                         u.event_type, u.schema_version, u.tenant, u.payload::json, $1,
                         u.previous_hash, u.hash, u.occurred_us, u.actor, u.correlation_id,
-                        u.causation_id, u.extensions
+                        u.causation_id, u.extensions, u.append_len
                  FROM unnest($2::text[], $3::text[], $4::bigint[], $5::uuid[], $6::text[],
                              $7::bigint[], $8::text[], $9::text[], $10::bytea[], $11::bytea[],
-                             $12::bigint[], $13::text[], $14::uuid[], $15::uuid[], $16::json[])
+                             $12::bigint[], $13::text[], $14::uuid[], $15::uuid[], $16::json[],
+                             $17::integer[])
                       WITH ORDINALITY AS u(stream_id, category, version, event_id, event_type,
                                            schema_version, tenant, payload, previous_hash, hash,
                                            occurred_us, actor, correlation_id, causation_id,
-                                           extensions, ord)
+                                           extensions, append_len, ord)
                  ORDER BY u.ord
                  RETURNING event_id, tx_id, seq"
             ),
-            events_by_id: format!("SELECT {cols} FROM {s}.events WHERE event_id = ANY($1)"),
+            // The events carrying these ids, each with its append boundary (`append_len`) in
+            // the column after the event's.
+            events_by_id: format!(
+                "SELECT {cols}, append_len FROM {s}.events WHERE event_id = ANY($1)"
+            ),
             stream_forwards: format!(
                 "SELECT {cols} FROM {s}.events WHERE stream_id = $1 AND version >= $2
                  ORDER BY version LIMIT $3"

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use smsys_core::records::{RecordIndexStore, RecordOrder, RecordPage, RecordQuery, RecordRow};
-use smsys_core::{Position, StoreError, StreamId};
+use smsys_core::{LogFilter, Position, StoreError, StreamId};
 use tokio_postgres::Row;
 use tokio_postgres::types::{Json, ToSql, Type};
 
@@ -458,6 +458,10 @@ impl RecordIndexStore for PgRecordIndex {
 
     async fn checkpoint(&self) -> Result<Option<Position>, StoreError> {
         self.store.load_checkpoint(&self.name).await
+    }
+
+    async fn checkpoint_for(&self, filter: &LogFilter) -> Result<Option<Position>, StoreError> {
+        self.store.load_checkpoint_for(&self.name, filter).await
     }
 
     async fn row(&self, stream: &StreamId) -> Result<Option<RecordRow>, StoreError> {

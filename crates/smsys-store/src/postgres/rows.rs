@@ -1,13 +1,14 @@
 //! Events to rows and rows back into [`RecordedEvent`]s, from the stored values (the hash is
 //! never recomputed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use smsys_core::{
-    Actor, CausationId, CorrelationId, EventData, EventHash, EventId, EventType, Metadata,
-    Position, RecordedEvent, StoreError, StreamId, TenantId, Version,
+    Actor, AppendError, AppendResult, AppendSpan, CausationId, CorrelationId, EventData, EventHash,
+    EventId, EventType, ExpectedVersion, Metadata, Position, RecordedEvent, StoreError, StreamId,
+    TenantId, Version, resolve_append_retry,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, Json};
@@ -74,6 +75,54 @@ pub(crate) fn hash(bytes: &[u8], what: &str) -> Result<EventHash, StoreError> {
 pub(crate) fn decode_all(rows: &[Row]) -> Result<Vec<RecordedEvent>, StoreError> {
     let mut decoder = Decoder::default();
     rows.iter().map(|row| decoder.decode(row)).collect()
+}
+
+/// Stored events by id, each with its append boundary: what the retry rule looks at.
+#[derive(Debug, Default)]
+pub(crate) struct Recorded(HashMap<EventId, (RecordedEvent, AppendSpan)>);
+
+impl Recorded {
+    /// Rows of the `events_by_id` query: [`EVENT_COLUMNS`], then `append_len`.
+    pub(crate) fn decode(rows: &[Row]) -> Result<Self, StoreError> {
+        let mut decoder = Decoder::default();
+        let mut events = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let event = decoder.decode(row)?;
+            let count: Option<i32> = column(row, AFTER_EVENT_COLUMNS)?;
+            let count = count
+                .map(|n| unsigned(i64::from(n), "append_len"))
+                .transpose()?;
+            events.insert(event.event_id(), (event, AppendSpan::from_count(count)));
+        }
+        Ok(Self(events))
+    }
+
+    /// The retry rule ([`resolve_append_retry`]) for an append of `events` to `stream`.
+    pub(crate) fn resolve(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: &[EventData],
+    ) -> Result<Option<AppendResult>, AppendError> {
+        let found: Vec<Option<&(RecordedEvent, AppendSpan)>> =
+            events.iter().map(|e| self.0.get(&e.event_id())).collect();
+        let first = match found.first() {
+            Some(Some((_, span))) => *span,
+            Some(None) | None => AppendSpan::Unknown,
+        };
+        let recorded: Vec<Option<&RecordedEvent>> =
+            found.iter().map(|f| f.map(|(event, _)| event)).collect();
+        resolve_append_retry(stream, expected, events, &recorded, first)
+    }
+}
+
+/// The `append_len` of each of the `len` events of an append, as the batch insert takes it.
+pub(crate) fn append_lens(len: usize) -> impl Iterator<Item = Option<i32>> {
+    (0..len).map(move |i| {
+        AppendSpan::of(i, len)
+            .count()
+            .map(|n| i32::try_from(n).unwrap_or(i32::MAX))
+    })
 }
 
 /// Decodes rows of [`EVENT_COLUMNS`]. It keeps the last stream id, event type and actor it

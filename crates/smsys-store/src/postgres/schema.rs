@@ -9,9 +9,13 @@
 //!   keys and rewrite numbers). The metadata is stored in columns (migration 3), so reading an
 //!   event parses no dates and no metadata JSON: `event_id`, `tenant`, `actor`,
 //!   `occurred_us` (whole microseconds since the epoch), `correlation_id`, `causation_id`,
-//!   and `extensions` (`json`, `NULL` when there are none).
+//!   and `extensions` (`json`, `NULL` when there are none). `append_len` (migration 4) keeps
+//!   append boundaries for the retry rule (`smsys_core::AppendSpan`): the number of events of
+//!   the append on its first event, 0 on the others, `NULL` on events written before
+//!   migration 4 (unknown: their retries keep the lenient rule of `smsys_core::resolve_retry`).
 //! - `snapshots`: the latest snapshot per stream.
-//! - `checkpoints`: the durable position of named subscribers and record indexes.
+//! - `checkpoints`: the durable position of named subscribers and record indexes, and the
+//!   filter a checkpoint is kept for (`filter`, migration 4; `NULL` when none is kept).
 //! - `record_index`: the rows of every record index (`index_name` tells versions apart), one
 //!   per (index, stream): the full row as `json` (read back exactly) and a column for every
 //!   filter and order, kept as the shared semantics compare them (`crate::record_index`):
@@ -181,6 +185,16 @@ ALTER TABLE {schema}.events
 "#,
             ),
         ],
+    },
+    Migration {
+        version: 4,
+        description: "append boundaries, checkpoint filters",
+        steps: &[Step::Sql(
+            r#"
+ALTER TABLE {schema}.events ADD COLUMN append_len integer CHECK (append_len >= 0);
+ALTER TABLE {schema}.checkpoints ADD COLUMN "filter" text;
+"#,
+        )],
     },
 ];
 

@@ -9,13 +9,13 @@ use async_trait::async_trait;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use smsys_core::records::{RecordIndexStore, RecordOrder, RecordPage, RecordQuery, RecordRow};
-use smsys_core::{BackendError, Position, StoreError, StreamId};
+use smsys_core::{BackendError, LogFilter, Position, StoreError, StreamId};
 
 use super::SqliteEventStore;
 use super::error::{BACKEND, corrupt, store};
 use super::rows::{self, StoredPosition};
 use super::writer::{Command, Write};
-use crate::checkpoint::CheckpointName;
+use crate::checkpoint::{Binding, CheckpointName, check_binding, filter_text};
 use crate::record_index::{Keys, SortKey, cursor_key, descending, micros, page};
 
 /// Batches of more rows than this are encoded off the async runtime.
@@ -68,6 +68,51 @@ impl SqliteRecordIndex {
     }
 }
 
+impl SqliteEventStore {
+    /// The checkpoint kept under `name` for a reader of `filter`, binding the name to the
+    /// filter on first use (see
+    /// [`CheckpointStore::load_checkpoint_for`](smsys_core::CheckpointStore::load_checkpoint_for)).
+    pub(crate) async fn load_checkpoint_for(
+        &self,
+        name: &CheckpointName,
+        filter: &LogFilter,
+    ) -> Result<Option<Position>, StoreError> {
+        let (position, kept) = self.bound_checkpoint(name).await?;
+        if check_binding(name, kept.as_deref(), filter)? == Binding::Bound {
+            return Ok(position);
+        }
+        let write = Write::BindCheckpoint {
+            name: name.clone(),
+            filter: filter_text(filter),
+        };
+        self.request(|reply| Command::Write { write, reply })
+            .await??;
+        // Read again: another handle on the file may have bound it first.
+        // A name without a checkpoint is bound at the start: still none to resume from.
+        let (_, kept) = self.bound_checkpoint(name).await?;
+        match check_binding(name, kept.as_deref(), filter)? {
+            Binding::Bound => Ok(position),
+            Binding::Unbound => Err(corrupt(format!(
+                "checkpoint {name} was bound to a filter but reads back unbound"
+            ))),
+        }
+    }
+
+    /// The checkpoint kept under `name` and the filter it is bound to.
+    async fn bound_checkpoint(
+        &self,
+        name: &CheckpointName,
+    ) -> Result<(Option<Position>, Option<String>), StoreError> {
+        let key = name.clone();
+        let kept = self
+            .inner
+            .readers
+            .run(move |conn| rows::load_bound_checkpoint(conn, &key))
+            .await?;
+        Ok(kept.map_or((None, None), |(position, filter)| (Some(position), filter)))
+    }
+}
+
 #[async_trait]
 impl RecordIndexStore for SqliteRecordIndex {
     fn name(&self) -> &str {
@@ -81,6 +126,10 @@ impl RecordIndexStore for SqliteRecordIndex {
             .readers
             .run(move |conn| rows::load_checkpoint(conn, &name))
             .await
+    }
+
+    async fn checkpoint_for(&self, filter: &LogFilter) -> Result<Option<Position>, StoreError> {
+        self.store.load_checkpoint_for(&self.name, filter).await
     }
 
     async fn row(&self, stream: &StreamId) -> Result<Option<RecordRow>, StoreError> {

@@ -127,6 +127,18 @@ impl Page {
         }
     }
 
+    /// The stored position of the row [`Page::next_event`] decodes next (`None` after the
+    /// last; the position is the table's integer key, never anything else).
+    pub(crate) fn next_position(&self) -> Option<i64> {
+        if self.next >= self.rows() {
+            return None;
+        }
+        match self.row(self.next).cells[POSITION] {
+            Cell::Integer(position) => Some(position),
+            Cell::Null | Cell::Real | Cell::Text { .. } | Cell::Blob { .. } => None,
+        }
+    }
+
     /// Decodes the next row, `None` after the last.
     pub(crate) fn next_event(
         &mut self,

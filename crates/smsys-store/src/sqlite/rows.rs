@@ -6,8 +6,8 @@
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
 use smsys_core::{
-    EventHash, EventId, LogFilter, Position, RecordedEvent, Snapshot, StoreError, StreamId,
-    TenantId, Version,
+    AppendSpan, EventHash, EventId, LogFilter, Position, RecordedEvent, Snapshot, StoreError,
+    StreamId, TenantId, UndecodableRow, Version,
 };
 
 use super::error::{corrupt, store};
@@ -177,6 +177,24 @@ pub(crate) fn event_by_id(
         .transpose()
 }
 
+/// What the events table records about the append of the event carrying `id`
+/// (`append_len`, see the schema's migration 3): unknown when there is no such event or it
+/// was written before the store kept append boundaries.
+pub(crate) fn append_span(conn: &Connection, id: EventId) -> Result<AppendSpan, StoreError> {
+    let read = |e| store("read append boundary", e);
+    let count: Option<Option<i64>> = conn
+        .prepare_cached("SELECT append_len FROM events WHERE event_id = ?1")
+        .map_err(read)?
+        .query_row(params![id.as_uuid().as_bytes().as_slice()], |r| r.get(0))
+        .optional()
+        .map_err(read)?;
+    let count = count
+        .flatten()
+        .map(|n| u64::try_from(n).map_err(|_| corrupt(format!("event {id}: append_len {n}"))))
+        .transpose()?;
+    Ok(AppendSpan::from_count(count))
+}
+
 /// The stored head of `stream`, if it exists.
 pub(crate) fn stream_head(
     conn: &Connection,
@@ -219,8 +237,9 @@ pub(crate) fn last_position(conn: &Connection) -> Result<u64, StoreError> {
     u64::try_from(last).map_err(|_| corrupt(format!("negative position {last}")))
 }
 
-/// Writes one append's events, and the stream's row when it is new (`row_id: None`). Returns
-/// the stream's row id. A stored event id makes the insert fail with a UNIQUE violation.
+/// Writes one append's events (all of them: each event's `append_len` is taken from their
+/// number), and the stream's row when it is new (`row_id: None`). Returns the stream's row id.
+/// A stored event id makes the insert fail with a UNIQUE violation.
 pub(crate) fn write_append(
     conn: &Connection,
     stream: &StreamId,
@@ -240,11 +259,12 @@ pub(crate) fn write_append(
     let mut insert = conn.prepare_cached(
         "INSERT INTO events (position, stream_id, version, event_id, event_type, schema_version,
             payload, actor, occurred_at, correlation_id, causation_id, tenant, extensions,
-            recorded_at, previous_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+            recorded_at, previous_hash, hash, append_len)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?;
     let unencodable = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
-    for event in events {
+    for (i, event) in events.iter().enumerate() {
+        let span = AppendSpan::of(i, events.len()).count().map(to_i64);
         let meta = event.data.metadata();
         let extensions = if meta.extensions().is_empty() {
             None
@@ -272,6 +292,7 @@ pub(crate) fn write_append(
                 .as_ref()
                 .map(|h| h.as_bytes().as_slice()),
             event.hash.as_bytes().as_slice(),
+            span,
         ])?;
     }
     Ok(row_id)
@@ -345,6 +366,44 @@ pub(crate) fn check_log(conn: &Connection) -> Result<(), StoreError> {
     Err(corrupt(format!(
         "events: position {missing} is missing (the log holds {count} events up to position {last})"
     )))
+}
+
+/// Every event of the log too damaged to be decoded, in log order, for
+/// [`super::SqliteEventStore::verify`]: each with its position and the decoding error (which
+/// names the column, and the stream and version when they are readable). Reads the log in
+/// pages of `page_size` rows, going on after each such row.
+pub(crate) fn undecodable_rows(
+    conn: &Connection,
+    page_size: usize,
+) -> Result<Vec<UndecodableRow>, StoreError> {
+    let mut found = Vec::new();
+    let mut page = Page::default();
+    let mut names = StreamNames::new(page_size);
+    let mut after = 0_i64;
+    loop {
+        read_into(
+            conn,
+            LOG_PAGE,
+            params![after, to_i64(page_size as u64)],
+            &mut page,
+        )?;
+        let full = page.rows() == page_size;
+        while let Some(position) = page.next_position() {
+            after = position;
+            let decoded = page.next_event(Streams::Named(&mut names));
+            if let Some(Err(error)) = decoded {
+                let position = u64::try_from(position)
+                    .map_err(|_| corrupt(format!("events: position {position} is below 1")))?;
+                let StoreError::Corrupt { what } = error else {
+                    return Err(error);
+                };
+                found.push(UndecodableRow::new(Position::new(0, position), what));
+            }
+        }
+        if !full {
+            return Ok(found);
+        }
+    }
 }
 
 /// The current version of `stream`.
@@ -464,22 +523,51 @@ pub(crate) fn load_checkpoint(
     conn: &Connection,
     name: &CheckpointName,
 ) -> Result<Option<Position>, StoreError> {
+    Ok(load_bound_checkpoint(conn, name)?.map(|(position, _)| position))
+}
+
+/// The checkpoint kept under `name` with the filter it is bound to (`None`: not bound).
+pub(crate) fn load_bound_checkpoint(
+    conn: &Connection,
+    name: &CheckpointName,
+) -> Result<Option<(Position, Option<String>)>, StoreError> {
     let row = conn
-        .prepare_cached(r#"SELECT "commit", sequence FROM checkpoints WHERE name = ?1"#)
+        .prepare_cached(r#"SELECT "commit", sequence, filter FROM checkpoints WHERE name = ?1"#)
         .and_then(|mut stmt| {
             stmt.query_row(params![name.as_str()], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })
             .optional()
         })
         .map_err(|e| store("load checkpoint", e))?;
     row.map(
-        |(commit, sequence)| match (u64::try_from(commit), u64::try_from(sequence)) {
-            (Ok(commit), Ok(sequence)) => Ok(Position::new(commit, sequence)),
+        |(commit, sequence, filter)| match (u64::try_from(commit), u64::try_from(sequence)) {
+            (Ok(commit), Ok(sequence)) => Ok((Position::new(commit, sequence), filter)),
             _ => Err(corrupt(format!(
                 "checkpoint {name}: negative position {commit}:{sequence}"
             ))),
         },
     )
     .transpose()
+}
+
+/// Binds the checkpoint `name` to `filter` unless it is bound already; a name without a
+/// checkpoint gets one at the start.
+pub(crate) fn bind_checkpoint(
+    conn: &Connection,
+    name: &CheckpointName,
+    filter: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        r#"INSERT INTO checkpoints (name, "commit", sequence, filter) VALUES (?1, 0, 0, ?2)
+         ON CONFLICT (name) DO UPDATE SET filter = excluded.filter
+         WHERE checkpoints.filter IS NULL"#,
+    )
+    .and_then(|mut stmt| stmt.execute(params![name.as_str(), filter]))
+    .map_err(|e| store("bind checkpoint", e))?;
+    Ok(())
 }

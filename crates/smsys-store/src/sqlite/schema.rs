@@ -94,6 +94,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (index_name, stream, ci)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX record_index_ci_by_ci ON record_index_ci (index_name, ci);"#,
+    // 3: append boundaries, for the retry rule (`smsys_core::AppendSpan`): `append_len` is the
+    // number of events of the append on its first event and 0 on the others; NULL on events
+    // written before this migration (unknown: their retries keep the lenient rule). A filter
+    // kept with each checkpoint (text; NULL when none was kept).
+    r#"ALTER TABLE events ADD COLUMN append_len INTEGER CHECK (append_len >= 0);
+    ALTER TABLE checkpoints ADD COLUMN "filter" TEXT;"#,
 ];
 
 /// The tables each migration creates (entry `i` for migration `i + 1`): a file whose header
@@ -101,6 +107,7 @@ const MIGRATIONS: &[&str] = &[
 const TABLES: &[&[&str]] = &[
     &["streams", "events", "snapshots"],
     &["checkpoints", "record_index", "record_index_ci"],
+    &[],
 ];
 
 /// Refuses a file whose header claims `schema_version` but that lacks a table of it (a
@@ -647,7 +654,7 @@ mod tests {
         let version: u32 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, SCHEMA_VERSION);
         let streams: i64 = conn
             .query_row("SELECT count(*) FROM streams", [], |r| r.get(0))
             .unwrap();

@@ -20,7 +20,7 @@ use chrono::Utc;
 use rusqlite::{Connection, TransactionBehavior};
 use smsys_core::{
     AppendError, AppendResult, EventData, EventHash, ExpectedVersion, Position, RecordedEvent,
-    Snapshot, StoreError, StreamId, Version, resolve_retry,
+    Snapshot, StoreError, StreamId, Version, resolve_append_retry,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -119,6 +119,12 @@ pub(crate) enum Write {
     },
     /// Remove an index's rows and checkpoint.
     ClearIndex { index: CheckpointName },
+    /// Bind a checkpoint to a filter unless it is bound already (kept at the start when
+    /// there is none yet).
+    BindCheckpoint {
+        name: CheckpointName,
+        filter: String,
+    },
 }
 
 impl Write {
@@ -128,6 +134,7 @@ impl Write {
             Write::Checkpoint { .. } => "save checkpoint",
             Write::IndexRows { .. } => "apply record index rows",
             Write::ClearIndex { .. } => "clear record index",
+            Write::BindCheckpoint { .. } => "bind checkpoint",
         }
     }
 
@@ -141,6 +148,7 @@ impl Write {
                 checkpoint,
             } => index::write_rows(conn, index, rows, *checkpoint),
             Write::ClearIndex { index } => index::clear(conn, index),
+            Write::BindCheckpoint { name, filter } => rows::bind_checkpoint(conn, name, filter),
         }
     }
 }
@@ -448,8 +456,8 @@ fn gather(
 /// with the failure instead.
 ///
 /// The common case, new event ids, costs no id lookups: the UNIQUE index on event ids refuses
-/// a stored id at insert. The retry rule ([`resolve_retry`]) is applied, as it is for every
-/// backend, whenever an id may be stored already: the version check fails (a retry of an
+/// a stored id at insert. The retry rule ([`resolve_append_retry`]) is applied, as it is for
+/// every backend, whenever an id may be stored already: the version check fails (a retry of an
 /// append that committed looks like a conflict) or the insert meets a stored id. The lookups
 /// run in the batch's transaction, so they see the appends earlier in the same batch; the
 /// events written are not kept after their insert.
@@ -588,8 +596,8 @@ fn in_savepoint<T>(
     }
 }
 
-/// The retry rule over the ids as stored, seen from inside the batch's transaction (so with
-/// the appends earlier in the batch).
+/// The retry rule over the ids as stored, with the append boundary recorded on the first,
+/// seen from inside the batch's transaction (so with the appends earlier in the batch).
 fn retry(
     conn: &Connection,
     stream: &StreamId,
@@ -601,7 +609,11 @@ fn retry(
         found.push(rows::event_by_id(conn, event.event_id())?);
     }
     let refs: Vec<Option<&RecordedEvent>> = found.iter().map(Option::as_ref).collect();
-    resolve_retry(stream, expected, events, &refs)
+    let first = match (events.first(), refs.first()) {
+        (Some(event), Some(Some(_))) => rows::append_span(conn, event.event_id())?,
+        _ => smsys_core::AppendSpan::Unknown,
+    };
+    resolve_append_retry(stream, expected, events, &refs, first)
 }
 
 fn rolled_back() -> StoreError {
@@ -647,6 +659,7 @@ fn copy(e: &StoreError) -> StoreError {
         )),
         StoreError::Corrupt { what } => StoreError::Corrupt { what: what.clone() },
         StoreError::Closed { backend } => StoreError::Closed { backend },
+        StoreError::CheckpointFilter(mismatch) => StoreError::CheckpointFilter(mismatch.clone()),
     }
 }
 

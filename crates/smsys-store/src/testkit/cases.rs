@@ -16,6 +16,7 @@ use super::Harness;
 pub use super::batch::{
     batch_parts_stand_alone, batch_reaches_subscribers, batch_retry_returns_original_results,
 };
+pub use super::boundary::retry_is_one_whole_append;
 use super::fixture::{Fixture, event, event_with_id};
 pub use super::limits::limits_read_back_everywhere;
 pub use super::model::model_test;

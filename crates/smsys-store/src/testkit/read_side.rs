@@ -48,6 +48,7 @@ use smsys_core::records::{
 };
 use smsys_core::{CheckpointStore, Position, StoreError, Version};
 
+pub use super::filters::{checkpoint_bound_to_its_filter, index_bound_to_its_filter};
 use super::records::{
     at, ci, epoch, group, paused_timer, person, priority, record_row, service, timer,
 };
@@ -1261,6 +1262,7 @@ macro_rules! read_side_suite {
             checkpoint_names_are_independent,
             checkpoint_survives_reopen,
             checkpoint_bad_names_refused,
+            checkpoint_bound_to_its_filter,
             index_apply_and_row,
             index_replaces_by_stream,
             index_apply_is_atomic,
@@ -1269,6 +1271,7 @@ macro_rules! read_side_suite {
             index_paging_through_many_rows,
             index_foreign_cursors_refused,
             index_clear_leaves_other_names,
+            index_bound_to_its_filter,
             index_model_test
         );
     };

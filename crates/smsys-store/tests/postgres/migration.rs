@@ -314,3 +314,114 @@ async fn postgres_migration_stops_at_metadata_that_does_not_decode() {
     );
     drop_schema(&url, &schema).await;
 }
+
+/// Whether `table` of `schema` has a column `column`.
+async fn has_column(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    table: &str,
+    column: &str,
+) -> bool {
+    client
+        .query_one(
+            "SELECT count(*) FROM information_schema.columns
+             WHERE table_schema = $1 AND table_name = $2 AND column_name = $3",
+            &[&schema, &table, &column],
+        )
+        .await
+        .expect("reads the catalog")
+        .get::<_, i64>(0)
+        == 1
+}
+
+/// Migration 4 adds append boundaries and checkpoint filters: events of an older release have
+/// no boundary (`NULL`), so a part of their append is still answered as a retry (the lenient
+/// rule), while a part of an append made after the migration is refused, with `append` and
+/// as a batch part; the exact retry returns the original result either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_migration_4_keeps_old_retries_lenient_and_makes_new_ones_whole() {
+    let Some(url) = database_url() else { return };
+    let schema = fresh_schema();
+    let mut admin = raw(&url).await;
+    create_v2(&admin, &schema).await;
+    let s = Fixture::stream("bounded");
+    let old: Vec<EventData> = (0..3).map(|i| event("old", json!({ "i": i }))).collect();
+    let written = write_v2(
+        &mut admin,
+        &schema,
+        old.iter().map(|e| (s.clone(), e.clone())).collect(),
+    )
+    .await;
+
+    let store = open(&url, &schema, 2).await;
+    assert!(has_column(&admin, &schema, "events", "append_len").await);
+    assert!(has_column(&admin, &schema, "checkpoints", "filter").await);
+    let level = admin
+        .query_one(
+            &format!("SELECT max(version) FROM \"{schema}\".schema_migrations"),
+            &[],
+        )
+        .await
+        .expect("reads");
+    assert_eq!(level.get::<_, Option<i32>>(0), Some(4));
+    let unknown = admin
+        .query_one(
+            &format!("SELECT count(*) FROM \"{schema}\".events WHERE append_len IS NULL"),
+            &[],
+        )
+        .await
+        .expect("reads");
+    assert_eq!(unknown.get::<_, i64>(0), 3, "old boundaries are unknown");
+    assert_eq!(read_all(&store).await, written);
+
+    let part =
+        smsys_core::EventStore::append(&store, &s, ExpectedVersion::NoStream, old[..2].to_vec())
+            .await
+            .expect("an old append's boundaries are unknown: lenient");
+    assert_eq!(part.version, Version::new(2));
+
+    let new: Vec<EventData> = (0..3).map(|i| event("new", json!({ "i": i }))).collect();
+    let appended = smsys_core::EventStore::append(
+        &store,
+        &s,
+        ExpectedVersion::Exact(Version::new(3)),
+        new.clone(),
+    )
+    .await
+    .expect("a new append");
+    let bounds = admin
+        .query(
+            &format!(
+                "SELECT append_len FROM \"{schema}\".events WHERE stream_id = $1 AND version > 3
+                 ORDER BY version"
+            ),
+            &[&s.as_str()],
+        )
+        .await
+        .expect("reads");
+    let bounds: Vec<Option<i32>> = bounds.iter().map(|r| r.get(0)).collect();
+    assert_eq!(bounds, vec![Some(3), Some(0), Some(0)]);
+    let refused =
+        smsys_core::EventStore::append(&store, &s, ExpectedVersion::Any, new[1..].to_vec()).await;
+    assert!(
+        matches!(refused, Err(smsys_core::AppendError::EventIdReused { .. })),
+        "a part of a new append is refused: {refused:?}"
+    );
+    let batch = smsys_core::EventStore::append_batch(
+        &store,
+        vec![
+            StreamAppend::new(s.clone(), ExpectedVersion::Any, new[..2].to_vec()),
+            StreamAppend::new(s.clone(), ExpectedVersion::Any, new.clone()),
+        ],
+    )
+    .await;
+    assert!(
+        matches!(batch[0], Err(smsys_core::AppendError::EventIdReused { .. })),
+        "a part of a new append is refused as a batch part: {:?}",
+        batch[0]
+    );
+    assert_eq!(batch[1].as_ref().ok(), Some(&appended), "the exact retry");
+    assert_eq!(read_all(&store).await.len(), 6, "retries wrote nothing");
+    drop(store);
+    drop_schema(&url, &schema).await;
+}

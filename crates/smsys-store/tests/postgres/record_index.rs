@@ -73,7 +73,9 @@ fn refusal<E: std::error::Error + Clone + 'static>(error: StoreError) -> E {
                 .cloned()
                 .unwrap_or_else(|| panic!("unexpected source of {e}"))
         }
-        other @ (StoreError::Corrupt { .. } | StoreError::Closed { .. }) => {
+        other @ (StoreError::Corrupt { .. }
+        | StoreError::Closed { .. }
+        | StoreError::CheckpointFilter(_)) => {
             panic!("expected a backend refusal, got {other}")
         }
     }

@@ -1,0 +1,206 @@
+//! The personal data of the shipped record types ([`personal_data`]), field by field.
+//!
+//! Personal (encrypted, erased with the record's caller):
+//! - `logged`: `caller` (the data subject; erased reads `"erased"`, a valid [`PersonId`]),
+//!   `summary` and `description` (free text the caller gave), `attributes` (custom fields a
+//!   product defines, which may hold anything; erased reads `{}`);
+//! - free text that may quote or describe the caller: `priority_overridden.reason`,
+//!   `unassigned.reason`, `noted.text` (work notes, comments, caller updates),
+//!   `escalated.reason`, `transitioned.detail.reason` (hold, reopen, cancellation) and
+//!   `transitioned.detail.notes` (resolution notes), `attribute_set.value`;
+//! - incidents: `major_flagged.reason`, `management_informed.summary`,
+//!   `major_reviewed.findings`;
+//! - requests: `approval_rejected.reason`, `task_added.description`.
+//!
+//! Not personal data of the subject, kept in plaintext: the reference, lifecycle, statuses and
+//! phases, channel, service, affected CIs, groups, categories, impact, urgency and priority,
+//! resolution codes, link targets (record and CI ids), attribute names, SLA timers and every
+//! instant, catalogue items and fulfilment instruction references. Staff named by a record
+//! (`assigned.person`, `escalated.escalation.to_manager`, `major_manager_assigned.manager`,
+//! `approval_requested.approvers`, `approval_given.approver`, `approval_rejected.approver`,
+//! `management_informed.audience`) are the audit trail of who acted (8.6.1 requires it) and
+//! are not erased with a caller; a product that treats them as personal data adds them to its
+//! policy. Event metadata (actor, tenant, extensions) is never encrypted: do not use a
+//! caller's identity as the actor of their own updates if it must be erasable.
+//!
+//! [`PersonId`]: crate::records::PersonId
+
+use serde_json::{Value, json};
+
+use crate::personal::{FieldPointer, PersonalData, PersonalDataError};
+use crate::records::kind::event_type;
+
+/// What erased free text reads as.
+pub const ERASED_TEXT: &str = "[erased]";
+/// What an erased person reads as (a valid [`PersonId`](crate::records::PersonId)).
+pub const ERASED_PERSON: &str = "erased";
+
+fn add(
+    policy: PersonalData,
+    category: &str,
+    name: &str,
+    fields: &[(&str, Value)],
+) -> Result<PersonalData, PersonalDataError> {
+    fields.iter().try_fold(policy, |policy, (pointer, erased)| {
+        policy.with_field(
+            event_type(category, name),
+            FieldPointer::new(*pointer)?,
+            erased.clone(),
+        )
+    })
+}
+
+/// The personal fields every record type of `category` shares: those of its `logged` event
+/// (with `caller` as the data subject) and of the shared [`RecordEvent`]s.
+///
+/// [`RecordEvent`]: crate::records::RecordEvent
+pub fn shared_personal_data(category: &str) -> Result<PersonalData, PersonalDataError> {
+    let text = || json!(ERASED_TEXT);
+    let policy = PersonalData::new().with_subject(
+        event_type(category, "logged"),
+        FieldPointer::new("/caller")?,
+    );
+    let policy = add(
+        policy,
+        category,
+        "logged",
+        &[
+            ("/caller", json!(ERASED_PERSON)),
+            ("/summary", text()),
+            ("/description", text()),
+            ("/attributes", json!({})),
+        ],
+    )?;
+    let policy = add(
+        policy,
+        category,
+        "priority_overridden",
+        &[("/reason", text())],
+    )?;
+    let policy = add(policy, category, "unassigned", &[("/reason", text())])?;
+    let policy = add(policy, category, "noted", &[("/text", text())])?;
+    let policy = add(policy, category, "escalated", &[("/reason", text())])?;
+    let policy = add(
+        policy,
+        category,
+        "transitioned",
+        &[("/detail/reason", text()), ("/detail/notes", text())],
+    )?;
+    add(policy, category, "attribute_set", &[("/value", text())])
+}
+
+/// The personal data of the shipped record types, incidents and service requests (see the
+/// [module docs](self) for what is and is not personal). A product extends it with
+/// [`PersonalData::merge`].
+///
+/// ```
+/// use smsys_core::EventType;
+/// use smsys_core::records::personal_data;
+/// let policy = personal_data();
+/// let logged = EventType::new("incident.logged")?;
+/// assert!(policy.field(&logged, "/summary").is_some());
+/// assert!(policy.field(&logged, "/service").is_none());
+/// # Ok::<(), smsys_core::IdError>(())
+/// ```
+pub fn personal_data() -> PersonalData {
+    shipped().unwrap_or_else(|e| unreachable!("the shipped personal data policy is valid: {e}"))
+}
+
+fn shipped() -> Result<PersonalData, PersonalDataError> {
+    let text = || json!(ERASED_TEXT);
+    let incident = shared_personal_data("incident")?;
+    let incident = add(
+        incident,
+        "incident",
+        "major_flagged",
+        &[("/reason", text())],
+    )?;
+    let incident = add(
+        incident,
+        "incident",
+        "management_informed",
+        &[("/summary", text())],
+    )?;
+    let incident = add(
+        incident,
+        "incident",
+        "major_reviewed",
+        &[("/findings", text())],
+    )?;
+    let request = shared_personal_data("request")?;
+    let request = add(
+        request,
+        "request",
+        "approval_rejected",
+        &[("/reason", text())],
+    )?;
+    let request = add(
+        request,
+        "request",
+        "task_added",
+        &[("/description", text())],
+    )?;
+    incident.merge(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::DomainEvent;
+    use crate::records::{Incident, RequestEvent, TypedEvent};
+
+    /// Every erased placeholder still decodes: a payload with each personal field replaced by
+    /// its placeholder reads as the typed event.
+    #[test]
+    fn erased_payloads_still_decode() {
+        let policy = personal_data();
+        let samples = [
+            (
+                "incident.logged",
+                json!({"reference": "INC-1", "lifecycle": {"name": "incident", "version": 1},
+                "status": "new", "caller": "ana", "channel": "phone", "service": "email",
+                "affected_cis": [], "summary": "s", "description": "d", "attributes": {"vendor": "x"}}),
+            ),
+            (
+                "incident.noted",
+                json!({"kind": "comment", "text": "call me on 555"}),
+            ),
+            (
+                "incident.transitioned",
+                json!({"transition": "resolve", "from": "a", "to": "b",
+                "phase": "resolved", "detail": {"kind": "resolution", "code": "fixed", "notes": "n"},
+                "at": "2026-01-01T00:00:00Z"}),
+            ),
+            (
+                "incident.attribute_set",
+                json!({"name": "vendor", "value": 3}),
+            ),
+            ("incident.major_reviewed", json!({"findings": "f"})),
+        ];
+        for (name, mut payload) in samples {
+            let ty = crate::EventType::new(name).unwrap_or_else(|e| panic!("{e}"));
+            assert!(policy.holds_personal(&ty, &payload), "{name}");
+            for field in policy.fields(&ty) {
+                if let Some(value) = payload.pointer_mut(field.pointer.as_str()) {
+                    *value = field.erased.clone();
+                }
+            }
+            let decoded = TypedEvent::<Incident>::from_payload(&ty, payload);
+            assert!(decoded.is_ok(), "{name}: {decoded:?}");
+        }
+        let ty = crate::EventType::new("request.task_added").unwrap_or_else(|e| panic!("{e}"));
+        let payload = json!({"task": "t1", "description": ERASED_TEXT});
+        assert!(RequestEvent::from_payload(&ty, payload).is_ok());
+    }
+
+    #[test]
+    fn ids_of_services_groups_and_cis_are_not_personal() {
+        let policy = personal_data();
+        let logged = crate::EventType::new("request.logged").unwrap_or_else(|e| panic!("{e}"));
+        for pointer in ["/reference", "/service", "/affected_cis", "/catalogue_item"] {
+            assert!(policy.field(&logged, pointer).is_none(), "{pointer}");
+        }
+        let assigned = crate::EventType::new("incident.assigned").unwrap_or_else(|e| panic!("{e}"));
+        assert!(policy.fields(&assigned).is_empty());
+    }
+}
