@@ -165,16 +165,47 @@ pub enum PersonalDataError {
         /// The other.
         second: FieldPointer,
     },
-    /// The subject field of an event holds something other than a valid subject.
-    #[error("subject field {pointer} of {event_type} does not name a data subject: {reason}")]
+    /// The subject field of an event holds something other than a valid subject. Only where
+    /// and what kind of problem: the value itself is personal data and never reported.
+    #[error("subject field {pointer} of {event_type} does not name a data subject: {problem}")]
     Subject {
         /// The event type.
         event_type: EventType,
         /// The subject field.
         pointer: FieldPointer,
         /// What is wrong with its value.
-        reason: String,
+        problem: SubjectProblem,
     },
+}
+
+/// What is wrong with the value of a subject field (the value itself is never reported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubjectProblem {
+    /// The field holds something other than a string.
+    #[error("it is not a string")]
+    NotAString,
+    /// The string is empty.
+    #[error("it is empty")]
+    Empty,
+    /// The string is longer than [`MAX_SUBJECT_LEN`] bytes.
+    #[error("it is longer than {MAX_SUBJECT_LEN} bytes")]
+    TooLong,
+    /// The string holds a control character.
+    #[error("it holds a control character")]
+    InvalidChar,
+}
+
+impl SubjectProblem {
+    /// The kind of problem a refused [`DataSubject`] had, without its value.
+    fn of(error: &IdError) -> Self {
+        match error {
+            IdError::Empty { .. } => Self::Empty,
+            IdError::TooLong { .. } => Self::TooLong,
+            IdError::InvalidChar { .. }
+            | IdError::MissingSeparator(_)
+            | IdError::NilUuid { .. } => Self::InvalidChar,
+        }
+    }
 }
 
 /// Which fields of which event types are personal data; see the [module docs](self).
@@ -316,17 +347,17 @@ impl PersonalData {
         let Some(value) = payload.pointer(pointer.as_str()) else {
             return Ok(None);
         };
-        let refuse = |reason: String| PersonalDataError::Subject {
+        let refuse = |problem| PersonalDataError::Subject {
             event_type: event_type.clone(),
             pointer: pointer.clone(),
-            reason,
+            problem,
         };
         let text = value
             .as_str()
-            .ok_or_else(|| refuse(format!("{value} is not a string")))?;
+            .ok_or_else(|| refuse(SubjectProblem::NotAString))?;
         DataSubject::new(text)
             .map(Some)
-            .map_err(|e: IdError| refuse(e.to_string()))
+            .map_err(|e: IdError| refuse(SubjectProblem::of(&e)))
     }
 }
 
@@ -384,7 +415,47 @@ mod tests {
         let number = serde_json::json!({"caller": 7});
         assert!(matches!(
             policy.subject_of(&ty("x.logged"), &number),
-            Err(PersonalDataError::Subject { .. })
+            Err(PersonalDataError::Subject {
+                problem: SubjectProblem::NotAString,
+                ..
+            })
         ));
+    }
+
+    #[test]
+    fn refused_subjects_are_not_quoted() {
+        let policy = PersonalData::new().with_subject(ty("x.logged"), ptr("/caller"));
+        for (value, problem) in [
+            (serde_json::json!(5550100), SubjectProblem::NotAString),
+            (
+                serde_json::json!({"phone": "555-0100"}),
+                SubjectProblem::NotAString,
+            ),
+            (
+                serde_json::json!("ana\n555-0100"),
+                SubjectProblem::InvalidChar,
+            ),
+            (
+                serde_json::json!("555-0100".repeat(40)),
+                SubjectProblem::TooLong,
+            ),
+            (serde_json::json!(""), SubjectProblem::Empty),
+        ] {
+            let payload = serde_json::json!({ "caller": value });
+            let error = policy.subject_of(&ty("x.logged"), &payload);
+            let Err(error) = error else {
+                panic!("accepted {payload}")
+            };
+            assert!(
+                matches!(&error, PersonalDataError::Subject { problem: p, .. } if *p == problem),
+                "{error:?}"
+            );
+            let (shown, debug) = (error.to_string(), format!("{error:?}"));
+            assert!(
+                !shown.contains("555") && !debug.contains("555"),
+                "{shown} {debug}"
+            );
+            assert!(shown.contains("/caller"), "{shown}");
+        }
     }
 }

@@ -29,8 +29,7 @@ pub trait Reactor: Send + Sync {
     /// reactor whose filter changed is refused its old checkpoint
     /// ([`StoreError::CheckpointFilter`](crate::StoreError::CheckpointFilter)), since
     /// resuming would skip the earlier events the new filter accepts; run it under a new name
-    /// (it then reacts to the whole log, which its derived ids make harmless) or clear the
-    /// checkpoint.
+    /// (it then reacts to the whole log, which its derived ids make harmless).
     fn filter(&self) -> LogFilter {
         LogFilter::all()
     }

@@ -124,8 +124,8 @@ pub enum StoreError {
     },
     /// A checkpoint is kept for a reader of other events than the one asking for it:
     /// resuming from it would skip the events the new filter accepts before it. Nothing was
-    /// changed. Clear the checkpoint to rebuild from the start, or keep the new reader under
-    /// a new name.
+    /// changed. Run the new reader under a new name (it starts from the beginning), or, for a
+    /// record index, clear it to rebuild it.
     #[error("{0}")]
     CheckpointFilter(Box<FilterMismatch>),
 }
@@ -134,7 +134,7 @@ pub enum StoreError {
 /// [`CheckpointStore::load_checkpoint_for`](crate::CheckpointStore::load_checkpoint_for)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "checkpoint {name} is kept for {kept}, not for {requested}: resuming from it would skip events; clear it to rebuild from the start, or use a new name"
+    "checkpoint {name} is kept for {kept}, not for {requested}: resuming from it would skip events; run the reader under a new name (a record index: or clear it to rebuild it)"
 )]
 pub struct FilterMismatch {
     /// The checkpoint's name.

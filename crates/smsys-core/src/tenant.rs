@@ -1,12 +1,17 @@
 //! Tenants that never see each other: a log per tenant, and handles bound to one.
 //!
 //! A deployment serving many customers keeps one store per tenant ([`Tenants`]): each tenant
-//! has its own streams, positions, hash chain, seals, checkpoints and record index. Positions
-//! stay dense per tenant and chain links never point into another tenant's events, so nothing
-//! a tenant reads (not even a gap in the positions) reveals another tenant's activity, and
-//! every read of a tenant's handle is confined by construction: the tenant is part of every
-//! stream's identity through the handle it is reached by. `INC-1` of one tenant and `INC-1` of
-//! another are two streams of two logs.
+//! has its own streams, positions, hash chain, seals, checkpoints and record index. Chain links
+//! never point into another tenant's events, and every read of a tenant's handle is confined
+//! by construction: the tenant is part of every stream's identity through the handle it is
+//! reached by. `INC-1` of one tenant and `INC-1` of another are two streams of two logs.
+//!
+//! A tenant never reads another tenant's events. Whether what it reads shows that other
+//! tenants are active depends on the store: where positions are dense per tenant (the
+//! embedded stores), no gap in them does; a store whose positions or delivery are shared
+//! beyond one tenant (PostgreSQL: cluster-wide transaction ids, and delivery that waits for
+//! the oldest open transaction of the cluster) shows that other writers exist and can hold
+//! back a tenant's reads. `smsys_store::tenancy` says what holds on each backend.
 //!
 //! A handle, [`TenantStore`], is bound to one tenant. It stamps every appended event's
 //! [`Metadata`](crate::Metadata) with its tenant when the event names none, refuses an event

@@ -186,7 +186,7 @@ mod tests {
                 if m.name == "notifier" && m.kept == both.canonical() && m.requested == narrower),
             "{err}"
         );
-        assert!(err.to_string().contains("clear it"), "{err}");
+        assert!(err.to_string().contains("new name"), "{err}");
         assert!(matches!(
             check_binding(&name, Some("{not json"), &both),
             Err(StoreError::Corrupt { .. })

@@ -12,9 +12,10 @@
 //! file (`SqliteEventStore::record_index`) and the PostgreSQL schema
 //! (`PgEventStore::record_index`) whose rows and checkpoint commit together.
 //!
-//! Tenants never see each other: a log per tenant ([`tenancy`]), in memory
-//! ([`MemoryTenants`]), a file per tenant on SQLite (`SqliteTenants`) or a schema per tenant
-//! on PostgreSQL (`PgTenants`, with row-level security).
+//! Tenants never read each other's events: a log per tenant ([`tenancy`], which also says what
+//! each backend lets one tenant notice of the others), in memory ([`MemoryTenants`]), a file
+//! per tenant on SQLite (`SqliteTenants`) or a schema per tenant on PostgreSQL (`PgTenants`,
+//! with row-level security).
 //!
 //! The [`paging`] module turns a backend's page queries into streams and subscriptions, and the
 //! `testkit` module (feature `testkit`) is the conformance suite any backend, also a

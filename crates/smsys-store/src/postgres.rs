@@ -55,7 +55,7 @@ use futures::StreamExt;
 use smsys_core::{
     AppendError, AppendResult, BackendError, EventData, EventId, EventStore, EventStream,
     ExpectedVersion, LogFilter, Position, RecordedEvent, SnapshotStore, StoreError, StreamAppend,
-    StreamId, Version,
+    StreamId, TenantId, Version,
 };
 use tokio::task::AbortHandle;
 
@@ -126,6 +126,9 @@ struct Inner {
     wake: Arc<Wake>,
     read_barrier_timeout: Duration,
     held_back_poll: Duration,
+    /// The tenant whose row-level security policy every table of the schema gets, when the
+    /// store is a tenant's with row-level security on.
+    secured_for: Option<TenantId>,
     tasks: Vec<AbortHandle>,
 }
 
@@ -246,10 +249,14 @@ impl PgEventStore {
             .create_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| PgError::Pool(Box::new(e)))?;
+        let secured_for = options
+            .session_tenant
+            .clone()
+            .filter(|_| options.row_security);
         {
             let mut client = pool.get().await.map_err(|e| pool_error("connect", e))?;
             let client: &mut tokio_postgres::Client = &mut client;
-            schema::migrate(client, &options.schema).await?;
+            schema::migrate(client, &options.schema, secured_for.as_ref()).await?;
             schema::check_transaction_ids(client, &options.schema).await?;
         }
         let schema = options.schema;
@@ -274,6 +281,7 @@ impl PgEventStore {
                 wake,
                 read_barrier_timeout: options.read_barrier_timeout,
                 held_back_poll: options.held_back_poll,
+                secured_for,
                 tasks: vec![listener.abort_handle(), announcer.abort_handle()],
             }),
         })
@@ -282,6 +290,38 @@ impl PgEventStore {
     /// The schema holding this store's tables.
     pub fn schema(&self) -> &SchemaName {
         &self.inner.schema
+    }
+
+    /// Runs `sql`, statements creating tables in the store's schema (no `BEGIN` or `COMMIT`),
+    /// in one transaction that for a tenant's store also gives every table of the schema
+    /// row-level security ([`tenants::secure`]), so no table of a tenant's schema is committed
+    /// without it. Whatever creates tables in the store's schema outside the migrations (the
+    /// key store's `data_keys`) goes through here.
+    pub(crate) async fn create_tables(
+        &self,
+        operation: &'static str,
+        sql: &str,
+    ) -> Result<(), StoreError> {
+        let mut client = self
+            .inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| pool_error(operation, e))?;
+        let created = async {
+            let tx = client.transaction().await?;
+            tx.batch_execute(sql).await?;
+            if let Some(tenant) = &self.inner.secured_for {
+                tenants::secure(&tx, tenant, &self.inner.schema).await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        if let Err(error) = created {
+            pool::release_after(client, &error);
+            return Err(error::store_error(operation, error));
+        }
+        Ok(())
     }
 
     /// Where delivery stands: the newest deliverable position and how many committed events

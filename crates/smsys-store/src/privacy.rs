@@ -53,11 +53,29 @@
 //! One 256-bit data key per record stream (key id = stream id), drawn from the operating
 //! system's random number generator and registered to the data subject named by the stream's
 //! first event carrying one (a record's `logged` event names its caller; the policy says which
-//! field). An append to a stream without a key whose events name no subject takes the subject
+//! field). The key is created before any ciphertext under it is stored; since an append that
+//! is refused, or loses the race for the stream's first version, may have created it for its
+//! own subject, the append that records the stream's first event registers the key to its
+//! subject once the inner store has recorded it (a retry of that append does it again).
+//! An append to a stream without a key whose events name no subject takes the subject
 //! from the stream's first stored event if that is plaintext (a record logged before the
-//! decorator was installed); otherwise it is refused (`PrivacyError::NoSubject`), as is an
-//! append to a stream whose key was erased (`PrivacyError::Erased`). Keys live in a
-//! [`KeyStore`], never in the log.
+//! decorator was installed); otherwise it is refused (`PrivacyError::NoSubject`). Keys live in
+//! a [`KeyStore`], never in the log.
+//!
+//! Erasing a key keeps its id as erased ([`KeyState::Erased`]): a key is never created again
+//! under an erased id, and an append holding personal fields to an erased stream is refused
+//! (`PrivacyError::Erased`) before anything else is looked at, whatever subject its events
+//! name. Appends without personal fields (a status change) are still recorded.
+//!
+//! # Events written before the decorator
+//!
+//! Events appended to the inner store before the decorator was installed hold their personal
+//! fields in plaintext, and deleting a key cannot erase them: an erased record logged that way
+//! still shows its plaintext first event. [`Protected::erase_subject`] counts such events of
+//! the streams it erases ([`ErasureReport::plaintext_events`], and warns); an operator must
+//! migrate them (re-encrypt, or redact, in a copy of the log) to make them erasable. A record
+//! logged before the decorator and never appended to through it has no key, so erasure does
+//! not find it at all.
 //!
 //! # Encrypted field format, version 1
 //!
@@ -94,12 +112,10 @@
 //! Verify and seal the inner store ([`Protected::inner`]): events read through the decorator
 //! carry the hash of their stored (encrypted) form.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use serde_json::Value;
 use smsys_core::personal::{DataSubject, PersonalData, PersonalDataError};
 use smsys_core::{
     AppendError, AppendResult, BackendError, EventData, EventId, EventStore, EventStream,
@@ -110,6 +126,7 @@ use smsys_core::{
 mod envelope;
 mod erasure;
 mod keys;
+mod read;
 
 #[cfg(feature = "postgres")]
 pub use crate::postgres::PgKeyStore;
@@ -119,7 +136,7 @@ pub use erasure::{
     ERASURE_CATEGORY, ERASURE_EVENT_TYPE, ErasureError, ErasureReport, ErasureRequest,
     erasure_stream,
 };
-pub use keys::{DataKey, KEY_LEN, KeyStore, MemoryKeyStore};
+pub use keys::{DataKey, KEY_LEN, KeyState, KeyStore, MemoryKeyStore};
 
 /// The backend name of refusals the decorator reports as [`BackendError`]s.
 pub const BACKEND: &str = "privacy";
@@ -187,12 +204,12 @@ impl<S: EventStore + ?Sized> Clone for Protected<S> {
     }
 }
 
-/// The keys one read has looked up, by key id (`None`: erased).
-#[derive(Default)]
-struct KeyCache(HashMap<String, Option<DataKey>>);
-
-/// Most keys one read keeps at once (a long subscription forgets them all past this).
-const MAX_CACHED_KEYS: usize = 1024;
+/// An append ready for the inner store: its events, personal fields encrypted, and the data
+/// subject they name (registered to the stream's key once the append records its first event).
+struct Sealed {
+    events: Vec<EventData>,
+    subject: Option<DataSubject>,
+}
 
 fn refusal(error: PrivacyError) -> AppendError {
     AppendError::Store(StoreError::Backend(BackendError::new(
@@ -225,44 +242,52 @@ impl<S: EventStore + ?Sized> Protected<S> {
         &self.policy
     }
 
-    /// The data subject of `stream` when it has no key yet: named by `events`, or by the
-    /// stream's first stored event if that is plaintext.
-    async fn subject(
+    /// The data subject the first of `events` naming one names.
+    fn named_subject(
         &self,
         stream: &StreamId,
         events: &[EventData],
-    ) -> Result<DataSubject, AppendError> {
-        let named = |event_type, payload: &Value| {
-            self.policy
-                .subject_of(event_type, payload)
+    ) -> Result<Option<DataSubject>, AppendError> {
+        for event in events {
+            let named = self
+                .policy
+                .subject_of(event.event_type(), event.payload())
                 .map_err(|source| {
                     refusal(PrivacyError::Subject {
                         stream: stream.clone(),
                         source,
                     })
-                })
-        };
-        for event in events {
-            if let Some(subject) = named(event.event_type(), event.payload())? {
-                return Ok(subject);
+                })?;
+            if named.is_some() {
+                return Ok(named);
             }
         }
+        Ok(None)
+    }
+
+    /// The data subject of `stream`, which has no key yet and whose new events name none: the
+    /// one its first stored event names if that is plaintext (a record logged before the
+    /// decorator was installed). A first event holding encrypted fields means the key was
+    /// erased by a key store that kept no record of it: refused as erased.
+    async fn stored_subject(&self, stream: &StreamId) -> Result<DataSubject, AppendError> {
         let first = self.inner.read_stream(stream, Version::FIRST).next().await;
         if let Some(first) = first {
             let first = first?;
-            let mut marked = false;
-            let mut payload = first.data.payload().clone();
-            let _: Result<(), ()> = envelope::visit_marked(&mut payload, &mut |_, _| {
-                marked = true;
-                Ok(())
-            });
-            if marked {
-                // Encrypted under a key that is gone: the stream's subject was erased.
+            if envelope::holds_envelope(first.data.payload()) {
                 return Err(refusal(PrivacyError::Erased {
                     stream: stream.clone(),
                 }));
             }
-            if let Some(subject) = named(first.event_type(), first.data.payload())? {
+            let named = self
+                .policy
+                .subject_of(first.event_type(), first.data.payload())
+                .map_err(|source| {
+                    refusal(PrivacyError::Subject {
+                        stream: stream.clone(),
+                        source,
+                    })
+                })?;
+            if let Some(subject) = named {
                 return Ok(subject);
             }
         }
@@ -271,12 +296,15 @@ impl<S: EventStore + ?Sized> Protected<S> {
         }))
     }
 
-    /// `events` with their personal fields encrypted (after the append's own shape checks).
+    /// `events` with their personal fields encrypted (after the append's own shape checks),
+    /// and the subject they name. An append to a stream whose key was erased is refused
+    /// before anything else is looked at; a stream without a key gets one before any
+    /// ciphertext under it is stored.
     async fn protect(
         &self,
         stream: &StreamId,
         events: Vec<EventData>,
-    ) -> Result<Vec<EventData>, AppendError> {
+    ) -> Result<Sealed, AppendError> {
         check_append_shape(stream, &events)?;
         for event in &events {
             let mut payload = event.payload().clone();
@@ -292,16 +320,36 @@ impl<S: EventStore + ?Sized> Protected<S> {
         }
         let personal = |e: &EventData| self.policy.holds_personal(e.event_type(), e.payload());
         if !events.iter().any(personal) {
-            return Ok(events);
+            return Ok(Sealed {
+                events,
+                subject: None,
+            });
         }
-        let key = match self.keys.key(stream).await? {
-            Some(key) => key,
+        let erased = || {
+            refusal(PrivacyError::Erased {
+                stream: stream.clone(),
+            })
+        };
+        let kept = self.keys.key(stream).await?;
+        if kept.as_ref().is_some_and(KeyState::is_erased) {
+            return Err(erased());
+        }
+        let named = self.named_subject(stream, &events)?;
+        let state = match kept {
+            Some(state) => state,
             None => {
-                let subject = self.subject(stream, &events).await?;
+                let subject = match &named {
+                    Some(subject) => subject.clone(),
+                    None => self.stored_subject(stream).await?,
+                };
                 self.keys.key_for(stream, &subject).await?
             }
         };
-        Ok(events
+        let KeyState::Live(key) = state else {
+            // Erased while this append ran.
+            return Err(erased());
+        };
+        let events = events
             .into_iter()
             .map(|event| {
                 let (event_type, schema_version, mut payload, metadata) = event.into_parts();
@@ -313,86 +361,32 @@ impl<S: EventStore + ?Sized> Protected<S> {
                 }
                 EventData::stored(event_type, schema_version, payload, metadata)
             })
-            .collect())
+            .collect();
+        Ok(Sealed {
+            events,
+            subject: named,
+        })
     }
 
-    /// `event` with its encrypted fields opened (or read as erased).
-    async fn open(
+    /// After the inner store recorded an append of `subject`'s events: if it recorded the
+    /// stream's first event, the stream's key is registered to `subject`, whoever created it
+    /// (a refused append or one that lost the race for the stream's first version may have
+    /// created it for its own subject). A retry of the append, answered with the original
+    /// result, registers again: so a crash between the append and this leaves the key
+    /// registered to the subject it was created for until the append is retried.
+    async fn settle(
         &self,
-        cache: &mut KeyCache,
-        event: RecordedEvent,
-    ) -> Result<RecordedEvent, StoreError> {
-        let RecordedEvent {
-            stream,
-            version,
-            position,
-            data,
-            recorded_at,
-            previous_hash,
-            hash,
-        } = event;
-        let (event_type, schema_version, mut payload, metadata) = data.into_parts();
-        let corrupt = |what: String| StoreError::Corrupt {
-            what: format!(
-                "event {} of {stream} (version {version}): {what}",
-                metadata.event_id()
-            ),
-        };
-        let mut wanted = Vec::new();
-        envelope::visit_marked(&mut payload, &mut |pointer, value| {
-            let envelope = envelope::parse(value, pointer)?;
-            if !cache.0.contains_key(envelope.key) {
-                wanted.push(envelope.key.to_owned());
-            }
-            Ok(())
-        })
-        .map_err(|e: envelope::EnvelopeError| corrupt(e.to_string()))?;
-        if cache.0.len() + wanted.len() > MAX_CACHED_KEYS {
-            cache.0.clear();
+        stream: &StreamId,
+        subject: Option<&DataSubject>,
+        result: AppendResult,
+    ) -> Result<AppendResult, AppendError> {
+        if let Some(subject) = subject
+            && result.first_version() == Version::FIRST
+        {
+            // `false`: erased since, which nothing undoes.
+            self.keys.register(stream, subject).await?;
         }
-        for key_id in wanted {
-            let id: StreamId = key_id
-                .parse()
-                .map_err(|e| corrupt(format!("key id {key_id:?}: {e}")))?;
-            let key = self.keys.key(&id).await?;
-            cache.0.insert(key_id, key);
-        }
-        let event_id = metadata.event_id();
-        envelope::visit_marked(&mut payload, &mut |pointer, value| {
-            let envelope = envelope::parse(value, pointer)?;
-            *value = match cache.0.get(envelope.key).and_then(Option::as_ref) {
-                Some(key) => envelope::open(&envelope, key, event_id, pointer)?,
-                None => self
-                    .policy
-                    .field(&event_type, pointer)
-                    .map_or(Value::Null, |f| f.erased.clone()),
-            };
-            Ok(())
-        })
-        .map_err(|e: envelope::EnvelopeError| corrupt(e.to_string()))?;
-        Ok(RecordedEvent {
-            stream,
-            version,
-            position,
-            data: EventData::stored(event_type, schema_version, payload, metadata),
-            recorded_at,
-            previous_hash,
-            hash,
-        })
-    }
-
-    fn opened<'a>(&'a self, events: EventStream<'a>) -> EventStream<'a> {
-        futures::stream::unfold(
-            (events, KeyCache::default()),
-            move |(mut events, mut cache)| async move {
-                let next = match events.next().await? {
-                    Ok(event) => self.open(&mut cache, event).await,
-                    Err(e) => Err(e),
-                };
-                Some((next, (events, cache)))
-            },
-        )
-        .boxed()
+        Ok(result)
     }
 }
 
@@ -404,8 +398,9 @@ impl<S: EventStore + ?Sized> EventStore for Protected<S> {
         expected: ExpectedVersion,
         events: Vec<EventData>,
     ) -> Result<AppendResult, AppendError> {
-        let events = self.protect(stream, events).await?;
-        self.inner.append(stream, expected, events).await
+        let Sealed { events, subject } = self.protect(stream, events).await?;
+        let result = self.inner.append(stream, expected, events).await?;
+        self.settle(stream, subject.as_ref(), result).await
     }
 
     async fn append_batch(
@@ -415,9 +410,11 @@ impl<S: EventStore + ?Sized> EventStore for Protected<S> {
         let mut results: Vec<Option<Result<AppendResult, AppendError>>> =
             Vec::with_capacity(appends.len());
         let mut protected = Vec::with_capacity(appends.len());
+        let mut subjects = Vec::with_capacity(appends.len());
         for part in appends {
             match self.protect(&part.stream, part.events).await {
-                Ok(events) => {
+                Ok(Sealed { events, subject }) => {
+                    subjects.push((part.stream.clone(), subject));
                     protected.push(StreamAppend::new(part.stream, part.expected, events));
                     results.push(None);
                 }
@@ -425,23 +422,33 @@ impl<S: EventStore + ?Sized> EventStore for Protected<S> {
             }
         }
         let mut inner = self.inner.append_batch(protected).await.into_iter();
-        results
-            .into_iter()
-            .map(|result| {
-                result.unwrap_or_else(|| {
-                    inner.next().unwrap_or_else(|| {
+        let mut subjects = subjects.into_iter();
+        let mut answered = Vec::with_capacity(results.len());
+        for result in results {
+            answered.push(match result {
+                Some(refused) => refused,
+                None => match (inner.next(), subjects.next()) {
+                    (Some(Ok(result)), Some((stream, subject))) => {
+                        self.settle(&stream, subject.as_ref(), result).await
+                    }
+                    (Some(Err(e)), _) => Err(e),
+                    (None, _) | (Some(Ok(_)), None) => {
                         Err(AppendError::Store(StoreError::Corrupt {
                             what: "the inner store answered fewer parts than it was given".into(),
                         }))
-                    })
-                })
-            })
-            .collect()
+                    }
+                },
+            });
+        }
+        answered
     }
 
     async fn find_event(&self, id: EventId) -> Result<Option<RecordedEvent>, StoreError> {
         match self.inner.find_event(id).await? {
-            Some(event) => self.open(&mut KeyCache::default(), event).await.map(Some),
+            Some(event) => self
+                .open(&mut read::KeyCache::default(), event)
+                .await
+                .map(Some),
             None => Ok(None),
         }
     }

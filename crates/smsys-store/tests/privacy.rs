@@ -22,14 +22,19 @@ use smsys_core::personal::DataSubject;
 use smsys_core::records::personal_data;
 use smsys_core::seal::verify_sealed;
 use smsys_core::{
-    Actor, AppendError, EventData, EventId, EventStore, EventType, ExpectedVersion, LogFilter,
-    Metadata, Position, StoreError, StreamAppend, StreamId, Version,
+    Actor, EventData, EventId, EventStore, EventType, ExpectedVersion, LogFilter, Metadata,
+    Position, StreamAppend, StreamId, Version,
 };
 use smsys_store::MemoryEventStore;
 use smsys_store::privacy::{
-    ERASURE_EVENT_TYPE, ErasureRequest, KeyStore, MemoryKeyStore, PrivacyError, Protected,
+    ERASURE_EVENT_TYPE, ErasureRequest, KeyState, KeyStore, MemoryKeyStore, Protected,
     erasure_stream,
 };
+
+#[path = "privacy/edges.rs"]
+mod edges;
+
+use edges::{assert_refused_as_erased, erasure_edges};
 
 const CALLER: &str = "caller-ana-7731";
 const SUMMARY: &str = "laptop stolen from car, call 555-0100";
@@ -167,8 +172,12 @@ async fn scenario<S: EventStore + 'static>(inner: Arc<S>, keys: Arc<dyn KeyStore
         .expect("erases");
     assert_eq!(report.streams, vec![stream(1), stream(2)]);
     assert_eq!(report.events, 4);
-    assert!(keys.key(&stream(1)).await.unwrap().is_none());
-    assert!(keys.key(&stream(3)).await.unwrap().is_some());
+    assert_eq!(keys.key(&stream(1)).await.unwrap(), Some(KeyState::Erased));
+    assert!(matches!(
+        keys.key(&stream(3)).await.unwrap(),
+        Some(KeyState::Live(_))
+    ));
+    assert_eq!(report.plaintext_events, 0);
     // Run again, the same request answers with the recorded report.
     assert_eq!(
         store
@@ -211,27 +220,52 @@ async fn scenario<S: EventStore + 'static>(inner: Arc<S>, keys: Arc<dyn KeyStore
     // Nothing personal can be recorded in an erased record again.
     let refused = store
         .append(&stream(1), ExpectedVersion::Any, vec![noted(9)])
-        .await
-        .expect_err("refused");
-    let source = match &refused {
-        AppendError::Store(StoreError::Backend(b)) => std::error::Error::source(b),
-        other => panic!("{other:?}"),
-    };
-    assert!(
-        source
-            .and_then(|s| s.downcast_ref::<PrivacyError>())
-            .is_some_and(|e| matches!(e, PrivacyError::Erased { .. })),
-        "{refused:?}"
-    );
+        .await;
+    assert_refused_as_erased(&refused);
 }
 
 #[tokio::test]
 async fn memory_round_trip_retry_and_erasure() {
-    scenario(
+    let (inner, keys) = (
         Arc::new(MemoryEventStore::new()),
         Arc::new(MemoryKeyStore::new()),
-    )
-    .await;
+    );
+    scenario(inner.clone(), keys.clone()).await;
+    erasure_edges(inner, keys).await;
+}
+
+/// Refusals name where and what, never the personal value refused.
+#[tokio::test]
+async fn refusals_do_not_quote_personal_data() {
+    let store = Protected::new(
+        Arc::new(MemoryEventStore::new()),
+        Arc::new(MemoryKeyStore::new()),
+        personal_data(),
+    );
+    for caller in [
+        json!("Ana Smith\nphone 555-0100"),
+        json!({"phone": "555-0100"}),
+    ] {
+        let mut event = logged(1, "x");
+        let (event_type, version, mut payload, metadata) = event.into_parts();
+        payload["caller"] = caller;
+        event = EventData::stored(event_type, version, payload, metadata);
+        let error = store
+            .append(&stream(1), ExpectedVersion::NoStream, vec![event])
+            .await
+            .unwrap_err();
+        let mut text = format!("{error} {error:?}");
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            text.push_str(&format!(" | {cause} {cause:?}"));
+            source = cause.source();
+        }
+        assert!(
+            !text.contains("555-0100"),
+            "personal data in a refusal: {text}"
+        );
+        assert!(text.contains("/caller"), "{text}");
+    }
 }
 
 #[tokio::test]
@@ -279,7 +313,9 @@ mod sqlite {
         let keys = SqliteKeyStore::open(dir.path().join("keys.db"))
             .await
             .unwrap();
-        scenario(inner.clone(), Arc::new(keys)).await;
+        let keys = Arc::new(keys);
+        scenario(inner.clone(), keys.clone()).await;
+        erasure_edges(inner.clone(), keys).await;
         assert!(inner.verify().await.unwrap().is_intact());
     }
 
@@ -294,9 +330,10 @@ mod sqlite {
             DataSubject::new("ana").unwrap(),
             DataSubject::new("bo").unwrap(),
         );
-        let key = keys.key_for(&stream(1), &ana).await.unwrap();
+        let live = |state: KeyState| state.into_live().expect("a live key");
+        let key = live(keys.key_for(&stream(1), &ana).await.unwrap());
         assert_eq!(
-            keys.key_for(&stream(1), &bo).await.unwrap(),
+            live(keys.key_for(&stream(1), &bo).await.unwrap()),
             key,
             "create-or-get"
         );
@@ -312,7 +349,9 @@ mod sqlite {
         };
         assert!(holds(&on_disk(), &key), "the key is written before erasure");
         assert_eq!(
-            keys.erase_subject(&ana).await.unwrap(),
+            keys.erase(&ana, &[stream(2), stream(1), stream(3)])
+                .await
+                .unwrap(),
             vec![stream(1), stream(2)]
         );
         assert!(
@@ -321,9 +360,24 @@ mod sqlite {
         );
         drop(keys);
         let keys = SqliteKeyStore::open(&path).await.unwrap();
-        assert_eq!(keys.key(&stream(1)).await.unwrap(), None);
+        assert_eq!(keys.key(&stream(1)).await.unwrap(), Some(KeyState::Erased));
+        assert_eq!(
+            keys.key_for(&stream(1), &ana).await.unwrap(),
+            KeyState::Erased,
+            "never created again"
+        );
+        assert!(!keys.register(&stream(1), &bo).await.unwrap());
+        assert_eq!(keys.key(&stream(4)).await.unwrap(), None);
         assert!(keys.keys_of(&ana).await.unwrap().is_empty());
         assert_eq!(keys.key(&stream(3)).await.unwrap(), Some(kept));
+        assert_eq!(
+            keys.keys(&[stream(3), stream(1), stream(4)]).await.unwrap(),
+            vec![
+                keys.key(&stream(3)).await.unwrap(),
+                Some(KeyState::Erased),
+                None
+            ]
+        );
     }
 }
 
@@ -362,6 +416,7 @@ mod postgres {
         let keys = PgKeyStore::open(&inner).await.expect("key table");
         let inner = Arc::new(inner);
         scenario(inner.clone(), Arc::new(keys.clone())).await;
+        erasure_edges(inner.clone(), Arc::new(keys.clone())).await;
         assert!(inner.verify().await.unwrap().is_intact());
         // Reopened on another pool, the erased keys stay erased.
         let again = PgEventStore::builder(url.as_str())
@@ -371,8 +426,20 @@ mod postgres {
             .await
             .unwrap();
         let keys = PgKeyStore::open(&again).await.unwrap();
-        assert!(keys.key(&stream(1)).await.unwrap().is_none());
-        assert!(keys.key(&stream(3)).await.unwrap().is_some());
+        assert_eq!(keys.key(&stream(1)).await.unwrap(), Some(KeyState::Erased));
+        assert!(matches!(
+            keys.key(&stream(3)).await.unwrap(),
+            Some(KeyState::Live(_))
+        ));
+        assert_eq!(
+            keys.keys(&[stream(1), stream(3), stream(99)])
+                .await
+                .unwrap()
+                .iter()
+                .map(|k| k.as_ref().map(KeyState::is_erased))
+                .collect::<Vec<_>>(),
+            vec![Some(true), Some(false), None]
+        );
         drop((inner, again, keys));
         let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await

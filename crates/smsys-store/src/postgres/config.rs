@@ -101,6 +101,9 @@ pub struct PgEventStoreBuilder {
     pub(crate) held_back_poll: Duration,
     pub(crate) read_barrier_timeout: Duration,
     pub(crate) session_tenant: Option<TenantId>,
+    /// Whether every table of the schema gets row-level security for `session_tenant` (set by
+    /// `PgTenants`; see `tenants::secure`).
+    pub(crate) row_security: bool,
 }
 
 impl PgEventStoreBuilder {
@@ -116,6 +119,7 @@ impl PgEventStoreBuilder {
             held_back_poll: Duration::from_millis(20),
             read_barrier_timeout: Duration::from_secs(10),
             session_tenant: None,
+            row_security: false,
         }
     }
 

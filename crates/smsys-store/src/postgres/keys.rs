@@ -2,11 +2,20 @@
 //! event row refers to it), so a dump that leaves the table out (`pg_dump
 //! --exclude-table=<schema>.data_keys`) reads as erased.
 //!
-//! PostgreSQL has no secure delete: a deleted row stays in its page until vacuum prunes it, and
-//! the write-ahead log (and any WAL archive or base backup) keeps the key as it was inserted
-//! until it is recycled. Erasure runs a plain `VACUUM` of the table right after the delete, so
-//! the rows are pruned at once; an operator who must bound how long key bytes can survive
-//! schedules `VACUUM FULL` of the table (it rewrites the file) and keeps WAL archives and base
+//! An erased key keeps its row, as the record that it was erased (no key is ever created again
+//! under its id): an update replaces its key bytes and subject by empty ones (no key is empty,
+//! no subject is empty).
+//!
+//! PostgreSQL has no secure delete: the row version an update replaced stays in its page until
+//! vacuum prunes it, and even then its bytes stay in the page's free space until something
+//! overwrites them; the write-ahead log (and any WAL archive or base backup) keeps the key as
+//! it was inserted until it is recycled. Erasure therefore runs `VACUUM FULL` of the table right
+//! after the update: the table is rewritten into a new file without the old row versions (it
+//! holds an exclusive lock meanwhile, so key reads wait for the rewrite of a table of about a
+//! hundred bytes per record). A transaction that started before the erasure and still runs
+//! can see the old row version, which no vacuum removes until it ends: then the key bytes stay
+//! until the next `VACUUM FULL` (keep transactions short). What the file system keeps of the old file is beyond PostgreSQL;
+//! an operator who must bound how long key bytes can survive keeps WAL archives and base
 //! backups no longer than that bound. Against a live database administrator, keys in the same
 //! database protect nothing: keep them in a key management service behind the same
 //! [`KeyStore`] trait.
@@ -19,7 +28,7 @@ use smsys_core::{StoreError, StreamId};
 use super::error::{corrupt, pool_error, store_error};
 use super::pool::{query, release_after};
 use super::{PgEventStore, SchemaName};
-use crate::privacy::{DataKey, KeyStore};
+use crate::privacy::{DataKey, KeyState, KeyStore};
 
 /// A [`KeyStore`] in the PostgreSQL store's schema; see the module docs for what erasure
 /// removes and what the operator must do.
@@ -48,17 +57,16 @@ impl PgKeyStore {
         let schema = keys.schema.quoted();
         let lock = format!("smsys data_keys {}", keys.schema.as_str());
         let sql = format!(
-            "BEGIN;
-             SELECT pg_advisory_xact_lock(hashtext('{lock}'));
+            "SELECT pg_advisory_xact_lock(hashtext('{lock}'));
              CREATE TABLE IF NOT EXISTS {schema}.data_keys (
                  key_id text PRIMARY KEY,
                  subject text NOT NULL,
                  key bytea NOT NULL
              );
-             CREATE INDEX IF NOT EXISTS data_keys_subject ON {schema}.data_keys (subject);
-             COMMIT;"
+             CREATE INDEX IF NOT EXISTS data_keys_subject ON {schema}.data_keys (subject);"
         );
-        keys.batch("create data key table", &sql).await?;
+        // In one transaction with the row-level security of a tenant's schema.
+        store.create_tables("create data key table", &sql).await?;
         Ok(keys)
     }
 
@@ -80,13 +88,19 @@ impl PgKeyStore {
     }
 }
 
-fn key_of(key_id: &str, bytes: &[u8]) -> Result<DataKey, StoreError> {
-    DataKey::from_slice(bytes).ok_or_else(|| {
-        corrupt(format!(
-            "data key {key_id} is {} bytes long, not 32",
-            bytes.len()
-        ))
-    })
+/// What a stored row holds: the key, or (empty bytes) the record that it was erased.
+fn key_of(key_id: &str, bytes: &[u8]) -> Result<KeyState, StoreError> {
+    if bytes.is_empty() {
+        return Ok(KeyState::Erased);
+    }
+    DataKey::from_slice(bytes)
+        .map(KeyState::Live)
+        .ok_or_else(|| {
+            corrupt(format!(
+                "data key {key_id} is {} bytes long, not 32",
+                bytes.len()
+            ))
+        })
 }
 
 fn stream_ids(rows: &[tokio_postgres::Row]) -> Result<Vec<StreamId>, StoreError> {
@@ -104,8 +118,8 @@ fn stream_ids(rows: &[tokio_postgres::Row]) -> Result<Vec<StreamId>, StoreError>
     Ok(ids)
 }
 
-fn key_bytes(row: &tokio_postgres::Row) -> Result<Vec<u8>, StoreError> {
-    row.try_get(0)
+fn key_bytes(row: &tokio_postgres::Row, column: usize) -> Result<Vec<u8>, StoreError> {
+    row.try_get(column)
         .map_err(|e| corrupt(format!("data key: {e}")))
 }
 
@@ -115,58 +129,110 @@ impl KeyStore for PgKeyStore {
         &self,
         key_id: &StreamId,
         subject: &DataSubject,
-    ) -> Result<DataKey, StoreError> {
+    ) -> Result<KeyState, StoreError> {
         let fresh = DataKey::generate();
         let table = self.table();
-        // The insert sees no row a racing insert committed meanwhile; the select after it does.
-        let insert = format!(
-            "INSERT INTO {table} (key_id, subject, key) VALUES ($1, $2, $3)
-             ON CONFLICT (key_id) DO NOTHING"
+        // One statement: the row inserted, or the one kept (live or erased), which the no-op
+        // update locks and returns, a racing insert's included.
+        let upsert = format!(
+            "INSERT INTO {table} AS k (key_id, subject, key) VALUES ($1, $2, $3)
+             ON CONFLICT (key_id) DO UPDATE SET key = k.key RETURNING key"
         );
         let fresh_bytes: &[u8] = fresh.bytes();
-        query(
+        let rows = query(
             &self.pool,
             "create data key",
-            &insert,
+            &upsert,
             &[&key_id.as_str(), &subject.as_str(), &fresh_bytes],
         )
         .await?;
-        let select = format!("SELECT key FROM {table} WHERE key_id = $1");
-        let rows = query(&self.pool, "read data key", &select, &[&key_id.as_str()]).await?;
         let row = rows
             .first()
-            .ok_or_else(|| corrupt(format!("data key {key_id} vanished after its insert")))?;
-        key_of(key_id.as_str(), &key_bytes(row)?)
+            .ok_or_else(|| corrupt(format!("data key {key_id}: the upsert returned no row")))?;
+        key_of(key_id.as_str(), &key_bytes(row, 0)?)
     }
 
-    async fn key(&self, key_id: &StreamId) -> Result<Option<DataKey>, StoreError> {
+    async fn key(&self, key_id: &StreamId) -> Result<Option<KeyState>, StoreError> {
         let select = format!("SELECT key FROM {} WHERE key_id = $1", self.table());
         let rows = query(&self.pool, "read data key", &select, &[&key_id.as_str()]).await?;
         rows.first()
-            .map(|row| key_of(key_id.as_str(), &key_bytes(row)?))
+            .map(|row| key_of(key_id.as_str(), &key_bytes(row, 0)?))
             .transpose()
     }
 
+    async fn keys(&self, key_ids: &[StreamId]) -> Result<Vec<Option<KeyState>>, StoreError> {
+        let select = format!(
+            "SELECT key_id, key FROM {} WHERE key_id = ANY($1)",
+            self.table()
+        );
+        let ids: Vec<&str> = key_ids.iter().map(StreamId::as_str).collect();
+        let rows = query(&self.pool, "read data keys", &select, &[&ids]).await?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let id: String = row
+                .try_get(0)
+                .map_err(|e| corrupt(format!("a data key id: {e}")))?;
+            let key = key_of(&id, &key_bytes(row, 1)?)?;
+            found.insert(id, key);
+        }
+        Ok(key_ids
+            .iter()
+            .map(|id| found.get(id.as_str()).cloned())
+            .collect())
+    }
+
+    async fn register(&self, key_id: &StreamId, subject: &DataSubject) -> Result<bool, StoreError> {
+        let update = format!(
+            "UPDATE {} SET subject = $2 WHERE key_id = $1 AND octet_length(key) > 0
+             RETURNING key_id",
+            self.table()
+        );
+        let rows = query(
+            &self.pool,
+            "register data key",
+            &update,
+            &[&key_id.as_str(), &subject.as_str()],
+        )
+        .await?;
+        Ok(!rows.is_empty())
+    }
+
     async fn keys_of(&self, subject: &DataSubject) -> Result<Vec<StreamId>, StoreError> {
-        let select = format!("SELECT key_id FROM {} WHERE subject = $1", self.table());
+        let select = format!(
+            "SELECT key_id FROM {} WHERE subject = $1 AND octet_length(key) > 0",
+            self.table()
+        );
         let rows = query(&self.pool, "list data keys", &select, &[&subject.as_str()]).await?;
         stream_ids(&rows)
     }
 
-    async fn erase_subject(&self, subject: &DataSubject) -> Result<Vec<StreamId>, StoreError> {
-        let delete = format!(
-            "DELETE FROM {} WHERE subject = $1 RETURNING key_id",
+    async fn erase(
+        &self,
+        subject: &DataSubject,
+        key_ids: &[StreamId],
+    ) -> Result<Vec<StreamId>, StoreError> {
+        let update = format!(
+            "UPDATE {} SET key = ''::bytea, subject = ''
+             WHERE key_id = ANY($2) AND subject = $1 AND octet_length(key) > 0
+             RETURNING key_id",
             self.table()
         );
-        let rows = query(&self.pool, "erase data keys", &delete, &[&subject.as_str()]).await?;
+        let ids: Vec<&str> = key_ids.iter().map(StreamId::as_str).collect();
+        let rows = query(
+            &self.pool,
+            "erase data keys",
+            &update,
+            &[&subject.as_str(), &ids],
+        )
+        .await?;
         let ids = stream_ids(&rows)?;
         if !ids.is_empty()
             && let Err(error) = self
-                .batch("vacuum data keys", &format!("VACUUM {}", self.table()))
+                .batch("vacuum data keys", &format!("VACUUM FULL {}", self.table()))
                 .await
         {
-            // The keys are deleted; pruning their rows waits for autovacuum.
-            tracing::warn!(%error, "vacuum of the data key table after erasure failed");
+            // The keys are erased; their bytes stay in the table's pages until it is rewritten.
+            tracing::warn!(%error, "vacuum full of the data key table after erasure failed: erased key bytes stay on disk until the table is rewritten");
         }
         Ok(ids)
     }

@@ -31,7 +31,7 @@
 //! - `record_index_cis`: (index, stream, configuration item), for the `ci` filter.
 //! - `schema_migrations`: which of the migrations below ran.
 
-use smsys_core::Metadata;
+use smsys_core::{Metadata, TenantId};
 use tokio_postgres::types::Json;
 use tokio_postgres::{Client, Transaction};
 use uuid::Uuid;
@@ -39,6 +39,7 @@ use uuid::Uuid;
 use super::config::SchemaName;
 use super::error::{PgError, corrupt, store_error};
 use super::rows::{MetadataColumns, column};
+use super::tenants;
 
 /// Unique constraint on event ids: a violation means a retry or a reused id.
 pub(crate) const EVENT_ID_KEY: &str = "events_event_id_key";
@@ -235,7 +236,14 @@ pub(crate) async fn check_transaction_ids(
     Ok(())
 }
 
-pub(crate) async fn migrate(client: &mut Client, schema: &SchemaName) -> Result<i32, PgError> {
+/// Applies the migrations `schema` lacks; with `tenant`, gives every table of the schema
+/// row-level security for it in the same transaction ([`tenants::secure`]), so a table a
+/// migration adds to a tenant's schema is never committed without it.
+pub(crate) async fn migrate(
+    client: &mut Client,
+    schema: &SchemaName,
+    tenant: Option<&TenantId>,
+) -> Result<i32, PgError> {
     let s = schema.quoted();
     let err = |e| PgError::Store(store_error("migrate", e));
     let tx = client.transaction().await.map_err(err)?;
@@ -287,6 +295,9 @@ pub(crate) async fn migrate(client: &mut Client, schema: &SchemaName) -> Result<
         )
         .await
         .map_err(err)?;
+    }
+    if let Some(tenant) = tenant {
+        tenants::secure(&tx, tenant, schema).await.map_err(err)?;
     }
     tx.commit().await.map_err(err)?;
     Ok(latest())

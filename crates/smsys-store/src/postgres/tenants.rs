@@ -11,13 +11,32 @@
 //! SECURITY` and a policy `smsys_tenant` admitting rows (to read and to write) only while the
 //! session setting `smsys.tenant` names that tenant, and each tenant's pool sets it on every
 //! new connection. A query that reaches another tenant's schema by mistake (a schema-qualified
-//! name, a mixed-up `search_path`) reads and writes nothing. Its limits: superusers and roles
-//! with `BYPASSRLS` ignore the policies (run the application as an ordinary role), a table
-//! owner is bound only because of `FORCE`, and the setting is the application's own claim, not
-//! an authentication: SQL injected into a connection could change it. The registry has no
-//! policy: it is the operator's.
+//! name, a mixed-up `search_path`) reads and writes nothing. Tables are secured in the
+//! transaction that creates them: the migrations of a tenant's store secure every table of
+//! its schema before they commit, and so does whatever else creates tables there
+//! (`PgKeyStore::open`, through `PgEventStore::create_tables`); a table created in a tenant's
+//! schema any other way has no policy until the tenant is next opened. Each open also
+//! secures whatever table lacks it (idempotent, under an advisory lock per schema).
+//!
+//! Its limits: superusers and roles with `BYPASSRLS` ignore the policies (run the application
+//! as an ordinary role), a table owner is bound only because of `FORCE`, and the setting is
+//! the application's own claim, not an authentication: SQL injected into a connection could
+//! change it. It covers rows, nothing else: the application role owns every tenant's schema,
+//! so it reads every tenant's sequence (the `last_value` behind `events.seq`; appends need
+//! `USAGE` on it, which is enough to read it, so nothing can be revoked), and any role reads
+//! the catalog and the statistics views (row counts, table sizes): each tenant's volume of
+//! activity, never its content. Only a database (or role) per tenant keeps that apart; these
+//! tenants share one connection string, so one role. The registry has no policy: it is the
+//! operator's.
+//!
+//! What the cluster shares beyond that: positions carry cluster-wide transaction ids (their
+//! gaps show that other transactions ran), and delivery waits for the oldest transaction open
+//! in the cluster, so one tenant's long transaction holds back every tenant's subscriptions
+//! (see [`crate::tenancy`]).
+//!
+//! Opening a tenant (registering it, connecting, migrating, securing) waits for no other
+//! tenant's open; concurrent opens of one tenant share one store.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,10 +45,12 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use sha2::Digest;
 use smsys_core::{StoreError, TenantId, TenantStore, Tenants};
+use tokio_postgres::Transaction;
 
 use super::error::{PgError, corrupt, pool_error, store_error};
 use super::rows::column;
 use super::{PgEventStore, PgEventStoreBuilder, SchemaName, pool};
+use crate::tenancy::OpenStores;
 
 /// The name of the row-level security policy on every table of a tenant's schema.
 const POLICY: &str = "smsys_tenant";
@@ -101,9 +122,10 @@ impl PgTenantsBuilder {
 }
 
 /// Tenants on PostgreSQL: a schema per tenant, registered in a registry table, each opened as
-/// a [`PgEventStore`] with its own small pool on first use and shared afterwards; see the
-/// module docs for the naming and the row-level security. Cloning gives another handle to the
-/// same tenants.
+/// a [`PgEventStore`] with its own small pool on first use and shared afterwards (opens of
+/// different tenants proceed independently); see the module docs for the naming, the
+/// row-level security and what the tenants of one cluster share. Cloning gives another handle
+/// to the same tenants.
 #[derive(Debug, Clone)]
 pub struct PgTenants {
     inner: Arc<Inner>,
@@ -114,7 +136,7 @@ struct Inner {
     options: PgTenantsBuilder,
     registry_schema: SchemaName,
     registry: Pool,
-    stores: tokio::sync::Mutex<HashMap<TenantId, Arc<PgEventStore>>>,
+    stores: OpenStores<PgEventStore>,
 }
 
 impl PgTenants {
@@ -197,9 +219,24 @@ impl PgTenants {
                 options,
                 registry_schema,
                 registry,
-                stores: tokio::sync::Mutex::new(HashMap::new()),
+                stores: OpenStores::new(),
             }),
         })
+    }
+
+    /// Registers `tenant` if needed and opens its store (migrated and, with row-level security
+    /// on, secured: see [`secure`]).
+    async fn open_tenant(&self, tenant: &TenantId) -> Result<Arc<PgEventStore>, PgError> {
+        let schema = self.register(tenant).await?;
+        let mut store = self
+            .inner
+            .options
+            .store
+            .clone()
+            .schema_name(schema)
+            .session_tenant(tenant.clone());
+        store.row_security = self.inner.options.row_security;
+        Ok(Arc::new(store.connect().await?))
     }
 
     /// The schema registered for `tenant`, registering it first if needed.
@@ -235,64 +272,62 @@ impl PgTenants {
             ))
         })
     }
+}
 
-    /// Row-level security on every table of `tenant`'s `schema` that lacks it.
-    async fn secure(&self, tenant: &TenantId, schema: &SchemaName) -> Result<(), StoreError> {
-        let operation = "secure tenant schema";
-        let mut client = self
-            .inner
-            .registry
-            .get()
-            .await
-            .map_err(|e| pool_error(operation, e))?;
-        let err = |e| store_error(operation, e);
-        let tx = client.transaction().await.map_err(err)?;
-        tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended('smsys.rls.' || $1, 0))",
-            &[&schema.as_str()],
+/// Row-level security on every table of `tenant`'s `schema` that lacks it, in `tx` (under a
+/// transaction-scoped advisory lock per schema, so concurrent calls neither fail nor repeat
+/// each other's work): `ENABLE` and `FORCE ROW LEVEL SECURITY` and the policy [`POLICY`]
+/// admitting rows only while `smsys.tenant` names `tenant`. Idempotent; run in the transaction
+/// that creates tables, so that no table of a tenant's schema is ever committed without it (the
+/// store's migrations and `PgEventStore::create_tables` do).
+pub(crate) async fn secure(
+    tx: &Transaction<'_>,
+    tenant: &TenantId,
+    schema: &SchemaName,
+) -> Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('smsys.rls.' || $1, 0))",
+        &[&schema.as_str()],
+    )
+    .await?;
+    let tables = tx
+        .query(
+            "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity,
+                    EXISTS (SELECT 1 FROM pg_policy p
+                            WHERE p.polrelid = c.oid AND p.polname = $2)
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+             ORDER BY 1",
+            &[&schema.as_str(), &POLICY],
         )
-        .await
-        .map_err(err)?;
-        let tables = tx
-            .query(
-                "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity,
-                        EXISTS (SELECT 1 FROM pg_policy p
-                                WHERE p.polrelid = c.oid AND p.polname = $2)
-                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
-                 ORDER BY 1",
-                &[&schema.as_str(), &POLICY],
-            )
-            .await
-            .map_err(err)?;
-        let claim = format!(
-            "current_setting('smsys.tenant', true) = '{}'",
-            tenant.as_str().replace('\'', "''")
-        );
-        let mut sql = String::new();
-        for row in &tables {
-            let table: String = column(row, 0)?;
-            let (enabled, forced, policy): (bool, bool, bool) =
-                (column(row, 1)?, column(row, 2)?, column(row, 3)?);
-            let t = format!("{}.\"{}\"", schema.quoted(), table.replace('"', "\"\""));
-            if !enabled {
-                sql.push_str(&format!("ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;\n"));
-            }
-            if !forced {
-                sql.push_str(&format!("ALTER TABLE {t} FORCE ROW LEVEL SECURITY;\n"));
-            }
-            if !policy {
-                sql.push_str(&format!(
-                    "CREATE POLICY {POLICY} ON {t} USING ({claim}) WITH CHECK ({claim});\n"
-                ));
-            }
+        .await?;
+    let claim = format!(
+        "current_setting('smsys.tenant', true) = '{}'",
+        tenant.as_str().replace('\'', "''")
+    );
+    let mut sql = String::new();
+    for row in &tables {
+        let table: String = row.try_get(0)?;
+        let (enabled, forced, policy): (bool, bool, bool) =
+            (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        let t = format!("{}.\"{}\"", schema.quoted(), table.replace('"', "\"\""));
+        if !enabled {
+            sql.push_str(&format!("ALTER TABLE {t} ENABLE ROW LEVEL SECURITY;\n"));
         }
-        if !sql.is_empty() {
-            tracing::info!(%tenant, %schema, "row-level security on the tenant's tables");
-            tx.batch_execute(&sql).await.map_err(err)?;
+        if !forced {
+            sql.push_str(&format!("ALTER TABLE {t} FORCE ROW LEVEL SECURITY;\n"));
         }
-        tx.commit().await.map_err(err)
+        if !policy {
+            sql.push_str(&format!(
+                "CREATE POLICY {POLICY} ON {t} USING ({claim}) WITH CHECK ({claim});\n"
+            ));
+        }
     }
+    if !sql.is_empty() {
+        tracing::info!(%tenant, %schema, "row-level security on the tenant's tables");
+        tx.batch_execute(&sql).await?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -301,25 +336,11 @@ impl Tenants for PgTenants {
     type Error = PgError;
 
     async fn tenant(&self, tenant: &TenantId) -> Result<TenantStore<PgEventStore>, PgError> {
-        let mut stores = self.inner.stores.lock().await;
-        if let Some(store) = stores.get(tenant) {
-            return Ok(TenantStore::new(tenant.clone(), Arc::clone(store)));
-        }
-        let schema = self.register(tenant).await?;
         let store = self
             .inner
-            .options
-            .store
-            .clone()
-            .schema_name(schema.clone())
-            .session_tenant(tenant.clone())
-            .connect()
+            .stores
+            .get_or_open(tenant, || self.open_tenant(tenant))
             .await?;
-        if self.inner.options.row_security {
-            self.secure(tenant, &schema).await?;
-        }
-        let store = Arc::new(store);
-        stores.insert(tenant.clone(), Arc::clone(&store));
         Ok(TenantStore::new(tenant.clone(), store))
     }
 

@@ -147,6 +147,39 @@ pub(crate) fn open(
     })
 }
 
+/// Whether `value` holds an object with a `$personal` member anywhere.
+pub(crate) fn holds_envelope(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(MARK) || map.values().any(holds_envelope),
+        Value::Array(items) => items.iter().any(holds_envelope),
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => false,
+    }
+}
+
+/// Adds to `out` the key ids the encrypted fields in `value` name, unchecked (opening a field
+/// checks its envelope): what a reader fetches before it opens a page of events.
+pub(crate) fn key_ids<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Object(envelope)) = map.get(MARK) {
+                if let Some(Value::String(key)) = envelope.get("key") {
+                    out.push(key);
+                }
+                return;
+            }
+            for child in map.values() {
+                key_ids(child, out);
+            }
+        }
+        Value::Array(items) => {
+            for child in items {
+                key_ids(child, out);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => {}
+    }
+}
+
 /// Calls `each` with the pointer and value of every object with a `$personal` member in
 /// `value`, outermost first (its insides are not visited).
 pub(crate) fn visit_marked<E>(

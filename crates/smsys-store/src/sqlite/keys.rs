@@ -2,8 +2,10 @@
 //! and left out of a copy of the store's file (a backup or export without the key file reads
 //! as erased).
 //!
-//! Erasure overwrites what it deletes: `secure_delete` is on, so freed pages are zeroed, and
-//! the write-ahead log, which still holds the pages as they were written, is checkpointed and
+//! An erased key keeps its row, as the record that it was erased (no key is ever created again
+//! under its id): its key bytes and subject are replaced by empty ones (no key is empty, no
+//! subject is empty). Erasure overwrites what it replaces: `secure_delete` is on, so freed
+//! space is zeroed, and the write-ahead log, which still holds the pages as they were written, is checkpointed and
 //! truncated right after the delete. What the file system or the disk keeps of blocks SQLite
 //! overwrote or truncated (copy-on-write file systems, SSD wear levelling, snapshots, backups
 //! of the key file) is beyond SQLite: keep the key file on encrypted storage and out of
@@ -18,7 +20,7 @@ use smsys_core::personal::DataSubject;
 use smsys_core::{StoreError, StreamId};
 
 use super::error::{BACKEND, corrupt, store};
-use crate::privacy::{DataKey, KeyStore};
+use crate::privacy::{DataKey, KeyState, KeyStore};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS data_keys (
@@ -84,13 +86,19 @@ impl SqliteKeyStore {
     }
 }
 
-fn key_of(key_id: &str, bytes: &[u8]) -> Result<DataKey, StoreError> {
-    DataKey::from_slice(bytes).ok_or_else(|| {
-        corrupt(format!(
-            "data key {key_id} is {} bytes long, not 32",
-            bytes.len()
-        ))
-    })
+/// What a stored row holds: the key, or (empty bytes) the record that it was erased.
+fn key_of(key_id: &str, bytes: &[u8]) -> Result<KeyState, StoreError> {
+    if bytes.is_empty() {
+        return Ok(KeyState::Erased);
+    }
+    DataKey::from_slice(bytes)
+        .map(KeyState::Live)
+        .ok_or_else(|| {
+            corrupt(format!(
+                "data key {key_id} is {} bytes long, not 32",
+                bytes.len()
+            ))
+        })
 }
 
 fn stream_ids(ids: Vec<String>) -> Result<Vec<StreamId>, StoreError> {
@@ -108,19 +116,16 @@ impl KeyStore for SqliteKeyStore {
         &self,
         key_id: &StreamId,
         subject: &DataSubject,
-    ) -> Result<DataKey, StoreError> {
+    ) -> Result<KeyState, StoreError> {
         let (id, subject) = (key_id.to_string(), subject.to_string());
         let fresh = DataKey::generate();
         let stored = self
             .run("create data key", move |c| {
-                c.execute(
-                    "INSERT INTO data_keys (key_id, subject, key) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (key_id) DO NOTHING",
-                    params![id, subject, fresh.bytes().as_slice()],
-                )?;
+                // One statement: the row inserted, or the one kept (live or erased).
                 c.query_row(
-                    "SELECT key FROM data_keys WHERE key_id = ?1",
-                    [&id],
+                    "INSERT INTO data_keys (key_id, subject, key) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key_id) DO UPDATE SET key = key RETURNING key",
+                    params![id, subject, fresh.bytes().as_slice()],
                     |row| row.get::<_, Vec<u8>>(0),
                 )
             })
@@ -128,7 +133,7 @@ impl KeyStore for SqliteKeyStore {
         key_of(key_id.as_str(), &stored)
     }
 
-    async fn key(&self, key_id: &StreamId) -> Result<Option<DataKey>, StoreError> {
+    async fn key(&self, key_id: &StreamId) -> Result<Option<KeyState>, StoreError> {
         let id = key_id.to_string();
         let stored = self
             .run("read data key", move |c| {
@@ -143,12 +148,48 @@ impl KeyStore for SqliteKeyStore {
         stored.map(|b| key_of(key_id.as_str(), &b)).transpose()
     }
 
+    async fn keys(&self, key_ids: &[StreamId]) -> Result<Vec<Option<KeyState>>, StoreError> {
+        let ids: Vec<String> = key_ids.iter().map(ToString::to_string).collect();
+        let stored = self
+            .run("read data keys", move |c| {
+                let mut select = c.prepare_cached("SELECT key FROM data_keys WHERE key_id = ?1")?;
+                ids.iter()
+                    .map(|id| {
+                        select
+                            .query_row([id], |row| row.get::<_, Vec<u8>>(0))
+                            .optional()
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        key_ids
+            .iter()
+            .zip(stored)
+            .map(|(id, bytes)| bytes.map(|b| key_of(id.as_str(), &b)).transpose())
+            .collect()
+    }
+
+    async fn register(&self, key_id: &StreamId, subject: &DataSubject) -> Result<bool, StoreError> {
+        let (id, subject) = (key_id.to_string(), subject.to_string());
+        let changed = self
+            .run("register data key", move |c| {
+                c.execute(
+                    "UPDATE data_keys SET subject = ?2 WHERE key_id = ?1 AND length(key) > 0",
+                    params![id, subject],
+                )
+            })
+            .await?;
+        Ok(changed > 0)
+    }
+
     async fn keys_of(&self, subject: &DataSubject) -> Result<Vec<StreamId>, StoreError> {
         let subject = subject.to_string();
         let ids = self
             .run("list data keys", move |c| {
-                let mut statement =
-                    c.prepare("SELECT key_id FROM data_keys WHERE subject = ?1 ORDER BY key_id")?;
+                let mut statement = c.prepare(
+                    "SELECT key_id FROM data_keys WHERE subject = ?1 AND length(key) > 0
+                     ORDER BY key_id",
+                )?;
                 let ids = statement.query_map([&subject], |row| row.get::<_, String>(0))?;
                 ids.collect::<rusqlite::Result<Vec<_>>>()
             })
@@ -156,19 +197,38 @@ impl KeyStore for SqliteKeyStore {
         stream_ids(ids)
     }
 
-    async fn erase_subject(&self, subject: &DataSubject) -> Result<Vec<StreamId>, StoreError> {
+    async fn erase(
+        &self,
+        subject: &DataSubject,
+        key_ids: &[StreamId],
+    ) -> Result<Vec<StreamId>, StoreError> {
         let subject = subject.to_string();
+        let wanted: Vec<String> = key_ids.iter().map(ToString::to_string).collect();
         let (ids, busy) = self
             .run("erase data keys", move |c| {
                 let tx = c.transaction()?;
-                let ids = {
-                    let mut statement =
-                        tx.prepare("DELETE FROM data_keys WHERE subject = ?1 RETURNING key_id")?;
-                    let ids = statement.query_map([&subject], |row| row.get::<_, String>(0))?;
-                    ids.collect::<rusqlite::Result<Vec<_>>>()?
-                };
+                let mut ids = Vec::new();
+                {
+                    // The key bytes are replaced by none: `secure_delete` zeroes the old cell.
+                    let mut erase = tx.prepare(
+                        "UPDATE data_keys SET key = x'', subject = ''
+                         WHERE key_id = ?1 AND subject = ?2 AND length(key) > 0
+                         RETURNING key_id",
+                    )?;
+                    for id in &wanted {
+                        if let Some(id) = erase
+                            .query_row([id, &subject], |row| row.get::<_, String>(0))
+                            .optional()?
+                        {
+                            ids.push(id);
+                        }
+                    }
+                }
                 tx.commit()?;
-                // The WAL still holds the deleted keys' pages as written: copy the zeroed
+                if ids.is_empty() {
+                    return Ok((ids, false));
+                }
+                // The WAL still holds the erased keys' pages as written: copy the zeroed
                 // pages into the file and truncate the WAL.
                 let busy: i64 =
                     c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
@@ -183,6 +243,7 @@ impl KeyStore for SqliteKeyStore {
         }
         let mut ids = stream_ids(ids)?;
         ids.sort();
+        ids.dedup();
         Ok(ids)
     }
 }

@@ -6,7 +6,6 @@
 //! letters (so ids differing only in case get different files on case-insensitive file
 //! systems too), and the prefix and suffix keep `.`/`..` and other special names out of reach.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use async_trait::async_trait;
 use smsys_core::{TenantId, TenantStore, Tenants};
 
 use super::{OpenError, SqliteEventStore, SqliteOptions};
+use crate::tenancy::OpenStores;
 
 const PREFIX: &str = "tenant-";
 const SUFFIX: &str = ".sqlite";
@@ -58,7 +58,8 @@ pub enum SqliteTenantsError {
 }
 
 /// Tenants on SQLite: one store file per tenant in a directory, opened on first use and
-/// shared by every handle of the tenant afterwards.
+/// shared by every handle of the tenant afterwards. Opening a tenant waits for no other
+/// tenant's open; concurrent opens of one tenant share one store.
 ///
 /// Each open tenant costs a file, its write-ahead log, a writer thread and its read
 /// connections ([`SqliteOptions::read_connections`]); the options given are used for every
@@ -86,7 +87,7 @@ pub struct SqliteTenants {
 struct Inner {
     dir: PathBuf,
     options: SqliteOptions,
-    stores: tokio::sync::Mutex<HashMap<TenantId, Arc<SqliteEventStore>>>,
+    stores: OpenStores<SqliteEventStore>,
 }
 
 impl SqliteTenants {
@@ -105,7 +106,7 @@ impl SqliteTenants {
             inner: Arc::new(Inner {
                 dir,
                 options,
-                stores: tokio::sync::Mutex::new(HashMap::new()),
+                stores: OpenStores::new(),
             }),
         })
     }
@@ -115,13 +116,39 @@ impl SqliteTenants {
         &self.inner.dir
     }
 
-    /// Closes every open tenant's store (see [`SqliteEventStore::close`]); handles already
-    /// given out fail afterwards, and the next [`Tenants::tenant`] opens the file again.
+    /// Closes every open tenant's store (see [`SqliteEventStore::close`]), after the opens
+    /// under way finished; handles already given out fail afterwards, and the next
+    /// [`Tenants::tenant`] opens the file again.
     pub async fn close(&self) {
-        let stores: Vec<_> = self.inner.stores.lock().await.drain().collect();
-        for (_, store) in stores {
+        for store in self.inner.stores.drain().await {
             store.close().await;
         }
+    }
+
+    /// Opens `tenant`'s file.
+    async fn open_tenant(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Arc<SqliteEventStore>, SqliteTenantsError> {
+        let name = file_name(tenant);
+        if name.len() > MAX_TENANT_FILE_NAME_LEN {
+            return Err(SqliteTenantsError::IdTooLong {
+                tenant: tenant.clone(),
+                len: name.len(),
+                max: MAX_TENANT_FILE_NAME_LEN,
+            });
+        }
+        let mut options = self.inner.options.clone();
+        options.path = self.inner.dir.join(&name);
+        let store = options
+            .open()
+            .await
+            .map_err(|source| SqliteTenantsError::Open {
+                tenant: tenant.clone(),
+                source,
+            })?;
+        tracing::debug!(%tenant, file = %name, "tenant store open");
+        Ok(Arc::new(store))
     }
 }
 
@@ -134,31 +161,11 @@ impl Tenants for SqliteTenants {
         &self,
         tenant: &TenantId,
     ) -> Result<TenantStore<SqliteEventStore>, SqliteTenantsError> {
-        let mut stores = self.inner.stores.lock().await;
-        if let Some(store) = stores.get(tenant) {
-            return Ok(TenantStore::new(tenant.clone(), Arc::clone(store)));
-        }
-        let name = file_name(tenant);
-        if name.len() > MAX_TENANT_FILE_NAME_LEN {
-            return Err(SqliteTenantsError::IdTooLong {
-                tenant: tenant.clone(),
-                len: name.len(),
-                max: MAX_TENANT_FILE_NAME_LEN,
-            });
-        }
-        let mut options = self.inner.options.clone();
-        options.path = self.inner.dir.join(&name);
-        let store = Arc::new(
-            options
-                .open()
-                .await
-                .map_err(|source| SqliteTenantsError::Open {
-                    tenant: tenant.clone(),
-                    source,
-                })?,
-        );
-        tracing::debug!(%tenant, file = %name, "tenant store open");
-        stores.insert(tenant.clone(), Arc::clone(&store));
+        let store = self
+            .inner
+            .stores
+            .get_or_open(tenant, || self.open_tenant(tenant))
+            .await?;
         Ok(TenantStore::new(tenant.clone(), store))
     }
 
