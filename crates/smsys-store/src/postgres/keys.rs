@@ -88,21 +88,6 @@ impl PgKeyStore {
     }
 }
 
-/// What a stored row holds: the key, or (empty bytes) the record that it was erased.
-fn key_of(key_id: &str, bytes: &[u8]) -> Result<KeyState, StoreError> {
-    if bytes.is_empty() {
-        return Ok(KeyState::Erased);
-    }
-    DataKey::from_slice(bytes)
-        .map(KeyState::Live)
-        .ok_or_else(|| {
-            corrupt(format!(
-                "data key {key_id} is {} bytes long, not 32",
-                bytes.len()
-            ))
-        })
-}
-
 fn stream_ids(rows: &[tokio_postgres::Row]) -> Result<Vec<StreamId>, StoreError> {
     let mut ids = rows
         .iter()
@@ -149,14 +134,14 @@ impl KeyStore for PgKeyStore {
         let row = rows
             .first()
             .ok_or_else(|| corrupt(format!("data key {key_id}: the upsert returned no row")))?;
-        key_of(key_id.as_str(), &key_bytes(row, 0)?)
+        KeyState::stored(key_id.as_str(), &key_bytes(row, 0)?)
     }
 
     async fn key(&self, key_id: &StreamId) -> Result<Option<KeyState>, StoreError> {
         let select = format!("SELECT key FROM {} WHERE key_id = $1", self.table());
         let rows = query(&self.pool, "read data key", &select, &[&key_id.as_str()]).await?;
         rows.first()
-            .map(|row| key_of(key_id.as_str(), &key_bytes(row, 0)?))
+            .map(|row| KeyState::stored(key_id.as_str(), &key_bytes(row, 0)?))
             .transpose()
     }
 
@@ -172,7 +157,7 @@ impl KeyStore for PgKeyStore {
             let id: String = row
                 .try_get(0)
                 .map_err(|e| corrupt(format!("a data key id: {e}")))?;
-            let key = key_of(&id, &key_bytes(row, 1)?)?;
+            let key = KeyState::stored(&id, &key_bytes(row, 1)?)?;
             found.insert(id, key);
         }
         Ok(key_ids

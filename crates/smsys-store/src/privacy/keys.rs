@@ -61,6 +61,19 @@ pub enum KeyState {
 }
 
 impl KeyState {
+    /// What a key store's row holds: the key's bytes, or none (empty) once it was erased.
+    /// Any other length is a damaged row, reported naming the key id.
+    pub(crate) fn stored(key_id: &str, bytes: &[u8]) -> Result<Self, StoreError> {
+        if bytes.is_empty() {
+            return Ok(KeyState::Erased);
+        }
+        DataKey::from_slice(bytes)
+            .map(KeyState::Live)
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("data key {key_id} is {} bytes long, not 32", bytes.len()),
+            })
+    }
+
     /// The key, unless it was erased.
     pub fn live(&self) -> Option<&DataKey> {
         match self {

@@ -86,21 +86,6 @@ impl SqliteKeyStore {
     }
 }
 
-/// What a stored row holds: the key, or (empty bytes) the record that it was erased.
-fn key_of(key_id: &str, bytes: &[u8]) -> Result<KeyState, StoreError> {
-    if bytes.is_empty() {
-        return Ok(KeyState::Erased);
-    }
-    DataKey::from_slice(bytes)
-        .map(KeyState::Live)
-        .ok_or_else(|| {
-            corrupt(format!(
-                "data key {key_id} is {} bytes long, not 32",
-                bytes.len()
-            ))
-        })
-}
-
 fn stream_ids(ids: Vec<String>) -> Result<Vec<StreamId>, StoreError> {
     ids.into_iter()
         .map(|id| {
@@ -130,7 +115,7 @@ impl KeyStore for SqliteKeyStore {
                 )
             })
             .await?;
-        key_of(key_id.as_str(), &stored)
+        KeyState::stored(key_id.as_str(), &stored)
     }
 
     async fn key(&self, key_id: &StreamId) -> Result<Option<KeyState>, StoreError> {
@@ -145,7 +130,9 @@ impl KeyStore for SqliteKeyStore {
                 .optional()
             })
             .await?;
-        stored.map(|b| key_of(key_id.as_str(), &b)).transpose()
+        stored
+            .map(|b| KeyState::stored(key_id.as_str(), &b))
+            .transpose()
     }
 
     async fn keys(&self, key_ids: &[StreamId]) -> Result<Vec<Option<KeyState>>, StoreError> {
@@ -165,7 +152,7 @@ impl KeyStore for SqliteKeyStore {
         key_ids
             .iter()
             .zip(stored)
-            .map(|(id, bytes)| bytes.map(|b| key_of(id.as_str(), &b)).transpose())
+            .map(|(id, bytes)| bytes.map(|b| KeyState::stored(id.as_str(), &b)).transpose())
             .collect()
     }
 
