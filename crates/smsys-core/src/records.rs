@@ -64,11 +64,16 @@ mod tests {
             ("command.rs", include_str!("command.rs")),
             ("context.rs", include_str!("context.rs")),
             ("event.rs", include_str!("event.rs")),
+            ("personal.rs", include_str!("personal.rs")),
             ("projection.rs", include_str!("projection.rs")),
             ("reactor.rs", include_str!("reactor.rs")),
+            ("seal.rs", include_str!("seal.rs")),
+            ("seal/sealer.rs", include_str!("seal/sealer.rs")),
             ("snapshot.rs", include_str!("snapshot.rs")),
             ("store.rs", include_str!("store.rs")),
+            ("store/retry.rs", include_str!("store/retry.rs")),
             ("stream.rs", include_str!("stream.rs")),
+            ("tenant.rs", include_str!("tenant.rs")),
             ("upcast.rs", include_str!("upcast.rs")),
         ];
         for (file, text) in kernel {
