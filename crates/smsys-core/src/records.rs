@@ -1,5 +1,5 @@
-//! Every record type as an event stream: the persisted contract of incidents, service requests
-//! and the record types to come.
+//! Every record type as an event stream: the persisted contract of incidents, service requests,
+//! problems and the record types to come.
 //!
 //! A record type ([`RecordKind`]) is its state, rebuilt by a total `evolve`, and its events,
 //! stored as `<category>.<name>` with a schema version:
@@ -32,6 +32,7 @@ mod index;
 mod kind;
 pub mod personal;
 mod phase;
+pub mod problem;
 pub mod request;
 mod state;
 
@@ -50,6 +51,7 @@ pub use kind::{
 };
 pub use personal::{ERASED_PERSON, ERASED_TEXT, personal_data, shared_personal_data};
 pub use phase::{DefinitionRef, Level, Phase, Priority, PriorityError};
+pub use problem::{Problem, ProblemEvent};
 pub use request::{RequestEvent, ServiceRequest};
 pub use state::{RecordState, Resolution};
 

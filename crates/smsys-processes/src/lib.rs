@@ -5,8 +5,8 @@
 //!   record type's vocabulary, loadable from TOML or JSON, exportable to Mermaid and DOT;
 //! - [`record`]: what every record type's rules share (the shared commands, lifecycle
 //!   stepping, refusals, [`RecordPolicy`]) and the [`RecordRules`] a record type implements;
-//! - [`incident`] (8.6.1) and [`request`] (8.6.2): the service-desk processes, each with its
-//!   own commands, policy and refusal reasons;
+//! - [`incident`] (8.6.1), [`request`] (8.6.2) and [`problem`] (8.6.3): the service-desk
+//!   processes, each with its own commands, policy and refusal reasons;
 //! - [`attribute`]: the typed schema of custom attributes;
 //! - [`index`]: the record index projection (rows with SLA timer state, kept next to the
 //!   log) and [`view`]: one record's state, timers and typed history for display;
@@ -46,6 +46,7 @@ pub mod incident;
 pub mod index;
 pub mod lifecycle;
 mod priority;
+pub mod problem;
 pub mod record;
 pub mod request;
 pub mod sla;
@@ -59,5 +60,6 @@ pub use clock::{Clock, RandomIds, SystemClock};
 pub use incident::{IncidentCommand, IncidentManagement, IncidentPolicy};
 pub use lifecycle::{Lifecycle, LifecycleBuilder, LifecycleError, LifecycleRegistry};
 pub use priority::PriorityMatrix;
+pub use problem::{ProblemCommand, ProblemManagement, ProblemPolicy};
 pub use record::{LogRecord, RecordCommand, RecordPolicy, RecordRules, Refusal, RefusalReason};
 pub use request::{RequestCommand, RequestManagement, RequestPolicy};

@@ -238,6 +238,10 @@ mod tests {
                 crate::request::default_lifecycle(),
                 crate::request::RequestManagement::vocabulary(),
             ),
+            (
+                crate::problem::default_lifecycle(),
+                crate::problem::ProblemManagement::vocabulary(),
+            ),
         ] {
             let json = serde_json::to_string(&l).unwrap();
             assert_eq!(Lifecycle::from_json(&json, &v).unwrap(), l);

@@ -10,18 +10,22 @@
 //!   `transitioned.detail.notes` (resolution notes), `attribute_set.value`;
 //! - incidents: `major_flagged.reason`, `management_informed.summary`,
 //!   `major_reviewed.findings`;
-//! - requests: `approval_rejected.reason`, `task_added.description`.
+//! - requests: `approval_rejected.reason`, `task_added.description`;
+//! - problems: `root_cause_recorded.cause`, `workaround_recorded.text`,
+//!   `risk_accepted.reason`.
 //!
 //! Not personal data of the subject, kept in plaintext: the reference, lifecycle, statuses and
 //! phases, channel, service, affected CIs, groups, categories, impact, urgency and priority,
 //! resolution codes, link targets (record and CI ids), attribute names, SLA timers and every
-//! instant, catalogue items and fulfilment instruction references. Staff named by a record
-//! (`assigned.person`, `escalated.escalation.to_manager`, `major_manager_assigned.manager`,
-//! `approval_requested.approvers`, `approval_given.approver`, `approval_rejected.approver`,
-//! `management_informed.audience`) are the audit trail of who acted (8.6.1 requires it) and
-//! are not erased with a caller; a product that treats them as personal data adds them to its
-//! policy. Event metadata (actor, tenant, extensions) is never encrypted: do not use a
-//! caller's identity as the actor of their own updates if it must be erasable.
+//! instant, catalogue items and fulfilment instruction references, a root cause's method and
+//! contributing CIs, whether a workaround is published, and the problem a duplicate names.
+//! Staff named by a record (`assigned.person`, `escalated.escalation.to_manager`,
+//! `major_manager_assigned.manager`, `approval_requested.approvers`, `approval_given.approver`,
+//! `approval_rejected.approver`, `management_informed.audience`) are the audit trail of who
+//! acted (8.6.1 requires it) and are not erased with a caller; a product that treats them as
+//! personal data adds them to its policy. Event metadata (actor, tenant, extensions) is never
+//! encrypted: do not use a caller's identity as the actor of their own updates if it must be
+//! erasable.
 //!
 //! [`PersonId`]: crate::records::PersonId
 
@@ -89,8 +93,8 @@ pub fn shared_personal_data(category: &str) -> Result<PersonalData, PersonalData
     add(policy, category, "attribute_set", &[("/value", text())])
 }
 
-/// The personal data of the shipped record types, incidents and service requests (see the
-/// [module docs](self) for what is and is not personal). A product extends it with
+/// The personal data of the shipped record types, incidents, service requests and problems
+/// (see the [module docs](self) for what is and is not personal). A product extends it with
 /// [`PersonalData::merge`].
 ///
 /// ```
@@ -140,14 +144,28 @@ fn shipped() -> Result<PersonalData, PersonalDataError> {
         "task_added",
         &[("/description", text())],
     )?;
-    incident.merge(request)
+    let problem = shared_personal_data("problem")?;
+    let problem = add(
+        problem,
+        "problem",
+        "root_cause_recorded",
+        &[("/cause", text())],
+    )?;
+    let problem = add(
+        problem,
+        "problem",
+        "workaround_recorded",
+        &[("/text", text())],
+    )?;
+    let problem = add(problem, "problem", "risk_accepted", &[("/reason", text())])?;
+    incident.merge(request)?.merge(problem)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::aggregate::DomainEvent;
-    use crate::records::{Incident, RequestEvent, TypedEvent};
+    use crate::records::{Incident, ProblemEvent, RequestEvent, TypedEvent};
 
     /// Every erased placeholder still decodes: a payload with each personal field replaced by
     /// its placeholder reads as the typed event.
@@ -191,6 +209,32 @@ mod tests {
         let ty = crate::EventType::new("request.task_added").unwrap_or_else(|e| panic!("{e}"));
         let payload = json!({"task": "t1", "description": ERASED_TEXT});
         assert!(RequestEvent::from_payload(&ty, payload).is_ok());
+        let problem = [
+            (
+                "problem.root_cause_recorded",
+                json!({"cause": "c", "method": "five whys", "contributing_cis": ["mx-01"]}),
+                "/cause",
+            ),
+            (
+                "problem.workaround_recorded",
+                json!({"text": "restart", "published": true}),
+                "/text",
+            ),
+            ("problem.risk_accepted", json!({"reason": "r"}), "/reason"),
+        ];
+        for (name, mut payload, pointer) in problem {
+            let ty = crate::EventType::new(name).unwrap_or_else(|e| panic!("{e}"));
+            let fields = policy.fields(&ty);
+            assert_eq!(fields.len(), 1, "{name}");
+            assert_eq!(fields[0].pointer.as_str(), pointer, "{name}");
+            if let Some(value) = payload.pointer_mut(pointer) {
+                *value = fields[0].erased.clone();
+            }
+            assert!(ProblemEvent::from_payload(&ty, payload).is_ok(), "{name}");
+        }
+        let marked =
+            crate::EventType::new("problem.marked_duplicate").unwrap_or_else(|e| panic!("{e}"));
+        assert!(policy.fields(&marked).is_empty());
     }
 
     #[test]

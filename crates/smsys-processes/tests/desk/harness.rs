@@ -5,6 +5,7 @@ use std::fmt::Debug;
 
 use chrono::{DateTime, TimeZone, Utc};
 use smsys_core::records::incident::MajorIncidentEvent;
+use smsys_core::records::problem::ProblemControlEvent;
 use smsys_core::records::request::FulfilmentEvent;
 use smsys_core::records::{
     AttributeName, Channel, RecordKind, RecordState, ServiceRequest, TypedEvent,
@@ -13,9 +14,9 @@ use smsys_core::{Actor, Aggregate, Context, DomainEvent, EventSourced, Sequentia
 use smsys_processes::attribute::{AttributeKind, AttributeSchema, AttributeSpec};
 use smsys_processes::lifecycle::{LifecycleDefinition, LifecycleError};
 use smsys_processes::{
-    IncidentCommand, IncidentManagement, IncidentPolicy, Lifecycle, LogRecord, RecordCommand,
-    RecordPolicy, RecordRules, Refusal, RefusalReason, RequestCommand, RequestManagement,
-    RequestPolicy,
+    IncidentCommand, IncidentManagement, IncidentPolicy, Lifecycle, LogRecord, ProblemCommand,
+    ProblemManagement, ProblemPolicy, RecordCommand, RecordPolicy, RecordRules, Refusal,
+    RefusalReason, RequestCommand, RequestManagement, RequestPolicy,
 };
 
 /// The instant every test starts at.
@@ -86,6 +87,10 @@ pub(crate) trait Kind:
     fn command_name(command: &Self::Command) -> &'static str;
     /// One of each of its own commands.
     fn own_commands() -> Vec<Self::Command>;
+    /// How the matrix names one of its own commands.
+    fn label(command: &Self::Command) -> String {
+        Self::command_name(command).into()
+    }
     /// Its own events a record in `status` of the matrix has beyond the shared ones.
     fn own_setup(status: &str) -> Vec<<Self::Record as RecordKind>::Own>;
     /// One of its own commands, with what depends on the record filled in.
@@ -215,6 +220,65 @@ impl Kind for RequestManagement {
             });
         }
         events
+    }
+}
+
+impl Kind for ProblemManagement {
+    fn default_policy() -> ProblemPolicy {
+        ProblemPolicy::default()
+    }
+    fn default_lifecycle() -> Lifecycle {
+        smsys_processes::problem::default_lifecycle()
+    }
+    fn record_policy_mut(policy: &mut ProblemPolicy) -> &mut RecordPolicy {
+        &mut policy.record
+    }
+    fn log(input: LogRecord) -> ProblemCommand {
+        ProblemCommand::Log(input)
+    }
+    fn command_name(command: &ProblemCommand) -> &'static str {
+        command.name()
+    }
+    /// Every own command; the duplicate twice: of another problem, and of itself (`R-1`).
+    fn own_commands() -> Vec<ProblemCommand> {
+        vec![
+            ProblemCommand::Analyse,
+            ProblemCommand::StartFix,
+            ProblemCommand::RecordRootCause {
+                cause: "mx queue fills on retries".into(),
+                method: "five whys".into(),
+                contributing_cis: vec![id("mx-01")],
+            },
+            ProblemCommand::RecordWorkaround {
+                text: "flush the queue".into(),
+                published: true,
+            },
+            ProblemCommand::AcceptRisk {
+                reason: "mx replaced next quarter".into(),
+            },
+            ProblemCommand::MarkDuplicate { of: id("PRB-9") },
+            ProblemCommand::MarkDuplicate { of: id("R-1") },
+        ]
+    }
+    fn label(command: &ProblemCommand) -> String {
+        if let ProblemCommand::MarkDuplicate { of } = command {
+            format!("mark duplicate ({of})")
+        } else {
+            command.name().into()
+        }
+    }
+    /// Past analysis, a problem has its root cause.
+    fn own_setup(status: &str) -> Vec<ProblemControlEvent> {
+        match status {
+            "fix_in_progress" | "resolved" | "closed" => {
+                vec![ProblemControlEvent::RootCauseRecorded {
+                    cause: "mx queue fills".into(),
+                    method: "logs".into(),
+                    contributing_cis: vec![id("mx-01")],
+                }]
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -355,3 +419,5 @@ impl<K: Kind> Desk<K> {
 pub(crate) type Incidents = Desk<IncidentManagement>;
 /// A service request desk.
 pub(crate) type Requests = Desk<RequestManagement>;
+/// A problem desk.
+pub(crate) type Problems = Desk<ProblemManagement>;

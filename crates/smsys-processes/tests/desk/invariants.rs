@@ -1,10 +1,11 @@
-//! Invariants of both record types under random command sequences, each command run by a
+//! Invariants of every record type under random command sequences, each command run by a
 //! randomly picked actor (the caller, the agent who logged, approvers, a stranger).
 
 use chrono::TimeDelta;
 use proptest::prelude::*;
+use smsys_core::records::Problem;
 use smsys_core::records::{Phase, RecordEvent, RecordKind, TransitionDetail, TypedEvent};
-use smsys_processes::{IncidentManagement, RequestManagement};
+use smsys_processes::{IncidentManagement, ProblemManagement, RequestManagement};
 
 use crate::harness::{Desk, Kind};
 use crate::matrix::{Sample, samples};
@@ -35,7 +36,10 @@ fn weight<K: Kind>(sample: &Sample<K::Command>) -> usize {
         | "request approval"
         | "approve"
         | "finish task"
-        | "record major-incident review" => 6,
+        | "record major-incident review"
+        | "analyse"
+        | "start fix"
+        | "record root cause" => 6,
         _ => 3,
     }
 }
@@ -52,7 +56,11 @@ fn steps<K: Kind>() -> impl Strategy<Value = Vec<Step>> {
     )
 }
 
-fn check_invariants<K: Kind>(steps: Vec<Step>) -> Result<(), TestCaseError> {
+/// Checks the invariants every record type keeps, and after each step `own` (the type's own).
+fn check_invariants<K: Kind>(
+    steps: Vec<Step>,
+    own: impl Fn(&K::Record) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
     let samples = samples::<K>();
     let mut d = Desk::<K>::logged();
     let mut reopens = 0;
@@ -106,6 +114,7 @@ fn check_invariants<K: Kind>(steps: Vec<Step>) -> Result<(), TestCaseError> {
             record.phase(),
             "the phase is the current status's phase"
         );
+        own(&d.state)?;
     }
     prop_assert_eq!(d.replayed(), d.state, "replay reproduces the state");
     Ok(())
@@ -116,11 +125,49 @@ proptest! {
 
     #[test]
     fn incident_invariants_hold(steps in steps::<IncidentManagement>()) {
-        check_invariants::<IncidentManagement>(steps)?;
+        check_invariants::<IncidentManagement>(steps, |_| Ok(()))?;
     }
 
     #[test]
     fn request_invariants_hold(steps in steps::<RequestManagement>()) {
-        check_invariants::<RequestManagement>(steps)?;
+        check_invariants::<RequestManagement>(steps, |_| Ok(()))?;
     }
+
+    #[test]
+    fn problem_invariants_hold(steps in steps::<ProblemManagement>()) {
+        check_invariants::<ProblemManagement>(steps, problem_invariants)?;
+    }
+}
+
+/// A closed problem has a resolution code or an accepted risk; a duplicate names another
+/// problem than itself, and only while it is resolved or closed as one.
+fn problem_invariants(problem: &Problem) -> Result<(), TestCaseError> {
+    let record = problem.record();
+    if record.phase() == Some(Phase::Closed) {
+        let code = record
+            .resolution()
+            .is_some_and(|r| !r.code.trim().is_empty());
+        prop_assert!(
+            code || problem.accepted_risk().is_some(),
+            "closed without a resolution code or an accepted risk"
+        );
+    }
+    if let Some(of) = problem.duplicate_of() {
+        prop_assert_ne!(Some(of), record.reference(), "a duplicate of itself");
+        prop_assert!(
+            matches!(record.phase(), Some(Phase::Resolved | Phase::Closed)),
+            "marked duplicate but not resolved"
+        );
+        prop_assert_eq!(
+            record.resolution().map(|r| r.code.as_str()),
+            Some("duplicate")
+        );
+    }
+    if problem.accepted_risk().is_some() {
+        prop_assert_eq!(
+            record.resolution().map(|r| r.code.as_str()),
+            Some("risk_accepted")
+        );
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
-//! Service-desk records (incidents and service requests) under the record framework: the
-//! status x command matrix of each type, invariants under random commands, the rules of each
-//! type (major incidents, approvals, tasks), the rules that are lifecycle or policy data,
-//! custom attributes, and commands run through the command handler on the in-memory store.
+//! Service-desk records (incidents, service requests and problems) under the record framework:
+//! the status x command matrix of each type, invariants under random commands, the rules of
+//! each type (major incidents, approvals, tasks, root causes, accepted risks, duplicates), the
+//! rules that are lifecycle or policy data, custom attributes, and commands run through the
+//! command handler on the in-memory store.
 //!
 //! One binary; the record types share one harness (`harness.rs`), each test module reads
 //! as given / when / then on it.
@@ -21,4 +22,5 @@ mod handler;
 mod incident;
 mod invariants;
 mod matrix;
+mod problem;
 mod request;

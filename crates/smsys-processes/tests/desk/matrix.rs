@@ -11,7 +11,9 @@ use smsys_core::records::{
     TransitionDetail, TypedEvent,
 };
 use smsys_core::{Context, SequentialIds};
-use smsys_processes::{IncidentManagement, RecordCommand, RefusalReason, RequestManagement};
+use smsys_processes::{
+    IncidentManagement, ProblemManagement, RecordCommand, RefusalReason, RequestManagement,
+};
 
 use crate::harness::{Desk, Kind, actor, attribute, id, log_input, t0};
 
@@ -156,7 +158,7 @@ impl<C: Clone> Sample<C> {
                 Escalation::Hierarchical { .. } => "escalate (hierarchical)".into(),
             },
             Sample::Shared(command) => command.name().into(),
-            Sample::Own(command) => K::command_name(command).into(),
+            Sample::Own(command) => K::label(command),
         }
     }
 }
@@ -304,4 +306,9 @@ fn incident_status_command_matrix_matches_the_checked_in_expectation() {
 #[test]
 fn request_status_command_matrix_matches_the_checked_in_expectation() {
     check_expectation("request_matrix.txt", &matrix::<RequestManagement>());
+}
+
+#[test]
+fn problem_status_command_matrix_matches_the_checked_in_expectation() {
+    check_expectation("problem_matrix.txt", &matrix::<ProblemManagement>());
 }
