@@ -3,8 +3,9 @@
 //! [`CheckpointStore::load_checkpoint_for`](smsys_core::CheckpointStore::load_checkpoint_for)).
 
 use std::fmt;
+use std::future::Future;
 
-use smsys_core::{BackendError, FilterMismatch, LogFilter, StoreError};
+use smsys_core::{BackendError, FilterMismatch, LogFilter, Position, StoreError};
 
 /// Longest checkpoint name accepted, in bytes.
 pub const MAX_CHECKPOINT_NAME_LEN: usize = 256;
@@ -154,6 +155,38 @@ pub(crate) fn check_binding(
             kept,
             requested,
         })))
+    }
+}
+
+/// The checkpoint kept under `name` for a reader of `filter`, binding the name on first use:
+/// the one flow of every backend that keeps bindings. `load` reads the kept position and the
+/// kept filter text; `bind` binds the name to the filter text given unless it is bound already
+/// (keeping a new name's checkpoint at the start). After binding it reads again, since another
+/// handle or node may have bound it first; a name without a checkpoint still has none to
+/// resume from.
+pub(crate) async fn load_bound<L, Loaded, B, Bound>(
+    name: &CheckpointName,
+    filter: &LogFilter,
+    load: L,
+    bind: B,
+) -> Result<Option<Position>, StoreError>
+where
+    L: Fn() -> Loaded,
+    Loaded: Future<Output = Result<(Option<Position>, Option<String>), StoreError>>,
+    B: FnOnce(String) -> Bound,
+    Bound: Future<Output = Result<(), StoreError>>,
+{
+    let (position, kept) = load().await?;
+    if check_binding(name, kept.as_deref(), filter)? == Binding::Bound {
+        return Ok(position);
+    }
+    bind(filter_text(filter)).await?;
+    let (_, kept) = load().await?;
+    match check_binding(name, kept.as_deref(), filter)? {
+        Binding::Bound => Ok(position),
+        Binding::Unbound => Err(StoreError::Corrupt {
+            what: format!("checkpoint {name} was bound to a filter but reads back unbound"),
+        }),
     }
 }
 

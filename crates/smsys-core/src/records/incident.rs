@@ -7,7 +7,6 @@ use crate::aggregate::{EventSourced, Stamp};
 use crate::records::event::Logged;
 use crate::records::ids::{PersonId, RecordType};
 use crate::records::kind::{OwnEvents, RecordKind, TypedEvent};
-use crate::records::phase::Phase;
 use crate::records::state::RecordState;
 
 /// An incident's own events: the major-incident procedure.
@@ -110,13 +109,11 @@ impl EventSourced for Incident {
         match event {
             TypedEvent::Logged(logged) => self.record.log(logged, stamp),
             TypedEvent::Record(e) => {
-                let before = self.record.phase();
-                self.record.apply(e, stamp);
                 // The review follows the final resolution: a major incident that is open again
                 // needs it again.
-                let reopened = before == Some(Phase::Resolved)
-                    && self.record.phase().is_some_and(Phase::is_open);
-                if reopened && let Some(major) = &mut self.major {
+                if self.record.apply_reopening(e, stamp)
+                    && let Some(major) = &mut self.major
+                {
                     major.reviewed = false;
                 }
             }

@@ -9,7 +9,6 @@ use crate::event::Actor;
 use crate::records::event::Logged;
 use crate::records::ids::{CiId, RecordType, Reference};
 use crate::records::kind::{OwnEvents, RecordKind, TypedEvent};
-use crate::records::phase::Phase;
 use crate::records::state::RecordState;
 
 /// A problem's own events (problem control): what root-cause analysis found, workarounds, an
@@ -145,13 +144,9 @@ impl EventSourced for Problem {
         match event {
             TypedEvent::Logged(logged) => self.record.log(logged, stamp),
             TypedEvent::Record(e) => {
-                let before = self.record.phase();
-                self.record.apply(e, stamp);
                 // A problem open again is no longer settled by an accepted risk or as a
                 // duplicate, as its resolution is undone.
-                let reopened = before == Some(Phase::Resolved)
-                    && self.record.phase().is_some_and(Phase::is_open);
-                if reopened {
+                if self.record.apply_reopening(e, stamp) {
                     self.accepted_risk = None;
                     self.duplicate_of = None;
                 }

@@ -77,6 +77,14 @@ impl RecordState {
         self.logged_by = stamp.actor().cloned();
     }
 
+    /// Applies a shared event, and tells whether it reopened the record (from resolved back to
+    /// an open phase): what a record type's own state forgets on a reopen, it forgets then.
+    pub fn apply_reopening(&mut self, event: &RecordEvent, stamp: Stamp<'_>) -> bool {
+        let before = self.phase();
+        self.apply(event, stamp);
+        before == Some(Phase::Resolved) && self.phase().is_some_and(Phase::is_open)
+    }
+
     /// Applies a shared event. Total: recorded events are facts.
     pub fn apply(&mut self, event: &RecordEvent, stamp: Stamp<'_>) {
         match event {

@@ -9,7 +9,7 @@ use smsys_core::{EventStream, LogFilter, Position, StoreError};
 use super::PgEventStore;
 use super::error::BACKEND;
 use super::rows::{column, unsigned};
-use crate::checkpoint::{Binding, CheckpointName, check_binding, filter_text};
+use crate::checkpoint::{CheckpointName, load_bound};
 
 pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::Corrupt {
@@ -69,32 +69,28 @@ impl PgEventStore {
         name: &CheckpointName,
         filter: &LogFilter,
     ) -> Result<Option<Position>, StoreError> {
-        let (position, kept) = self.bound_checkpoint(name).await?;
-        if check_binding(name, kept.as_deref(), filter)? == Binding::Bound {
-            return Ok(position);
-        }
-        let s = self.inner.schema.quoted();
-        let bind = format!(
-            "INSERT INTO {s}.checkpoints (name, tx_id, seq, filter) VALUES ($1, 0, 0, $2)
-             ON CONFLICT (name) DO UPDATE SET filter = EXCLUDED.filter
-             WHERE {s}.checkpoints.filter IS NULL"
-        );
-        super::pool::query(
-            &self.inner.pool,
-            "bind checkpoint",
-            &bind,
-            &[&name.as_str(), &filter_text(filter)],
+        load_bound(
+            name,
+            filter,
+            || self.bound_checkpoint(name),
+            |filter| async move {
+                let s = self.inner.schema.quoted();
+                let bind = format!(
+                    "INSERT INTO {s}.checkpoints (name, tx_id, seq, filter) VALUES ($1, 0, 0, $2)
+                     ON CONFLICT (name) DO UPDATE SET filter = EXCLUDED.filter
+                     WHERE {s}.checkpoints.filter IS NULL"
+                );
+                super::pool::query(
+                    &self.inner.pool,
+                    "bind checkpoint",
+                    &bind,
+                    &[&name.as_str(), &filter],
+                )
+                .await
+                .map(drop)
+            },
         )
-        .await?;
-        // Read again: another node may have bound it first.
-        // A name without a checkpoint is bound at the start: still none to resume from.
-        let (_, kept) = self.bound_checkpoint(name).await?;
-        match check_binding(name, kept.as_deref(), filter)? {
-            Binding::Bound => Ok(position),
-            Binding::Unbound => Err(StoreError::Corrupt {
-                what: format!("checkpoint {name} was bound to a filter but reads back unbound"),
-            }),
-        }
+        .await
     }
 
     /// The checkpoint saved under `name` and the filter it is bound to.

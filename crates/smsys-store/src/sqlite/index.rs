@@ -15,7 +15,7 @@ use super::SqliteEventStore;
 use super::error::{BACKEND, corrupt, store};
 use super::rows::{self, StoredPosition};
 use super::writer::{Command, Write};
-use crate::checkpoint::{Binding, CheckpointName, check_binding, filter_text};
+use crate::checkpoint::{CheckpointName, load_bound};
 use crate::record_index::{Keys, SortKey, cursor_key, descending, micros, page};
 
 /// Batches of more rows than this are encoded off the async runtime.
@@ -77,25 +77,20 @@ impl SqliteEventStore {
         name: &CheckpointName,
         filter: &LogFilter,
     ) -> Result<Option<Position>, StoreError> {
-        let (position, kept) = self.bound_checkpoint(name).await?;
-        if check_binding(name, kept.as_deref(), filter)? == Binding::Bound {
-            return Ok(position);
-        }
-        let write = Write::BindCheckpoint {
-            name: name.clone(),
-            filter: filter_text(filter),
-        };
-        self.request(|reply| Command::Write { write, reply })
-            .await??;
-        // Read again: another handle on the file may have bound it first.
-        // A name without a checkpoint is bound at the start: still none to resume from.
-        let (_, kept) = self.bound_checkpoint(name).await?;
-        match check_binding(name, kept.as_deref(), filter)? {
-            Binding::Bound => Ok(position),
-            Binding::Unbound => Err(corrupt(format!(
-                "checkpoint {name} was bound to a filter but reads back unbound"
-            ))),
-        }
+        load_bound(
+            name,
+            filter,
+            || self.bound_checkpoint(name),
+            |filter| async move {
+                let write = Write::BindCheckpoint {
+                    name: name.clone(),
+                    filter,
+                };
+                self.request(|reply| Command::Write { write, reply })
+                    .await?
+            },
+        )
+        .await
     }
 
     /// The checkpoint kept under `name` and the filter it is bound to.
