@@ -176,6 +176,10 @@ impl LinkKind {
     pub const CONFIGURATION_ITEM: LinkKind = LinkKind::from_static("configuration_item");
     /// The parent incident (for child incidents).
     pub const PARENT_INCIDENT: LinkKind = LinkKind::from_static("parent_incident");
+    /// An incident record (from a problem, a known error or a change).
+    pub const INCIDENT: LinkKind = LinkKind::from_static("incident");
+    /// A known error record.
+    pub const KNOWN_ERROR: LinkKind = LinkKind::from_static("known_error");
 }
 
 #[cfg(test)]
