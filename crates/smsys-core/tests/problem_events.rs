@@ -92,6 +92,20 @@ fn examples() -> Vec<ProblemEvent> {
             reason: "mx replaced next quarter".into(),
         },
         ProblemControlEvent::MarkedDuplicate { of: id("PRB-0") },
+        ProblemControlEvent::EffectivenessReviewed {
+            resolved_at: at(),
+            from: at(),
+            to: at() + chrono::Duration::days(30),
+            recurrences: vec![id("INC-9")],
+            effective: false,
+        },
+        ProblemControlEvent::EffectivenessReviewed {
+            resolved_at: at(),
+            from: at(),
+            to: at() + chrono::Duration::days(30),
+            recurrences: Vec::new(),
+            effective: true,
+        },
     ];
     std::iter::once(logged)
         .chain(own.map(TypedEvent::Own))

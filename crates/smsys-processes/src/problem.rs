@@ -8,10 +8,32 @@
 //! problem ([`ProblemCommand::MarkDuplicate`], `duplicate`), or a cancellation (`cancel`, into
 //! the cancelled phase). The codes of the last three are recorded only by their own commands,
 //! never by a plain resolve, so each stands beside the event that is its evidence.
+//!
+//! A fix is reviewed before the problem closes (guard `fix_reviewed` in the reference
+//! lifecycle): [`ProblemCommand::RecordReview`] records the incidents that recurred over a
+//! window after the resolution (the [`EffectivenessReviewer`] measures them from the
+//! incident trends at planned intervals), and a fix that did not hold is reopened for
+//! analysis with that evidence ([`ProblemCommand::ReopenIneffective`]).
+//!
+//! The cross-record policies (links mirrored onto both records, workarounds noted on linked
+//! incidents, incidents awaiting a fixed problem resumed) are reactors in [`reactors`];
+//! [`ProblemBoard`] keeps every problem's state in memory for the duplicate check and the
+//! reviews.
+
+mod board;
+pub mod reactors;
+mod review;
+
+pub use board::{ProblemBoard, ProblemDirectory, ProblemStanding};
+pub use review::ReviewPolicy;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use smsys_core::records::problem::ProblemControlEvent;
 use smsys_core::records::{
-    CiId, Problem, ProblemEvent, RecordKind, Reference, TransitionDetail, TypedEvent,
+    CiId, Phase, Problem, ProblemEvent, RecordKind, Reference, TransitionDetail, TypedEvent,
 };
 use smsys_core::{Aggregate, Context};
 
@@ -50,6 +72,9 @@ impl Guard {
     /// A resolution or an accepted risk is recorded (problems).
     pub const RESOLUTION_OR_RISK_ACCEPTED: Guard =
         Guard::from_static("resolution_or_risk_accepted");
+    /// A fix, if that is how the problem was resolved, was reviewed and held (problems): an
+    /// accepted risk, a duplicate or a cancellation has no fix to review.
+    pub const FIX_REVIEWED: Guard = Guard::from_static("fix_reviewed");
 }
 
 /// How a problem ended: the resolution codes the engine knows.
@@ -95,14 +120,32 @@ impl ProblemResolution {
 pub struct ProblemPolicy {
     /// Lifecycles, matrix, auto-close, attributes.
     pub record: RecordPolicy,
+    /// How many incidents may recur after a fix for the fix to count as effective, and the
+    /// review window.
+    pub review: ReviewPolicy,
+    /// Where the problem a duplicate names is looked up: with one, marking a duplicate of an
+    /// unknown problem or of one that is not open is refused; without one, only a duplicate
+    /// of itself is refused.
+    pub directory: Option<Arc<dyn ProblemDirectory>>,
 }
 
 impl Default for ProblemPolicy {
-    /// The reference lifecycle and matrix.
+    /// The reference lifecycle and matrix, the default review policy, no directory.
     fn default() -> Self {
         Self {
             record: RecordPolicy::new(default_lifecycle()),
+            review: ReviewPolicy::default(),
+            directory: None,
         }
+    }
+}
+
+impl ProblemPolicy {
+    /// Checks the problems that duplicates name in `directory` (for instance a
+    /// [`ProblemBoard`] following the store).
+    pub fn with_directory(mut self, directory: Arc<dyn ProblemDirectory>) -> Self {
+        self.directory = Some(directory);
+        self
     }
 }
 
@@ -143,6 +186,20 @@ pub enum ProblemCommand {
         /// The surviving problem.
         of: Reference,
     },
+    /// Record the effectiveness review of the fix (while resolved by a fix): the incidents
+    /// matching the problem that recurred in the window `(from, to]`. The fix held when at
+    /// most [`ReviewPolicy::tolerated_recurrences`] recurred.
+    RecordReview {
+        /// The window's start (exclusive): at or after the resolution.
+        from: DateTime<Utc>,
+        /// The window's end (inclusive): after `from`, not after now.
+        to: DateTime<Utc>,
+        /// The incidents that recurred in the window.
+        recurrences: Vec<Reference>,
+    },
+    /// Reopen for analysis a problem whose fix the latest review found did not hold; the
+    /// reopen's reason cites the review's evidence.
+    ReopenIneffective,
 }
 
 impl From<RecordCommand> for ProblemCommand {
@@ -163,6 +220,8 @@ impl ProblemCommand {
             ProblemCommand::RecordWorkaround { .. } => "record workaround",
             ProblemCommand::AcceptRisk { .. } => "accept risk",
             ProblemCommand::MarkDuplicate { .. } => "mark duplicate",
+            ProblemCommand::RecordReview { .. } => "record review",
+            ProblemCommand::ReopenIneffective => "reopen ineffective",
         }
     }
 }
@@ -176,6 +235,33 @@ pub enum ProblemRule {
     /// A resolve with a code only its own command records.
     #[error("resolution code {0} is recorded by its own command, not by a resolve")]
     ReservedCode(&'static str),
+    /// The problem a duplicate names is not known to the directory.
+    #[error("problem {0} is not known, so this cannot be its duplicate")]
+    UnknownSurvivor(Reference),
+    /// The problem a duplicate names is not open (resolved, closed, cancelled).
+    #[error("problem {of} is {phase}, not open, so this cannot be its duplicate")]
+    SurvivorNotOpen {
+        /// The problem named.
+        of: Reference,
+        /// Its phase.
+        phase: Phase,
+    },
+    /// Only a fix is reviewed: the problem is not resolved, or was resolved another way.
+    #[error("there is no fix to review: {0}")]
+    NoFixToReview(String),
+    /// A review window that does not fit the resolution and now.
+    #[error("review window ({from}, {to}] {why}")]
+    ReviewWindow {
+        /// Its start.
+        from: DateTime<Utc>,
+        /// Its end.
+        to: DateTime<Utc>,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// Reopening as ineffective needs a review of the current fix that found it did not hold.
+    #[error("no review of the current fix found it ineffective")]
+    NoIneffectiveReview,
 }
 
 /// A refused problem command.
@@ -224,6 +310,7 @@ impl RecordRules for ProblemManagement {
                 Guard::RISK_ACCEPTED,
                 Guard::DUPLICATE_NAMED,
                 Guard::RESOLUTION_OR_RISK_ACCEPTED,
+                Guard::FIX_REVIEWED,
             ],
             stages: Vec::new(),
         }
@@ -244,10 +331,102 @@ impl RecordRules for ProblemManagement {
                 .is_some_and(|of| Some(of) != record.record().reference())
         } else if *guard == Guard::RESOLUTION_OR_RISK_ACCEPTED {
             record.record().resolution().is_some() || record.accepted_risk().is_some()
+        } else if *guard == Guard::FIX_REVIEWED {
+            match fixed_at(record) {
+                Some(at) => record
+                    .review()
+                    .is_some_and(|r| r.effective && r.resolved_at == at),
+                None => true,
+            }
         } else {
             false
         }
     }
+}
+
+/// When the problem was resolved by a fix (a resolution whose code is not reserved), while
+/// it stands resolved (or closed) that way.
+fn fixed_at(problem: &Problem) -> Option<DateTime<Utc>> {
+    problem.record().resolution().and_then(|r| {
+        let reserved = ProblemResolution::ALL
+            .into_iter()
+            .any(|c| c.is_reserved() && c.as_str() == r.code.trim());
+        (!reserved).then_some(r.at)
+    })
+}
+
+/// Refuses a duplicate of a problem the directory does not know or that is not open.
+fn check_survivor(policy: &ProblemPolicy, of: &Reference) -> Result<(), ProblemRule> {
+    let Some(directory) = &policy.directory else {
+        return Ok(());
+    };
+    match directory.standing(of) {
+        None => Err(ProblemRule::UnknownSurvivor(of.clone())),
+        Some(standing) if !standing.is_open() => Err(ProblemRule::SurvivorNotOpen {
+            of: of.clone(),
+            phase: standing.phase,
+        }),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The review event, if the window fits the fix and now.
+fn review_event(
+    state: &Problem,
+    policy: &ProblemPolicy,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    recurrences: &[Reference],
+    now: DateTime<Utc>,
+) -> Result<ProblemControlEvent, ProblemRule> {
+    if state.record().phase() != Some(Phase::Resolved) {
+        return Err(ProblemRule::NoFixToReview(
+            "the problem is not resolved".into(),
+        ));
+    }
+    let Some(resolved_at) = fixed_at(state) else {
+        let code = state.record().resolution().map(|r| r.code.clone());
+        return Err(ProblemRule::NoFixToReview(format!(
+            "it was resolved as {}",
+            code.unwrap_or_default()
+        )));
+    };
+    let window = |why| Err(ProblemRule::ReviewWindow { from, to, why });
+    if from < resolved_at {
+        return window("starts before the resolution");
+    }
+    if to <= from {
+        return window("is empty");
+    }
+    if to > now {
+        return window("ends in the future");
+    }
+    let mut recurrences = recurrences.to_vec();
+    recurrences.sort();
+    recurrences.dedup();
+    let tolerated = usize::try_from(policy.review.tolerated_recurrences).unwrap_or(usize::MAX);
+    Ok(ProblemControlEvent::EffectivenessReviewed {
+        resolved_at,
+        from,
+        to,
+        effective: recurrences.len() <= tolerated,
+        recurrences,
+    })
+}
+
+/// The reopen's reason: the latest review's evidence.
+fn ineffective_reason(state: &Problem) -> Result<String, ProblemRule> {
+    let review = state
+        .review()
+        .filter(|r| !r.effective)
+        .ok_or(ProblemRule::NoIneffectiveReview)?;
+    let incidents: Vec<&str> = review.recurrences.iter().map(Reference::as_str).collect();
+    Ok(format!(
+        "the fix did not hold: {} incident(s) recurred in ({}, {}]: {}",
+        review.recurrences.len(),
+        review.from.to_rfc3339(),
+        review.to.to_rfc3339(),
+        incidents.join(", ")
+    ))
 }
 
 fn decide_own(
@@ -321,12 +500,30 @@ fn decide_own(
             if record.reference() == Some(of) {
                 return Err(R::Rule(ProblemRule::DuplicateOfItself(of.clone())));
             }
+            check_survivor(policy, of).map_err(R::Rule)?;
             d.push(TypedEvent::Own(ProblemControlEvent::MarkedDuplicate {
                 of: of.clone(),
             }));
             let detail = resolution(ProblemResolution::Duplicate, format!("duplicate of {of}"));
             let moved = step(d.state(), &Trigger::MARK_DUPLICATE, detail)?;
             d.push(moved);
+        }
+        ProblemCommand::RecordReview {
+            from,
+            to,
+            recurrences,
+        } => {
+            let event = review_event(state, policy, (*from, *to), recurrences, ctx.now())
+                .map_err(R::Rule)?;
+            d.push(TypedEvent::Own(event));
+        }
+        ProblemCommand::ReopenIneffective => {
+            let reason = ineffective_reason(state).map_err(R::Rule)?;
+            let detail = TransitionDetail::Reopen {
+                reason,
+                count: record.reopen_count().saturating_add(1),
+            };
+            d.push(step(state, &Trigger::REOPEN, detail)?);
         }
         ProblemCommand::Log(_) | ProblemCommand::Record(_) => {}
     }
@@ -373,7 +570,9 @@ impl Aggregate for ProblemManagement {
             | ProblemCommand::RecordRootCause { .. }
             | ProblemCommand::RecordWorkaround { .. }
             | ProblemCommand::AcceptRisk { .. }
-            | ProblemCommand::MarkDuplicate { .. } => decide_own(state, command, policy, ctx),
+            | ProblemCommand::MarkDuplicate { .. }
+            | ProblemCommand::RecordReview { .. }
+            | ProblemCommand::ReopenIneffective => decide_own(state, command, policy, ctx),
         };
         decided.map_err(|reason| refuse::<Self>(state, command.name(), reason))
     }

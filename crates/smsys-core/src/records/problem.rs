@@ -1,5 +1,6 @@
 //! Problems (ISO/IEC 20000-1 8.6.3) as event streams: category `problem`, the shared events,
-//! and root-cause analysis, workaround, risk acceptance and duplicate events of their own.
+//! and root-cause analysis, workaround, risk acceptance, duplicate and effectiveness review
+//! events of their own.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,20 @@ pub enum ProblemControlEvent {
         /// The surviving problem.
         of: Reference,
     },
+    /// The effectiveness of the fix was reviewed: the incidents matching the problem that
+    /// recurred over a window after its resolution.
+    EffectivenessReviewed {
+        /// The resolution reviewed (its instant).
+        resolved_at: DateTime<Utc>,
+        /// The window's start (exclusive).
+        from: DateTime<Utc>,
+        /// The window's end (inclusive).
+        to: DateTime<Utc>,
+        /// The incidents that recurred in the window.
+        recurrences: Vec<Reference>,
+        /// Whether the fix held: at most the tolerated number of recurrences.
+        effective: bool,
+    },
 }
 
 impl OwnEvents for ProblemControlEvent {
@@ -50,6 +65,7 @@ impl OwnEvents for ProblemControlEvent {
         "workaround_recorded",
         "risk_accepted",
         "marked_duplicate",
+        "effectiveness_reviewed",
     ];
 
     fn name(&self) -> &'static str {
@@ -58,6 +74,7 @@ impl OwnEvents for ProblemControlEvent {
             ProblemControlEvent::WorkaroundRecorded { .. } => "workaround_recorded",
             ProblemControlEvent::RiskAccepted { .. } => "risk_accepted",
             ProblemControlEvent::MarkedDuplicate { .. } => "marked_duplicate",
+            ProblemControlEvent::EffectivenessReviewed { .. } => "effectiveness_reviewed",
         }
     }
 }
@@ -96,6 +113,25 @@ pub struct AcceptedRisk {
     pub at: DateTime<Utc>,
 }
 
+/// A review of whether a problem's fix held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectivenessReview {
+    /// The resolution reviewed (its instant).
+    pub resolved_at: DateTime<Utc>,
+    /// The window's start (exclusive).
+    pub from: DateTime<Utc>,
+    /// The window's end (inclusive).
+    pub to: DateTime<Utc>,
+    /// The incidents that recurred in the window.
+    pub recurrences: Vec<Reference>,
+    /// Whether the fix held.
+    pub effective: bool,
+    /// Who recorded the review.
+    pub by: Option<Actor>,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+}
+
 /// The state of a problem, derived from its events.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Problem {
@@ -104,6 +140,10 @@ pub struct Problem {
     workaround: Option<Workaround>,
     accepted_risk: Option<AcceptedRisk>,
     duplicate_of: Option<Reference>,
+    #[serde(default)]
+    review: Option<EffectivenessReview>,
+    #[serde(default)]
+    reviews: u32,
 }
 
 impl Problem {
@@ -123,6 +163,15 @@ impl Problem {
     pub fn duplicate_of(&self) -> Option<&Reference> {
         self.duplicate_of.as_ref()
     }
+    /// The effectiveness review of the current resolution, once recorded (a reopen clears
+    /// it; earlier reviews stay in the history).
+    pub fn review(&self) -> Option<&EffectivenessReview> {
+        self.review.as_ref()
+    }
+    /// How many effectiveness reviews were recorded over the problem's life.
+    pub fn reviews(&self) -> u32 {
+        self.reviews
+    }
 }
 
 impl RecordKind for Problem {
@@ -137,7 +186,7 @@ impl RecordKind for Problem {
 
 impl EventSourced for Problem {
     const CATEGORY: &'static str = "problem";
-    const SNAPSHOT_VERSION: u32 = 1;
+    const SNAPSHOT_VERSION: u32 = 2;
     type Event = ProblemEvent;
 
     fn evolve(&mut self, event: &ProblemEvent, stamp: Stamp<'_>) {
@@ -145,10 +194,11 @@ impl EventSourced for Problem {
             TypedEvent::Logged(logged) => self.record.log(logged, stamp),
             TypedEvent::Record(e) => {
                 // A problem open again is no longer settled by an accepted risk or as a
-                // duplicate, as its resolution is undone.
+                // duplicate, and its fix's review is history, as its resolution is undone.
                 if self.record.apply_reopening(e, stamp) {
                     self.accepted_risk = None;
                     self.duplicate_of = None;
+                    self.review = None;
                 }
             }
             TypedEvent::Own(e) => self.apply_own(e, stamp),
@@ -184,6 +234,24 @@ impl Problem {
                 });
             }
             ProblemControlEvent::MarkedDuplicate { of } => self.duplicate_of = Some(of.clone()),
+            ProblemControlEvent::EffectivenessReviewed {
+                resolved_at,
+                from,
+                to,
+                recurrences,
+                effective,
+            } => {
+                self.review = Some(EffectivenessReview {
+                    resolved_at: *resolved_at,
+                    from: *from,
+                    to: *to,
+                    recurrences: recurrences.clone(),
+                    effective: *effective,
+                    by: stamp.actor().cloned(),
+                    at: stamp.at(),
+                });
+                self.reviews += 1;
+            }
         }
     }
 }

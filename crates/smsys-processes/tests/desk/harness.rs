@@ -239,7 +239,8 @@ impl Kind for ProblemManagement {
     fn command_name(command: &ProblemCommand) -> &'static str {
         command.name()
     }
-    /// Every own command; the duplicate twice: of another problem, and of itself (`R-1`).
+    /// Every own command; the duplicate twice: of another problem, and of itself (`R-1`); a
+    /// review of the week after set-up.
     fn own_commands() -> Vec<ProblemCommand> {
         vec![
             ProblemCommand::Analyse,
@@ -258,6 +259,12 @@ impl Kind for ProblemManagement {
             },
             ProblemCommand::MarkDuplicate { of: id("PRB-9") },
             ProblemCommand::MarkDuplicate { of: id("R-1") },
+            ProblemCommand::RecordReview {
+                from: t0(),
+                to: t0() + chrono::TimeDelta::days(7),
+                recurrences: Vec::new(),
+            },
+            ProblemCommand::ReopenIneffective,
         ]
     }
     fn label(command: &ProblemCommand) -> String {

@@ -1,14 +1,22 @@
 //! Problem rules: the reference lifecycle, root cause before the fix, workarounds at any time,
 //! accepted risk and duplicates as resolutions with their own codes, and what a reopen undoes.
 
-use smsys_core::records::{CiId, Phase, RecordKind};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use smsys_core::records::{
+    CiId, Phase, RecordEvent, RecordKind, Reference, TransitionDetail, TypedEvent,
+};
 use smsys_processes::lifecycle::{Guard, Trigger};
-use smsys_processes::problem::{ProblemResolution, ProblemRule, default_lifecycle};
+use smsys_processes::problem::{
+    ProblemDirectory, ProblemResolution, ProblemRule, ProblemStanding, default_lifecycle,
+};
 use smsys_processes::{
-    ProblemCommand, ProblemManagement, RecordCommand, RecordRules, RefusalReason,
+    ProblemCommand, ProblemManagement, ProblemPolicy, RecordCommand, RecordRules, RefusalReason,
 };
 
-use crate::harness::{Problems, edited, id};
+use crate::harness::{Problems, edited, id, t0};
 use crate::incident::assign;
 
 fn root_cause() -> ProblemCommand {
@@ -104,9 +112,179 @@ fn a_fix_starts_only_once_the_root_cause_is_recorded() {
     d.ok(fix());
     let resolution = d.record().resolution().expect("resolved");
     assert_eq!(resolution.code, "fix_applied");
+    let resolved_at = resolution.at;
+    // A fix closes only once a review found it held.
+    assert_eq!(
+        d.refused(RecordCommand::Close),
+        RefusalReason::GuardFailed(Guard::FIX_REVIEWED)
+    );
+    d.now = resolved_at + TimeDelta::days(30);
+    assert_eq!(
+        d.ok(review(resolved_at, d.now, &[])),
+        ["effectiveness_reviewed"]
+    );
     d.ok(RecordCommand::Close);
     assert_eq!(d.record().phase(), Some(Phase::Closed));
     assert_eq!(d.replayed(), d.state);
+}
+
+fn review(from: DateTime<Utc>, to: DateTime<Utc>, recurrences: &[&str]) -> ProblemCommand {
+    ProblemCommand::RecordReview {
+        from,
+        to,
+        recurrences: recurrences.iter().map(|r| id(r)).collect(),
+    }
+}
+
+/// Given problem `R-1` resolved by a fix at `d.now`.
+fn fixed() -> Problems {
+    let mut d = analysing();
+    d.ok(root_cause());
+    d.ok(ProblemCommand::StartFix);
+    d.ok(fix());
+    d
+}
+
+#[test]
+fn a_review_window_fits_the_fix_and_now() {
+    let mut d = fixed();
+    let at = d.record().resolution().expect("resolved").at;
+    d.now = at + TimeDelta::days(30);
+    let window = |why: &'static str, from, to| {
+        RefusalReason::Rule(ProblemRule::ReviewWindow { from, to, why })
+    };
+    let early = at - TimeDelta::seconds(1);
+    assert_eq!(
+        d.refused(review(early, d.now, &[])),
+        window("starts before the resolution", early, d.now)
+    );
+    assert_eq!(d.refused(review(at, at, &[])), window("is empty", at, at));
+    let later = d.now + TimeDelta::seconds(1);
+    assert_eq!(
+        d.refused(review(at, later, &[])),
+        window("ends in the future", at, later)
+    );
+    assert_eq!(d.state.reviews(), 0);
+}
+
+#[test]
+fn a_fix_that_did_not_hold_is_reopened_with_the_evidence() {
+    let mut d = fixed();
+    let at = d.record().resolution().expect("resolved").at;
+    assert_eq!(
+        d.refused(ProblemCommand::ReopenIneffective),
+        RefusalReason::Rule(ProblemRule::NoIneffectiveReview)
+    );
+    d.now = at + TimeDelta::days(30);
+    // Duplicates in the evidence count once.
+    d.ok(review(at, d.now, &["INC-9", "INC-7", "INC-9"]));
+    let review_done = d.state.review().expect("reviewed").clone();
+    assert!(!review_done.effective);
+    assert_eq!(
+        review_done.recurrences,
+        vec![id::<Reference>("INC-7"), id("INC-9")]
+    );
+    assert_eq!(review_done.resolved_at, at);
+    assert_eq!(
+        d.refused(RecordCommand::Close),
+        RefusalReason::GuardFailed(Guard::FIX_REVIEWED)
+    );
+    assert_eq!(d.ok(ProblemCommand::ReopenIneffective), ["transitioned"]);
+    assert_eq!(d.record().status(), Some("root_cause_analysis"));
+    assert_eq!(d.record().reopen_count(), 1);
+    assert!(
+        d.state.review().is_none(),
+        "the review belonged to the undone fix"
+    );
+    assert_eq!(d.state.reviews(), 1);
+    let Some(TypedEvent::Record(RecordEvent::Transitioned {
+        detail: TransitionDetail::Reopen { reason, .. },
+        ..
+    })) = d.events.last().map(|r| &r.event)
+    else {
+        panic!("a reopen was recorded");
+    };
+    assert!(
+        reason.contains("2 incident(s)") && reason.contains("INC-7, INC-9"),
+        "{reason}"
+    );
+    // The next fix needs its own review: the old one does not count.
+    d.ok(ProblemCommand::StartFix);
+    d.ok(fix());
+    assert_eq!(
+        d.refused(RecordCommand::Close),
+        RefusalReason::GuardFailed(Guard::FIX_REVIEWED)
+    );
+    assert_eq!(d.replayed(), d.state);
+}
+
+#[test]
+fn the_review_tolerates_what_the_policy_says() {
+    let mut d = fixed();
+    d.policy.review.tolerated_recurrences = 1;
+    let at = d.record().resolution().expect("resolved").at;
+    d.now = at + TimeDelta::days(30);
+    d.ok(review(at, d.now, &["INC-7"]));
+    assert!(d.state.review().is_some_and(|r| r.effective));
+    d.ok(RecordCommand::Close);
+}
+
+#[test]
+fn only_a_fix_is_reviewed() {
+    let mut d = analysing();
+    d.ok(accept_risk());
+    let at = d.record().resolution().expect("resolved").at;
+    d.now = at + TimeDelta::days(30);
+    assert!(matches!(
+        d.refused(review(at, d.now, &[])),
+        RefusalReason::Rule(ProblemRule::NoFixToReview(why)) if why.contains("risk_accepted")
+    ));
+    // An accepted risk has no fix to review: it closes.
+    d.ok(RecordCommand::Close);
+    let mut open = analysing();
+    assert!(matches!(
+        open.refused(review(t0(), t0(), &[])),
+        RefusalReason::Rule(ProblemRule::NoFixToReview(_))
+    ));
+}
+
+/// A directory of problems for the duplicate check.
+#[derive(Debug, Default)]
+struct Directory(HashMap<Reference, ProblemStanding>);
+
+impl ProblemDirectory for Directory {
+    fn standing(&self, reference: &Reference) -> Option<ProblemStanding> {
+        self.0.get(reference).cloned()
+    }
+}
+
+#[test]
+fn with_a_directory_a_duplicate_names_an_open_problem() {
+    let standing = |phase, duplicate_of: Option<&str>| ProblemStanding {
+        phase,
+        duplicate_of: duplicate_of.map(id),
+    };
+    let directory = Directory(HashMap::from([
+        (id("PRB-1"), standing(Phase::Active, None)),
+        (id("PRB-2"), standing(Phase::Closed, None)),
+        (id("PRB-3"), standing(Phase::Resolved, Some("PRB-1"))),
+        (id("PRB-4"), standing(Phase::Pending, None)),
+    ]));
+    let mut d = Problems::logged();
+    d.policy = ProblemPolicy::default().with_directory(Arc::new(directory));
+    d.ok(assign());
+    assert_eq!(
+        d.refused(ProblemCommand::MarkDuplicate { of: id("PRB-9") }),
+        RefusalReason::Rule(ProblemRule::UnknownSurvivor(id("PRB-9")))
+    );
+    for (of, phase) in [("PRB-2", Phase::Closed), ("PRB-3", Phase::Resolved)] {
+        assert_eq!(
+            d.refused(ProblemCommand::MarkDuplicate { of: id(of) }),
+            RefusalReason::Rule(ProblemRule::SurvivorNotOpen { of: id(of), phase })
+        );
+    }
+    d.ok(ProblemCommand::MarkDuplicate { of: id("PRB-4") });
+    assert_eq!(d.state.duplicate_of(), Some(&id("PRB-4")));
 }
 
 #[test]

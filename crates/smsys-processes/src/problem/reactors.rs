@@ -1,0 +1,122 @@
+//! The cross-record policies of problem management, as [`Reactor`](smsys_core::Reactor)s:
+//! each runs commands on other records in reaction to an event, exactly once.
+//!
+//! - [`LinkMirror`]: a link between two records is visible on both: an incident linked to a
+//!   problem gets the problem's link back, and the other way round (and likewise for every
+//!   pair of record types given to it: known errors, changes);
+//! - [`WorkaroundNotices`]: a published workaround is noted on every open incident linked to
+//!   the problem, including incidents linked after it was published;
+//! - [`FixFollowUp`]: a problem resolved by a fix resumes, resolves or notes (per [`OnFix`])
+//!   the incidents on hold awaiting it.
+//!
+//! Run each with [`Reacting`](smsys_core::Reacting) and a durable checkpoint store. Delivery
+//! is at least once; every command a reactor runs takes its ids from the triggering event
+//! ([`DerivedIds`]) and its instant from the trigger's, so a replay, a restart or a second
+//! node appends nothing new. A command the target record refuses (it is closed, not logged,
+//! already linked) is logged through `tracing` and skipped: a policy never stalls on one
+//! record. A failure to load or to store stops the reactor before the event, to be retried.
+
+mod follow_up;
+mod links;
+
+pub use follow_up::{FixFollowUp, OnFix, WorkaroundNotices};
+pub use links::{LinkMirror, LinkSide, RecordSide};
+
+use std::error::Error as StdError;
+
+use smsys_core::records::{RecordKind, RecordState, Reference};
+use smsys_core::{
+    Actor, Aggregate, AppendError, CausationId, CommandError, CommandHandler, CommandMeta, Context,
+    DerivedIds, DomainEvent, EventSourced, EventStore, ProjectionError, RecordedEvent, Stamp,
+    StreamId, Version,
+};
+
+/// What a reactor's command came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ran {
+    /// Recorded now, or before (the derived ids were already stored).
+    Done,
+    /// The record refused it; the refusal as text.
+    Refused(String),
+}
+
+/// Runs `command` on `stream` for the reactor `name` in reaction to `trigger`: ids derived
+/// from the trigger and `purpose`, the trigger's instant, `actor` acting, the trigger as the
+/// cause.
+pub(crate) async fn run<A: Aggregate>(
+    handler: &CommandHandler<A>,
+    stream: &StreamId,
+    command: &A::Command,
+    trigger: &RecordedEvent,
+    purpose: &str,
+    actor: &Actor,
+) -> Result<Ran, CommandError<A::Rejection>> {
+    let ids = DerivedIds::new(trigger.event_id(), purpose);
+    let ctx = Context::new(trigger.data.metadata().occurred_at(), &ids);
+    let mut meta = CommandMeta::new(actor.clone());
+    if let Ok(cause) = CausationId::from_uuid(trigger.event_id().as_uuid()) {
+        meta = meta.with_causation(cause);
+    }
+    match handler.execute(stream, command, &meta, &ctx).await {
+        Ok(_) | Err(CommandError::Append(AppendError::EventIdReused { .. })) => Ok(Ran::Done),
+        Err(CommandError::Rejected(refusal)) => Ok(Ran::Refused(refusal.to_string())),
+        Err(error) => Err(error),
+    }
+}
+
+/// Logs a refused reaction (it is skipped, not retried).
+pub(crate) fn skipped(reactor: &str, target: &StreamId, trigger: &RecordedEvent, why: &str) {
+    tracing::info!(
+        reactor,
+        %target,
+        trigger = %trigger.event_id(),
+        trigger_stream = %trigger.stream,
+        "reaction skipped: {why}"
+    );
+}
+
+/// The state of the record of `stream` as of `version` (its events up to and including it),
+/// read through the record type's shipped upcasters.
+pub(crate) async fn state_as_of<K: RecordKind>(
+    store: &dyn EventStore,
+    stream: &StreamId,
+    version: Version,
+) -> Result<K, Box<dyn StdError + Send + Sync>> {
+    let upcasters = <K as EventSourced>::Event::upcasters();
+    let mut events = store.read_stream(stream, Version::FIRST);
+    let mut state = K::default();
+    while let Some(recorded) = futures::StreamExt::next(&mut events).await {
+        let recorded = recorded?;
+        if recorded.version > version {
+            break;
+        }
+        let event: <K as EventSourced>::Event = upcasters.decode(
+            recorded.data.event_type(),
+            recorded.data.schema_version(),
+            recorded.data.payload().clone(),
+        )?;
+        state.evolve(&event, Stamp::of(recorded.data.metadata()));
+    }
+    Ok(state)
+}
+
+/// The references `record` links to with `kind`.
+pub(crate) fn linked<'a>(
+    record: &'a RecordState,
+    kind: &'a smsys_core::records::LinkKind,
+) -> impl Iterator<Item = Reference> + 'a {
+    record
+        .links()
+        .iter()
+        .filter(move |(k, _)| k == kind)
+        .filter_map(|(_, target)| target.parse().ok())
+}
+
+/// A failure of `reactor` on `trigger`, to be retried.
+pub(crate) fn failed(
+    reactor: &str,
+    trigger: &RecordedEvent,
+    error: impl Into<Box<dyn StdError + Send + Sync>>,
+) -> ProjectionError {
+    ProjectionError::event(reactor, trigger, error)
+}
