@@ -9,8 +9,8 @@ use smsys_core::records::{
     CommonEvent, LinkKind, RecordEvent, RecordKind, Reference, upcasters_for,
 };
 use smsys_core::{
-    Actor, Aggregate, Category, CommandHandler, EventSourced, LogFilter, ProjectionError, Reactor,
-    RecordedEvent,
+    Actor, Aggregate, Category, CommandHandler, EventSourced, EventStore, LogFilter, Position,
+    ProjectionError, Reactor, RecordedEvent, StreamId, Version,
 };
 
 use super::{Ran, failed, run, skipped};
@@ -104,10 +104,14 @@ where
 
 /// Mirrors links between the record types it is given, so a link is visible on both
 /// records: when a record of one side links (or unlinks) a record of another side, the other
-/// record gets the link back, naming the first with its side's kind.
+/// record gets the link back (or loses it), naming the first with its side's kind.
 ///
-/// Events the mirror itself recorded (its actor) are not mirrored back, so a link made on
-/// either record and later removed on either stays removed on both.
+/// The two records of a pair may be edited concurrently, on either side. Whatever the order
+/// the mirror sees them in, the pair ends as the latest decision about it in the log says:
+/// reacting to a link or unlink, the mirror reads both records' streams, takes the last link
+/// or unlink of the pair recorded by anyone but itself, and brings each record that differs
+/// into line. Events the mirror recorded are never mirrored back. A record that refuses (it
+/// is closed, or was never logged) is skipped and logged through `tracing`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -120,7 +124,7 @@ where
 /// use smsys_store::MemoryEventStore;
 ///
 /// let store = Arc::new(MemoryEventStore::new());
-/// let mirror = LinkMirror::new(Actor::new("smsys.link-mirror")?)
+/// let mirror = LinkMirror::new(store.clone(), Actor::new("smsys.link-mirror")?)
 ///     .with_side(Arc::new(RecordSide::new(
 ///         CommandHandler::<IncidentManagement>::new(store.clone(), IncidentPolicy::default()),
 ///         LinkKind::INCIDENT,
@@ -138,6 +142,7 @@ where
 pub struct LinkMirror {
     name: String,
     actor: Actor,
+    store: Arc<dyn EventStore>,
     sides: Vec<Arc<dyn LinkSide>>,
 }
 
@@ -148,16 +153,33 @@ impl std::fmt::Debug for LinkMirror {
             .field("name", &self.name)
             .field("actor", &self.actor)
             .field("sides", &categories)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
+/// One end of a linked pair: a record, and how it names the other.
+struct End<'a> {
+    side: &'a Arc<dyn LinkSide>,
+    stream: StreamId,
+    reference: Reference,
+}
+
+/// What one record's stream says about the pair: whether it links the other end now, and
+/// the last link or unlink of the pair recorded by someone other than the mirror.
+#[derive(Default)]
+struct Said {
+    linked: bool,
+    decided: Option<(Position, bool)>,
+}
+
 impl LinkMirror {
-    /// A mirror named `link-mirror`, recording as `actor`, with no side yet.
-    pub fn new(actor: Actor) -> Self {
+    /// A mirror named `link-mirror`, reading `store` and recording as `actor`, with no side
+    /// yet.
+    pub fn new(store: Arc<dyn EventStore>, actor: Actor) -> Self {
         Self {
             name: "link-mirror".into(),
             actor,
+            store,
             sides: Vec::new(),
         }
     }
@@ -180,6 +202,83 @@ impl LinkMirror {
 
     fn side_of_kind(&self, kind: &LinkKind) -> Option<&Arc<dyn LinkSide>> {
         self.sides.iter().find(|s| s.kind() == kind)
+    }
+
+    /// What `end`'s stream says about its link to `other`.
+    async fn said(
+        &self,
+        end: &End<'_>,
+        other: &End<'_>,
+        trigger: &RecordedEvent,
+    ) -> Result<Said, ProjectionError> {
+        let upcasters = upcasters_for(end.side.category());
+        let mut said = Said::default();
+        let mut events = self.store.read_stream(&end.stream, Version::FIRST);
+        while let Some(recorded) = futures::StreamExt::next(&mut events).await {
+            let recorded = recorded.map_err(|e| ProjectionError::store(&self.name, e))?;
+            let event_type = recorded.data.event_type();
+            let linked = match event_type.as_str().rsplit_once('.') {
+                Some((_, "linked")) => true,
+                Some((_, "unlinked")) => false,
+                _ => continue,
+            };
+            let decoded = CommonEvent::read(
+                &upcasters,
+                &[],
+                event_type,
+                recorded.data.schema_version(),
+                recorded.data.payload().clone(),
+            )
+            .map_err(|e| failed(&self.name, trigger, format!("{}: {e}", end.stream)))?;
+            let Some(CommonEvent::Record(
+                RecordEvent::Linked { kind, target } | RecordEvent::Unlinked { kind, target },
+            )) = decoded
+            else {
+                continue;
+            };
+            if kind != *other.side.kind() || target != other.reference.as_str() {
+                continue;
+            }
+            said.linked = linked;
+            if recorded.data.metadata().actor() != &self.actor {
+                said.decided = Some((recorded.position, linked));
+            }
+        }
+        Ok(said)
+    }
+
+    /// Brings `end` into line with `decision` about its link to `other`.
+    async fn align(
+        &self,
+        end: &End<'_>,
+        other: &End<'_>,
+        decision: bool,
+        trigger: &RecordedEvent,
+    ) -> Result<(), ProjectionError> {
+        let command = if decision {
+            RecordCommand::Link {
+                kind: other.side.kind().clone(),
+                target: other.reference.to_string(),
+            }
+        } else {
+            RecordCommand::Unlink {
+                kind: other.side.kind().clone(),
+                target: other.reference.to_string(),
+            }
+        };
+        let purpose = format!("{}/{}", self.name, end.stream);
+        match end
+            .side
+            .run(&end.reference, command, trigger, &purpose, &self.actor)
+            .await
+        {
+            Ok(None) => Ok(()),
+            Ok(Some(why)) => {
+                skipped(&self.name, &end.stream, trigger, &why);
+                Ok(())
+            }
+            Err(error) => Err(failed(&self.name, trigger, error)),
+        }
     }
 }
 
@@ -215,42 +314,59 @@ impl Reactor for LinkMirror {
             event.data.payload().clone(),
         )
         .map_err(|e| failed(&self.name, event, e))?;
-        let (kind, target, link) = match decoded {
-            Some(CommonEvent::Record(RecordEvent::Linked { kind, target })) => (kind, target, true),
-            Some(CommonEvent::Record(RecordEvent::Unlinked { kind, target })) => {
-                (kind, target, false)
-            }
-            _ => return Ok(()),
+        let Some(CommonEvent::Record(
+            RecordEvent::Linked { kind, target } | RecordEvent::Unlinked { kind, target },
+        )) = decoded
+        else {
+            return Ok(());
         };
         let Some(side) = self.side_of_kind(&kind) else {
             return Ok(());
         };
-        let (Ok(from), Ok(to)) = (
+        let ends = (
             event.stream.entity_id().parse::<Reference>(),
             target.parse::<Reference>(),
-        ) else {
+        );
+        let (Ok(from), Ok(to)) = ends else {
             skipped(&self.name, &event.stream, event, "not a record reference");
             return Ok(());
         };
-        let back = if link {
-            RecordCommand::Link {
-                kind: source.kind().clone(),
-                target: from.to_string(),
-            }
-        } else {
-            RecordCommand::Unlink {
-                kind: source.kind().clone(),
-                target: from.to_string(),
-            }
+        let Ok(to_stream) =
+            Category::new(side.category()).and_then(|c| StreamId::new(&c, to.as_str()))
+        else {
+            skipped(&self.name, &event.stream, event, "not a record reference");
+            return Ok(());
         };
-        let purpose = format!("{}/{}/{to}", self.name, side.category());
-        match side.run(&to, back, event, &purpose, &self.actor).await {
-            Ok(None) => Ok(()),
-            Ok(Some(why)) => {
-                skipped(&self.name, &event.stream, event, &why);
-                Ok(())
+        let here = End {
+            side: source,
+            stream: event.stream.clone(),
+            reference: from,
+        };
+        let there = End {
+            side,
+            stream: to_stream,
+            reference: to,
+        };
+        let said_here = self.said(&here, &there, event).await?;
+        let said_there = self.said(&there, &here, event).await?;
+        // The latest decision about the pair, on either record.
+        let decision = match (said_here.decided, said_there.decided) {
+            (Some((a, here)), Some((b, there))) => {
+                if a >= b {
+                    here
+                } else {
+                    there
+                }
             }
-            Err(error) => Err(failed(&self.name, event, error)),
+            (Some((_, v)), None) | (None, Some((_, v))) => v,
+            (None, None) => return Ok(()),
+        };
+        if said_here.linked != decision {
+            self.align(&here, &there, decision, event).await?;
         }
+        if said_there.linked != decision {
+            self.align(&there, &here, decision, event).await?;
+        }
+        Ok(())
     }
 }
