@@ -42,7 +42,9 @@ fn moved(transition: &str, from: &str, to: &str, phase: Phase) -> KnownErrorEven
         Phase::Cancelled => TransitionDetail::Cancellation {
             reason: "never confirmed".into(),
         },
-        _ => TransitionDetail::Plain,
+        Phase::New | Phase::Active | Phase::Pending | Phase::Resolved | Phase::Closed => {
+            TransitionDetail::Plain
+        }
     };
     TypedEvent::Record(RecordEvent::Transitioned {
         transition: transition.into(),
@@ -216,7 +218,11 @@ fn the_fixture_folds_into_a_known_error() {
         .iter()
         .map(|v| v.version.get())
         .collect();
-    assert_eq!(numbers, [1, 2], "a revision once published is the next version");
+    assert_eq!(
+        numbers,
+        [1, 2],
+        "a revision once published is the next version"
+    );
     assert_eq!(known_error.version(), KnownErrorVersion::new(2));
     let first = &known_error.versions()[0].content;
     assert_eq!(

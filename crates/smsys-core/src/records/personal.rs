@@ -192,10 +192,7 @@ fn shipped() -> Result<PersonalData, PersonalDataError> {
         "retired",
         &[("/reason", text())],
     )?;
-    incident
-        .merge(request)?
-        .merge(problem)?
-        .merge(known_error)
+    incident.merge(request)?.merge(problem)?.merge(known_error)
 }
 
 #[cfg(test)]
@@ -286,7 +283,10 @@ mod tests {
                 json!({"symptom": "bounces", "root_cause": "queue", "workaround": "flush",
                 "affected_cis": ["mx-01"], "affected_services": [], "reason": "r"}),
             ),
-            ("known_error.retired", json!({"reason": "fixed", "superseded_by": "KE-2"})),
+            (
+                "known_error.retired",
+                json!({"reason": "fixed", "superseded_by": "KE-2"}),
+            ),
         ];
         for (name, mut payload) in known_error {
             let ty = crate::EventType::new(name).unwrap_or_else(|e| panic!("{e}"));
@@ -299,10 +299,16 @@ mod tests {
             let decoded = KnownErrorEvent::from_payload(&ty, payload);
             assert!(decoded.is_ok(), "{name}: {decoded:?}");
         }
-        let published = crate::EventType::new("known_error.published").unwrap_or_else(|e| panic!("{e}"));
+        let published =
+            crate::EventType::new("known_error.published").unwrap_or_else(|e| panic!("{e}"));
         assert!(policy.fields(&published).is_empty());
         let logged = crate::EventType::new("known_error.logged").unwrap_or_else(|e| panic!("{e}"));
-        for pointer in ["/problem", "/affected_services", "/affected_cis", "/service"] {
+        for pointer in [
+            "/problem",
+            "/affected_services",
+            "/affected_cis",
+            "/service",
+        ] {
             assert!(policy.field(&logged, pointer).is_none(), "{pointer}");
         }
     }
