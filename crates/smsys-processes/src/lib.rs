@@ -5,8 +5,9 @@
 //!   record type's vocabulary, loadable from TOML or JSON, exportable to Mermaid and DOT;
 //! - [`record`]: what every record type's rules share (the shared commands, lifecycle
 //!   stepping, refusals, [`RecordPolicy`]) and the [`RecordRules`] a record type implements;
-//! - [`incident`] (8.6.1), [`request`] (8.6.2) and [`problem`] (8.6.3): the service-desk
-//!   processes, each with its own commands, policy and refusal reasons;
+//! - [`incident`] (8.6.1), [`request`] (8.6.2), [`problem`] and [`known_error`] (8.6.3): the
+//!   service-desk processes, each with its own commands, policy and refusal reasons; the
+//!   known error catalogue other processes consult ([`known_error::catalogue`]);
 //! - [`attribute`]: the typed schema of custom attributes;
 //! - [`index`]: the record index projection (rows with SLA timer state, kept next to the
 //!   log) and [`view`]: one record's state, timers and typed history for display;
@@ -44,6 +45,7 @@ mod calendar;
 mod clock;
 pub mod incident;
 pub mod index;
+pub mod known_error;
 pub mod lifecycle;
 mod priority;
 pub mod problem;
@@ -58,6 +60,7 @@ pub use calendar::{
 };
 pub use clock::{Clock, RandomIds, SystemClock};
 pub use incident::{IncidentCommand, IncidentManagement, IncidentPolicy};
+pub use known_error::{KnownErrorCommand, KnownErrorManagement, KnownErrorPolicy};
 pub use lifecycle::{Lifecycle, LifecycleBuilder, LifecycleError, LifecycleRegistry};
 pub use priority::PriorityMatrix;
 pub use problem::{ProblemCommand, ProblemManagement, ProblemPolicy};

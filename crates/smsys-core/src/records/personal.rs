@@ -12,13 +12,18 @@
 //!   `major_reviewed.findings`;
 //! - requests: `approval_rejected.reason`, `task_added.description`;
 //! - problems: `root_cause_recorded.cause`, `workaround_recorded.text`,
-//!   `risk_accepted.reason`.
+//!   `risk_accepted.reason`;
+//! - known errors (the caller is the author): `logged.symptom`, `logged.root_cause` and
+//!   `logged.workaround`, `content_revised.symptom`, `.root_cause`, `.workaround` and
+//!   `.reason`, `retired.reason` (free text, as a problem's root cause and workaround are).
 //!
 //! Not personal data of the subject, kept in plaintext: the reference, lifecycle, statuses and
 //! phases, channel, service, affected CIs, groups, categories, impact, urgency and priority,
 //! resolution codes, link targets (record and CI ids), attribute names, SLA timers and every
 //! instant, catalogue items and fulfilment instruction references, a root cause's method and
-//! contributing CIs, whether a workaround is published, and the problem a duplicate names.
+//! contributing CIs, whether a workaround is published, and the problem a duplicate names; a
+//! known error's problem, affected CIs and services, version numbers and the known error
+//! superseding it.
 //! Staff named by a record (`assigned.person`, `escalated.escalation.to_manager`,
 //! `major_manager_assigned.manager`, `approval_requested.approvers`, `approval_given.approver`,
 //! `approval_rejected.approver`, `management_informed.audience`) are the audit trail of who
@@ -93,7 +98,8 @@ pub fn shared_personal_data(category: &str) -> Result<PersonalData, PersonalData
     add(policy, category, "attribute_set", &[("/value", text())])
 }
 
-/// The personal data of the shipped record types, incidents, service requests and problems
+/// The personal data of the shipped record types, incidents, service requests, problems and
+/// known errors
 /// (see the [module docs](self) for what is and is not personal). A product extends it with
 /// [`PersonalData::merge`].
 ///
@@ -158,14 +164,42 @@ fn shipped() -> Result<PersonalData, PersonalDataError> {
         &[("/text", text())],
     )?;
     let problem = add(problem, "problem", "risk_accepted", &[("/reason", text())])?;
-    incident.merge(request)?.merge(problem)
+    let known_error = shared_personal_data("known_error")?;
+    let known_error = add(
+        known_error,
+        "known_error",
+        "logged",
+        &[
+            ("/symptom", text()),
+            ("/root_cause", text()),
+            ("/workaround", text()),
+        ],
+    )?;
+    let known_error = add(
+        known_error,
+        "known_error",
+        "content_revised",
+        &[
+            ("/symptom", text()),
+            ("/root_cause", text()),
+            ("/workaround", text()),
+            ("/reason", text()),
+        ],
+    )?;
+    let known_error = add(
+        known_error,
+        "known_error",
+        "retired",
+        &[("/reason", text())],
+    )?;
+    incident.merge(request)?.merge(problem)?.merge(known_error)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::aggregate::DomainEvent;
-    use crate::records::{Incident, ProblemEvent, RequestEvent, TypedEvent};
+    use crate::records::{Incident, KnownErrorEvent, ProblemEvent, RequestEvent, TypedEvent};
 
     /// Every erased placeholder still decodes: a payload with each personal field replaced by
     /// its placeholder reads as the typed event.
@@ -235,6 +269,48 @@ mod tests {
         let marked =
             crate::EventType::new("problem.marked_duplicate").unwrap_or_else(|e| panic!("{e}"));
         assert!(policy.fields(&marked).is_empty());
+        let known_error = [
+            (
+                "known_error.logged",
+                json!({"reference": "KE-1", "lifecycle": {"name": "known_error", "version": 1},
+                "status": "draft", "caller": "ana", "channel": "portal", "service": "email",
+                "affected_cis": ["mx-01"], "summary": "s", "description": "d",
+                "problem": "PRB-1", "symptom": "bounces", "root_cause": "queue",
+                "workaround": "flush", "affected_services": ["smtp"]}),
+            ),
+            (
+                "known_error.content_revised",
+                json!({"symptom": "bounces", "root_cause": "queue", "workaround": "flush",
+                "affected_cis": ["mx-01"], "affected_services": [], "reason": "r"}),
+            ),
+            (
+                "known_error.retired",
+                json!({"reason": "fixed", "superseded_by": "KE-2"}),
+            ),
+        ];
+        for (name, mut payload) in known_error {
+            let ty = crate::EventType::new(name).unwrap_or_else(|e| panic!("{e}"));
+            assert!(policy.holds_personal(&ty, &payload), "{name}");
+            for field in policy.fields(&ty) {
+                if let Some(value) = payload.pointer_mut(field.pointer.as_str()) {
+                    *value = field.erased.clone();
+                }
+            }
+            let decoded = KnownErrorEvent::from_payload(&ty, payload);
+            assert!(decoded.is_ok(), "{name}: {decoded:?}");
+        }
+        let published =
+            crate::EventType::new("known_error.published").unwrap_or_else(|e| panic!("{e}"));
+        assert!(policy.fields(&published).is_empty());
+        let logged = crate::EventType::new("known_error.logged").unwrap_or_else(|e| panic!("{e}"));
+        for pointer in [
+            "/problem",
+            "/affected_services",
+            "/affected_cis",
+            "/service",
+        ] {
+            assert!(policy.field(&logged, pointer).is_none(), "{pointer}");
+        }
     }
 
     #[test]

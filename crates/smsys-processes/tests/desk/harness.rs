@@ -5,6 +5,7 @@ use std::fmt::Debug;
 
 use chrono::{DateTime, TimeZone, Utc};
 use smsys_core::records::incident::MajorIncidentEvent;
+use smsys_core::records::known_error::PublicationEvent;
 use smsys_core::records::problem::ProblemControlEvent;
 use smsys_core::records::request::FulfilmentEvent;
 use smsys_core::records::{
@@ -12,11 +13,13 @@ use smsys_core::records::{
 };
 use smsys_core::{Actor, Aggregate, Context, DomainEvent, EventSourced, SequentialIds, Stamp};
 use smsys_processes::attribute::{AttributeKind, AttributeSchema, AttributeSpec};
+use smsys_processes::known_error::LogKnownError;
 use smsys_processes::lifecycle::{LifecycleDefinition, LifecycleError};
 use smsys_processes::{
-    IncidentCommand, IncidentManagement, IncidentPolicy, Lifecycle, LogRecord, ProblemCommand,
-    ProblemManagement, ProblemPolicy, RecordCommand, RecordPolicy, RecordRules, Refusal,
-    RefusalReason, RequestCommand, RequestManagement, RequestPolicy,
+    IncidentCommand, IncidentManagement, IncidentPolicy, KnownErrorCommand, KnownErrorManagement,
+    KnownErrorPolicy, Lifecycle, LogRecord, ProblemCommand, ProblemManagement, ProblemPolicy,
+    RecordCommand, RecordPolicy, RecordRules, Refusal, RefusalReason, RequestCommand,
+    RequestManagement, RequestPolicy,
 };
 
 /// The instant every test starts at.
@@ -75,6 +78,10 @@ pub(crate) trait Kind:
         Rejection = Refusal<<Self as RecordRules>::Rule>,
     >
 {
+    /// Whether its lifecycle closes records that were never resolved (a known error is
+    /// retired, not resolved).
+    const CLOSES_UNRESOLVED: bool = false;
+
     /// The record type's default policy.
     fn default_policy() -> Self::Policy;
     /// Its default lifecycle.
@@ -289,6 +296,85 @@ impl Kind for ProblemManagement {
     }
 }
 
+impl Kind for KnownErrorManagement {
+    const CLOSES_UNRESOLVED: bool = true;
+
+    fn default_policy() -> KnownErrorPolicy {
+        KnownErrorPolicy::default()
+    }
+    fn default_lifecycle() -> Lifecycle {
+        smsys_processes::known_error::default_lifecycle()
+    }
+    fn record_policy_mut(policy: &mut KnownErrorPolicy) -> &mut RecordPolicy {
+        &mut policy.record
+    }
+    /// A draft from problem `PRB-1` with a symptom and a workaround (so publishable).
+    fn log(input: LogRecord) -> KnownErrorCommand {
+        KnownErrorCommand::Log(
+            LogKnownError::new(input, "mail bounces with 451")
+                .problem(id("PRB-1"))
+                .workaround("flush the queue"),
+        )
+    }
+    fn command_name(command: &KnownErrorCommand) -> &'static str {
+        command.name()
+    }
+    /// Every own command: a revision keeping the workaround and one dropping it, publication,
+    /// retirement superseded by another known error and by itself (`R-1`).
+    fn own_commands() -> Vec<KnownErrorCommand> {
+        vec![
+            revise(Some("restart mx")),
+            revise(None),
+            KnownErrorCommand::Publish,
+            KnownErrorCommand::Retire {
+                reason: "fixed by CHG-7".into(),
+                superseded_by: Some(id("KE-9")),
+            },
+            KnownErrorCommand::Retire {
+                reason: "fixed by CHG-7".into(),
+                superseded_by: Some(id("R-1")),
+            },
+        ]
+    }
+    fn label(command: &KnownErrorCommand) -> String {
+        if let KnownErrorCommand::Revise {
+            workaround: None, ..
+        } = command
+        {
+            "revise (no workaround)".into()
+        } else if let KnownErrorCommand::Retire {
+            superseded_by: Some(by),
+            ..
+        } = command
+        {
+            format!("retire (by {by})")
+        } else {
+            command.name().into()
+        }
+    }
+    /// Published (and retired) known errors were published as version 1.
+    fn own_setup(status: &str) -> Vec<PublicationEvent> {
+        match status {
+            "published" | "retired" => vec![PublicationEvent::Published {
+                version: smsys_core::records::known_error::KnownErrorVersion::FIRST,
+            }],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A revision of `R-1`'s content: a root cause found, `workaround`, CIs `mx-01` and `mx-02`.
+pub(crate) fn revise(workaround: Option<&str>) -> KnownErrorCommand {
+    KnownErrorCommand::Revise {
+        symptom: "mail bounces with 451".into(),
+        root_cause: Some("mx queue fills on retries".into()),
+        workaround: workaround.map(str::to_owned),
+        affected_cis: vec![id("mx-01"), id("mx-02")],
+        affected_services: vec![id("smtp-relay")],
+        reason: "root cause found".into(),
+    }
+}
+
 /// An event as recorded: who recorded it and when.
 pub(crate) struct Recorded<K: Kind> {
     pub(crate) event: TypedEvent<K::Record>,
@@ -428,3 +514,5 @@ pub(crate) type Incidents = Desk<IncidentManagement>;
 pub(crate) type Requests = Desk<RequestManagement>;
 /// A problem desk.
 pub(crate) type Problems = Desk<ProblemManagement>;
+/// A known error desk.
+pub(crate) type KnownErrors = Desk<KnownErrorManagement>;

@@ -1,4 +1,4 @@
-//! Service-desk records (incidents, service requests and problems) under the record framework:
+//! Service-desk records (incidents, service requests, problems and known errors) under the record framework:
 //! the status x command matrix of each type, invariants under random commands, the rules of
 //! each type (major incidents, approvals, tasks, root causes, accepted risks, duplicates), the
 //! rules that are lifecycle or policy data, custom attributes, and commands run through the
@@ -21,6 +21,7 @@ mod data;
 mod handler;
 mod incident;
 mod invariants;
+mod known_error;
 mod matrix;
 mod problem;
 mod request;

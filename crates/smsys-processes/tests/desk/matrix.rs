@@ -12,7 +12,8 @@ use smsys_core::records::{
 };
 use smsys_core::{Context, SequentialIds};
 use smsys_processes::{
-    IncidentManagement, ProblemManagement, RecordCommand, RefusalReason, RequestManagement,
+    IncidentManagement, KnownErrorManagement, ProblemManagement, RecordCommand, RefusalReason,
+    RequestManagement,
 };
 
 use crate::harness::{Desk, Kind, actor, attribute, id, log_input, t0};
@@ -311,4 +312,9 @@ fn request_status_command_matrix_matches_the_checked_in_expectation() {
 #[test]
 fn problem_status_command_matrix_matches_the_checked_in_expectation() {
     check_expectation("problem_matrix.txt", &matrix::<ProblemManagement>());
+}
+
+#[test]
+fn known_error_status_command_matrix_matches_the_checked_in_expectation() {
+    check_expectation("known_error_matrix.txt", &matrix::<KnownErrorManagement>());
 }

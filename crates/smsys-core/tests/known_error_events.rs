@@ -1,0 +1,237 @@
+//! Golden fixtures of the events of known errors: `known_error_events.v1.json` holds today's
+//! encoding of the `logged` event (the shared payload, at its schema version 2, with the known
+//! error's own logged fields) and one example of every own event of a known error (each at
+//! schema version 1), with and without their optional fields, and the shared transitions its
+//! lifecycle takes (publish, retire, discard). Each row must still load, and today's encoding
+//! must equal the file. `SMSYS_BLESS=1` rewrites it; once shipped, a changed event gets a new
+//! schema version, an upcaster and a new file, and this one stays.
+
+#![allow(
+    clippy::expect_used,
+    reason = "tests stop at the first broken expectation"
+)]
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde_json::{Value, json};
+use smsys_core::records::known_error::{KnownErrorLogged, KnownErrorVersion, PublicationEvent};
+use smsys_core::records::{
+    Attributes, Channel, DefinitionRef, KnownError, KnownErrorEvent, Logged, OwnEvents, Phase,
+    RecordEvent, RecordKind, TransitionDetail, TypedEvent,
+};
+use smsys_core::{DomainEvent, EventSourced, EventType, Stamp};
+
+const V1: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/known_error_events.v1.json"
+);
+
+fn at() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 2, 9, 30, 0)
+        .single()
+        .expect("valid")
+}
+
+fn id<T: std::str::FromStr<Err = E>, E: std::fmt::Debug>(text: &str) -> T {
+    text.parse().expect("a valid id")
+}
+
+fn moved(transition: &str, from: &str, to: &str, phase: Phase) -> KnownErrorEvent {
+    let detail = match phase {
+        Phase::Cancelled => TransitionDetail::Cancellation {
+            reason: "never confirmed".into(),
+        },
+        Phase::New | Phase::Active | Phase::Pending | Phase::Resolved | Phase::Closed => {
+            TransitionDetail::Plain
+        }
+    };
+    TypedEvent::Record(RecordEvent::Transitioned {
+        transition: transition.into(),
+        from: from.into(),
+        to: to.into(),
+        phase,
+        detail,
+        at: at(),
+    })
+}
+
+/// Today's encoding: the logged event, every own event, the transitions of the lifecycle.
+fn examples() -> Vec<KnownErrorEvent> {
+    let logged = TypedEvent::Logged(KnownErrorLogged {
+        record: Logged {
+            reference: id("KE-0001"),
+            lifecycle: DefinitionRef {
+                name: "known_error".into(),
+                version: 1,
+            },
+            status: "draft".into(),
+            caller: id("ana"),
+            channel: Channel::Portal,
+            service: id("email"),
+            affected_cis: vec![id("mx-01")],
+            summary: "mail bounces under load".into(),
+            description: "from PRB-1".into(),
+            attributes: Attributes::new(),
+        },
+        problem: Some(id("PRB-1")),
+        symptom: "mail bounces with 451".into(),
+        root_cause: None,
+        workaround: Some("flush the queue".into()),
+        affected_services: vec![id("smtp-relay")],
+    });
+    let own = [
+        PublicationEvent::ContentRevised {
+            symptom: "mail bounces with 451".into(),
+            root_cause: Some("mx queue fills on retries".into()),
+            workaround: Some("flush the queue".into()),
+            affected_cis: vec![id("mx-01"), id("mx-02")],
+            affected_services: vec![id("smtp-relay")],
+            reason: "root cause found".into(),
+        },
+        PublicationEvent::Published {
+            version: KnownErrorVersion::FIRST,
+        },
+        PublicationEvent::ContentRevised {
+            symptom: "mail bounces".into(),
+            root_cause: None,
+            workaround: None,
+            affected_cis: Vec::new(),
+            affected_services: Vec::new(),
+            reason: String::new(),
+        },
+        PublicationEvent::Retired {
+            reason: "fixed by CHG-7".into(),
+            superseded_by: Some(id("KE-0002")),
+        },
+        PublicationEvent::Retired {
+            reason: "obsolete".into(),
+            superseded_by: None,
+        },
+    ];
+    std::iter::once(logged)
+        .chain(own.map(TypedEvent::Own))
+        .chain([
+            moved("publish", "draft", "published", Phase::Active),
+            moved("retire", "published", "retired", Phase::Closed),
+            moved("discard", "draft", "discarded", Phase::Cancelled),
+        ])
+        .collect()
+}
+
+fn encode(event: &KnownErrorEvent) -> Value {
+    json!({
+        "event_type": event.event_type().as_str(),
+        "schema_version": event.schema_version(),
+        "payload": event.to_payload().expect("encodes"),
+    })
+}
+
+fn encode_all() -> Value {
+    Value::Array(examples().iter().map(encode).collect())
+}
+
+/// With `SMSYS_BLESS` set, rewrites the fixture from today's encoding (by a rename, so a
+/// parallel reader sees the old or the new file whole).
+fn bless() {
+    if std::env::var_os("SMSYS_BLESS").is_some() {
+        let text = serde_json::to_string_pretty(&encode_all()).expect("encodes");
+        let tmp = format!("{V1}.{:?}.tmp", std::thread::current().id());
+        std::fs::write(&tmp, text + "\n").expect("writes the fixture");
+        std::fs::rename(&tmp, V1).expect("replaces the fixture");
+    }
+}
+
+fn read_rows() -> Vec<Value> {
+    let text = std::fs::read_to_string(V1).unwrap_or_else(|e| panic!("{V1}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{V1}: {e}"))
+}
+
+/// Reads a stored row the way every reader does: through the known error's upcasters.
+fn load(row: &Value) -> KnownErrorEvent {
+    let event_type = EventType::new(row["event_type"].as_str().expect("a string")).expect("valid");
+    let version = row["schema_version"]
+        .as_u64()
+        .and_then(|v| u32::try_from(v).ok())
+        .expect("a schema version");
+    KnownError::upcasters()
+        .decode(&event_type, version, row["payload"].clone())
+        .unwrap_or_else(|e| panic!("{event_type} no longer loads: {e}"))
+}
+
+#[test]
+fn todays_encoding_equals_the_fixture() {
+    bless();
+    assert_eq!(
+        encode_all(),
+        Value::Array(read_rows()),
+        "an event changed shape: add a schema version, an upcaster and a new fixture"
+    );
+}
+
+#[test]
+fn every_fixture_row_loads_as_todays_event() {
+    bless();
+    let rows = read_rows();
+    let expected = examples();
+    assert_eq!(rows.len(), expected.len(), "one fixture row per example");
+    for (row, want) in rows.iter().zip(&expected) {
+        assert_eq!(&load(row), want, "{}", row["event_type"]);
+        assert_eq!(
+            row["schema_version"],
+            want.schema_version(),
+            "{}",
+            row["event_type"]
+        );
+        if let TypedEvent::Own(_) = want {
+            assert_eq!(row["schema_version"], 1, "{}", row["event_type"]);
+        }
+    }
+}
+
+#[test]
+fn the_fixture_holds_the_logged_event_and_every_own_event() {
+    let covered: BTreeSet<String> = examples()
+        .iter()
+        .filter(|e| !matches!(e, TypedEvent::Record(_)))
+        .map(|e| e.event_type().to_string())
+        .collect();
+    let every: BTreeSet<String> = ["logged"]
+        .iter()
+        .chain(<PublicationEvent as OwnEvents>::NAMES)
+        .map(|n| format!("{}.{n}", KnownError::CATEGORY))
+        .collect();
+    assert_eq!(covered, every, "add an example of every new event");
+}
+
+#[test]
+fn the_fixture_folds_into_a_known_error() {
+    bless();
+    let mut known_error = KnownError::default();
+    for row in read_rows() {
+        known_error.evolve(&load(&row), Stamp::new(None, at()));
+    }
+    assert_eq!(known_error.record().status(), Some("discarded"));
+    assert_eq!(known_error.problem(), Some(&id("PRB-1")));
+    let numbers: Vec<u32> = known_error
+        .versions()
+        .iter()
+        .map(|v| v.version.get())
+        .collect();
+    assert_eq!(
+        numbers,
+        [1, 2],
+        "a revision once published is the next version"
+    );
+    assert_eq!(known_error.version(), KnownErrorVersion::new(2));
+    let first = &known_error.versions()[0].content;
+    assert_eq!(
+        first.root_cause.as_deref(),
+        Some("mx queue fills on retries"),
+        "the draft revision is in version 1"
+    );
+    assert_eq!(known_error.content().symptom, "mail bounces");
+    let retired = known_error.retired().expect("retired");
+    assert_eq!(retired.reason, "obsolete", "the later one replaces");
+    assert_eq!(retired.superseded_by, None);
+}
