@@ -1225,12 +1225,39 @@ fn a_timer_across_the_berlin_autumn_clock_change_counts_real_business_seconds() 
     assert_eq!(timers[0].due(cal), Some(at(2026, 10, 26, 13, 0)));
 }
 
+fn history_of(t0: DateTime<Utc>, priority: u8) -> Vec<(DateTime<Utc>, CommonEvent)> {
+    vec![(t0, logged("email")), (t0, prioritised(priority))]
+}
+
 #[test]
 fn the_reference_engine_loads_its_shipped_definitions() {
     let e = SlaEngine::reference();
     let names: Vec<_> = e.slas().names().collect();
-    assert_eq!(names, vec!["desk-resolution", "desk-response"]);
+    assert_eq!(
+        names,
+        vec![
+            "desk-resolution",
+            "desk-response",
+            "problem-resolution",
+            "problem-response"
+        ]
+    );
     let t0 = at(2026, 11, 2, 9, 0); // Monday 10:00 Berlin
+    // A P2 problem: taken up within 285 business minutes (Monday 10:00 + 2.5 h to 12:30, then
+    // 13:00 + 2.25 h -> 15:15 Berlin), resolved within 10 business days.
+    let problem = RecordType::new("problem").expect("valid");
+    let timers = e.timers(&problem, &history_of(t0, 2));
+    let response = named(&timers, "response");
+    let cal = e.calendar_for(response).expect("office");
+    assert_eq!(response.due(cal), Some(at(2026, 11, 2, 14, 15)));
+    let resolution = named(&timers, "resolution");
+    // 10 days of 9.5 h from Monday 10:00: the second Monday after, at 10:00 Berlin.
+    assert_eq!(resolution.due(cal), Some(at(2026, 11, 16, 9, 0)));
+    assert!(
+        e.record_type_of(&"problem-PRB-1".parse().expect("valid"))
+            .is_some(),
+        "the reference engine follows problems"
+    );
     let history = vec![(t0, logged("email")), (t0, prioritised(2))];
     let timers = e.timers(INCIDENT, &history);
     let response = named(&timers, "response");

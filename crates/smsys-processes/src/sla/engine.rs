@@ -86,11 +86,13 @@ impl SlaEngine {
     }
 
     /// The reference desk SLAs (`crates/smsys-processes/sla/`): response and resolution
-    /// timers for incidents and service requests on the office calendar (Mon-Fri, Berlin,
-    /// with holidays), and a 24x7 calendar for products' own definitions.
+    /// timers for incidents, service requests and problems on the office calendar (Mon-Fri,
+    /// Berlin, with holidays), and a 24x7 calendar for products' own definitions. It follows
+    /// problems too.
     pub fn reference() -> Self {
         Self::from_toml(&[OFFICE_CALENDAR, ALWAYS_CALENDAR], DESK_SLAS)
             .unwrap_or_else(|e| unreachable!("the shipped sla definitions are valid: {e}"))
+            .with_record_type::<smsys_core::records::Problem>()
     }
 
     /// Follows the streams of record type `K` too (incidents and service requests are
