@@ -715,6 +715,9 @@ fn has_problem(s: &Spec) -> bool {
     matches!(s.problem, Some((_, false)))
 }
 
+/// The keys of an incident in one dimension.
+type KeysOf = dyn Fn(&Spec) -> BTreeSet<&'static str>;
+
 /// Candidates by brute force: (id, incidents in order, first, last).
 type Row = (String, Vec<String>, DateTime<Utc>, DateTime<Utc>);
 
@@ -736,7 +739,7 @@ fn model_candidates(specs: &[Spec], policy: &TrendPolicy, as_of: DateTime<Utc>) 
         s.ending != Ending::Cancelled && !has_problem(s) && from < at && at <= as_of
     };
     let mut out = Vec::new();
-    let dimensions: [(&str, Option<u32>, &dyn Fn(&Spec) -> BTreeSet<&'static str>); 3] = [
+    let dimensions: [(&str, Option<u32>, &KeysOf); 3] = [
         ("ci", policy.ci, &cis_of),
         ("service", policy.service, &|s: &Spec| {
             BTreeSet::from([SERVICES[s.service]])
