@@ -11,6 +11,8 @@
 //! - [`attribute`]: the typed schema of custom attributes;
 //! - [`index`]: the record index projection (rows with SLA timer state, kept next to the
 //!   log) and [`view`]: one record's state, timers and typed history for display;
+//! - [`trend`]: problem candidates from incident trends and the recurrences a review of a
+//!   problem's fix asks for (8.6.3);
 //! - [`PriorityMatrix`], [`BusinessCalendar`], [`sla`] timers, and the production [`Clock`]
 //!   and [`RandomIds`].
 //!
@@ -52,6 +54,7 @@ pub mod problem;
 pub mod record;
 pub mod request;
 pub mod sla;
+pub mod trend;
 pub mod view;
 
 pub use calendar::{
@@ -66,3 +69,4 @@ pub use priority::PriorityMatrix;
 pub use problem::{ProblemCommand, ProblemManagement, ProblemPolicy};
 pub use record::{LogRecord, RecordCommand, RecordPolicy, RecordRules, Refusal, RefusalReason};
 pub use request::{RequestCommand, RequestManagement, RequestPolicy};
+pub use trend::{IncidentTrends, TrendCandidate, TrendPolicy};
