@@ -25,7 +25,7 @@ pub mod reactors;
 mod review;
 
 pub use board::{ProblemBoard, ProblemDirectory, ProblemStanding};
-pub use review::ReviewPolicy;
+pub use review::{DueReview, EffectivenessReviewer, ReviewError, ReviewOutcome, ReviewPolicy};
 
 use std::sync::Arc;
 

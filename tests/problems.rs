@@ -1,6 +1,7 @@
-//! The cross-record policies of problem management, run as reactors: links visible on both
-//! records whatever the order of concurrent edits, workarounds noted on linked open incidents,
-//! incidents awaiting a fixed problem followed up; each exactly once across replays and nodes.
+//! Problem management across records: the cross-record policies run as reactors (links
+//! visible on both records whatever the order of concurrent edits, workarounds noted on linked
+//! open incidents, incidents awaiting a fixed problem followed up), and effectiveness reviews
+//! measured from the incident trends; each exactly once across replays and nodes.
 
 #![allow(
     clippy::expect_used,
@@ -19,10 +20,13 @@ use smsys::core::{
     Actor, CommandHandler, CommandMeta, Context, EventStore, LogFilter, Position, ProjectionRunner,
     Reacting, Reactor, SequentialIds,
 };
-use smsys::processes::problem::ProblemResolution;
 use smsys::processes::problem::reactors::{
     FixFollowUp, LinkMirror, OnFix, RecordSide, WorkaroundNotices,
 };
+use smsys::processes::problem::{
+    EffectivenessReviewer, ProblemBoard, ProblemResolution, ReviewOutcome,
+};
+use smsys::processes::trend::{IncidentTrends, TrendPolicy};
 use smsys::processes::{
     IncidentCommand, IncidentManagement, IncidentPolicy, LogRecord, ProblemCommand,
     ProblemManagement, ProblemPolicy, RecordCommand,
@@ -106,13 +110,19 @@ impl Desk {
 
     /// Logs incident `name`, classified, prioritised, assigned (so in progress).
     async fn log_incident(&mut self, name: &str) {
+        self.log_incident_on(name, &[]).await;
+    }
+
+    /// Logs incident `name` on `cis`, classified, prioritised, assigned (so in progress).
+    async fn log_incident_on(&mut self, name: &str, cis: &[&str]) {
         let log = LogRecord::new(
             reference(name),
             "caller".parse().expect("valid"),
             Channel::Phone,
             "email".parse().expect("valid"),
             "mail bounces",
-        );
+        )
+        .affected_cis(cis.iter().map(|c| c.parse().expect("valid")).collect());
         self.incident(name, IncidentCommand::Log(log)).await;
         for command in [
             RecordCommand::Classify {
@@ -625,4 +635,181 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+/// The trends and the board caught up with the log.
+async fn caught_up(d: &Desk) -> (Arc<IncidentTrends>, Arc<ProblemBoard>) {
+    let trends = Arc::new(IncidentTrends::new(TrendPolicy::default()).expect("valid"));
+    let board = Arc::new(ProblemBoard::new("problems"));
+    let runner = ProjectionRunner::new(d.store.clone());
+    runner.catch_up(trends.as_ref()).await.expect("trends");
+    runner.catch_up(board.as_ref()).await.expect("board");
+    (trends, board)
+}
+
+#[tokio::test]
+async fn a_fix_is_reviewed_once_its_window_passed_and_reopened_when_it_did_not_hold() {
+    let mut d = Desk::new(Arc::new(MemoryEventStore::new()));
+    for n in 0..3 {
+        d.log_incident_on(&format!("INC-{n}"), &["mx-01"]).await;
+    }
+    d.log_problem("PRB-1").await;
+    d.problem("PRB-1", ProblemCommand::Analyse).await;
+    d.problem(
+        "PRB-1",
+        ProblemCommand::RecordRootCause {
+            cause: "relay queue fills".into(),
+            method: "five whys".into(),
+            contributing_cis: vec!["mx-01".parse().expect("valid")],
+        },
+    )
+    .await;
+    d.problem("PRB-1", ProblemCommand::StartFix).await;
+    let fix = RecordCommand::Resolve {
+        code: ProblemResolution::FixApplied.as_str().into(),
+        notes: "queue enlarged".into(),
+    };
+    d.problem("PRB-1", fix.clone().into()).await;
+    let fixed_at = d.now;
+    let window = ProblemPolicy::default().review.window;
+    let reviewer = |trends, board| {
+        EffectivenessReviewer::new(board, trends, Actor::new("smsys.reviewer").expect("valid"))
+    };
+
+    // A recurrence on the CI, and an incident elsewhere, after the fix.
+    d.now = fixed_at + TimeDelta::days(5);
+    d.log_incident_on("INC-7", &["mx-01"]).await;
+    d.log_incident_on("INC-8", &["web-01"]).await;
+    let (trends, board) = caught_up(&d).await;
+    let early = reviewer(trends.clone(), board.clone());
+    assert!(
+        early
+            .due(
+                &ProblemPolicy::default().review,
+                fixed_at + window - TimeDelta::seconds(1)
+            )
+            .is_empty()
+    );
+    assert!(
+        early
+            .run(&d.problems, fixed_at + TimeDelta::days(29))
+            .await
+            .expect("runs")
+            .is_empty()
+    );
+
+    let now = fixed_at + window + TimeDelta::hours(1);
+    let outcomes = early.run(&d.problems, now).await.expect("runs");
+    assert_eq!(
+        outcomes,
+        [ReviewOutcome::Recorded {
+            problem: reference("PRB-1"),
+            recurrences: vec![reference("INC-7")],
+        }]
+    );
+    let review = d
+        .problem_state("PRB-1")
+        .await
+        .review()
+        .cloned()
+        .expect("reviewed");
+    assert!(!review.effective);
+    assert_eq!((review.from, review.to), (fixed_at, fixed_at + window));
+    // A second node whose board has not seen the review yet, and a rerun: nothing new.
+    let before = d.events().await;
+    let other = reviewer(trends.clone(), board.clone());
+    other.run(&d.problems, now).await.expect("runs");
+    let (trends, board) = caught_up(&d).await;
+    assert!(
+        reviewer(trends, board)
+            .run(&d.problems, now)
+            .await
+            .expect("runs")
+            .is_empty()
+    );
+    assert_eq!(d.events().await, before);
+
+    // It did not hold: reopened with the evidence, fixed again, reviewed clean, closed.
+    d.now = now;
+    d.problem("PRB-1", ProblemCommand::ReopenIneffective).await;
+    d.problem("PRB-1", ProblemCommand::StartFix).await;
+    d.problem("PRB-1", fix.into()).await;
+    let refixed_at = d.now;
+    let (trends, board) = caught_up(&d).await;
+    let later = refixed_at + window;
+    let outcomes = reviewer(trends, board)
+        .run(&d.problems, later)
+        .await
+        .expect("runs");
+    assert_eq!(
+        outcomes,
+        [ReviewOutcome::Recorded {
+            problem: reference("PRB-1"),
+            recurrences: Vec::new(),
+        }]
+    );
+    let problem = d.problem_state("PRB-1").await;
+    assert!(
+        problem
+            .review()
+            .is_some_and(|r| r.effective && r.resolved_at == refixed_at)
+    );
+    assert_eq!(problem.reviews(), 2);
+    d.now = later;
+    d.problem("PRB-1", RecordCommand::Close.into()).await;
+    assert_eq!(
+        d.problem_state("PRB-1").await.record().phase(),
+        Some(Phase::Closed)
+    );
+}
+
+#[tokio::test]
+async fn the_board_refuses_a_duplicate_of_a_problem_that_is_not_open() {
+    let mut d = Desk::new(Arc::new(MemoryEventStore::new()));
+    for name in ["PRB-1", "PRB-2", "PRB-3"] {
+        d.log_problem(name).await;
+    }
+    d.problem(
+        "PRB-2",
+        RecordCommand::Cancel {
+            reason: "not a problem".into(),
+        }
+        .into(),
+    )
+    .await;
+    let (_, board) = caught_up(&d).await;
+    let policy = ProblemPolicy::default().with_directory(board.clone());
+    let checked = CommandHandler::<ProblemManagement>::new(d.store.clone(), policy);
+    let stream = Problem::stream(&reference("PRB-3")).expect("valid");
+    let ctx = Context::new(d.now, &d.ids);
+    let refused = checked
+        .execute(
+            &stream,
+            &ProblemCommand::MarkDuplicate {
+                of: reference("PRB-2"),
+            },
+            &d.meta(),
+            &ctx,
+        )
+        .await;
+    let message = refused
+        .map(|_| ())
+        .expect_err("PRB-2 is cancelled")
+        .to_string();
+    assert!(
+        message.contains("PRB-2 is cancelled, not open"),
+        "{message}"
+    );
+    checked
+        .execute(
+            &stream,
+            &ProblemCommand::MarkDuplicate {
+                of: reference("PRB-1"),
+            },
+            &d.meta(),
+            &ctx,
+        )
+        .await
+        .expect("PRB-1 is open");
+    assert_eq!(board.len(), 3);
 }
