@@ -369,6 +369,19 @@ async fn the_policies_hold(store: Arc<dyn EventStore>) {
     d.settle(&OnFix::Resume).await;
     assert_eq!(notes_from(&d.store, "INC-4", "Workaround").await, 1);
 
+    // Unlinked and linked again: the same workaround is not noted again; nor by the reactor
+    // run under a new name.
+    d.incident("INC-4", unlink(LinkKind::PROBLEM, "PRB-1").into())
+        .await;
+    d.settle(&OnFix::Resume).await;
+    d.incident("INC-4", link(LinkKind::PROBLEM, "PRB-1").into())
+        .await;
+    d.settle(&OnFix::Resume).await;
+    d.react(d.notices().named("workaround-notices.v2")).await;
+    d.react(d.follow_up(OnFix::Resume).named("fix-follow-up.v2"))
+        .await;
+    assert_eq!(notes_from(&d.store, "INC-4", "Workaround").await, 1);
+
     // Replays on fresh nodes record nothing new.
     let before = d.events().await;
     d.settle(&OnFix::Resume).await;

@@ -186,13 +186,15 @@ pub enum ProblemCommand {
         /// The surviving problem.
         of: Reference,
     },
-    /// Record the effectiveness review of the fix (while resolved by a fix): the incidents
-    /// matching the problem that recurred in the window `(from, to]`. The fix held when at
+    /// Record the effectiveness review of the fix (while resolved by a fix, once per fix): the
+    /// incidents matching the problem that recurred in the window `(from, to]`, which starts
+    /// at the resolution and spans at least [`ReviewPolicy::window`]. The fix held when at
     /// most [`ReviewPolicy::tolerated_recurrences`] recurred.
     RecordReview {
-        /// The window's start (exclusive): at or after the resolution.
+        /// The window's start (exclusive): the resolution's instant.
         from: DateTime<Utc>,
-        /// The window's end (inclusive): after `from`, not after now.
+        /// The window's end (inclusive): at least the policy's window after `from`, not after
+        /// now.
         to: DateTime<Utc>,
         /// The incidents that recurred in the window.
         recurrences: Vec<Reference>,
@@ -259,6 +261,9 @@ pub enum ProblemRule {
         /// What is wrong with it.
         why: &'static str,
     },
+    /// The current fix was reviewed already.
+    #[error("the fix of {0} was reviewed already")]
+    AlreadyReviewed(DateTime<Utc>),
     /// Reopening as ineffective needs a review of the current fix that found it did not hold.
     #[error("no review of the current fix found it ineffective")]
     NoIneffectiveReview,
@@ -390,12 +395,18 @@ fn review_event(
             code.unwrap_or_default()
         )));
     };
+    if state.review().is_some_and(|r| r.resolved_at == resolved_at) {
+        return Err(ProblemRule::AlreadyReviewed(resolved_at));
+    }
     let window = |why| Err(ProblemRule::ReviewWindow { from, to, why });
-    if from < resolved_at {
-        return window("starts before the resolution");
+    if from != resolved_at {
+        return window("does not start at the resolution");
     }
     if to <= from {
         return window("is empty");
+    }
+    if to - from < policy.review.window {
+        return window("is shorter than the policy's review window");
     }
     if to > now {
         return window("ends in the future");

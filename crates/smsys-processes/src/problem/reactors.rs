@@ -27,8 +27,8 @@ use std::error::Error as StdError;
 use smsys_core::records::{RecordKind, RecordState, Reference};
 use smsys_core::{
     Actor, Aggregate, AppendError, CausationId, CommandError, CommandHandler, CommandMeta, Context,
-    DerivedIds, DomainEvent, EventSourced, EventStore, ProjectionError, RecordedEvent, Stamp,
-    StreamId, Version,
+    DerivedIds, DomainEvent, EventId, EventSourced, EventStore, ProjectionError, RecordedEvent,
+    Stamp, StreamId, Version,
 };
 
 /// What a reactor's command came to.
@@ -40,18 +40,19 @@ pub(crate) enum Ran {
     Refused(String),
 }
 
-/// Runs `command` on `stream` for the reactor `name` in reaction to `trigger`: ids derived
-/// from the trigger and `purpose`, the trigger's instant, `actor` acting, the trigger as the
-/// cause.
+/// Runs `command` on `stream` in reaction to `trigger`: ids derived from `seed` (the event
+/// whose effect this is: the trigger, or an earlier event the trigger stands for) and
+/// `purpose` (never the reactor's name, so a reactor run under a new name derives the same
+/// ids), the trigger's instant, `actor` acting, the trigger as the cause.
 pub(crate) async fn run<A: Aggregate>(
     handler: &CommandHandler<A>,
     stream: &StreamId,
     command: &A::Command,
-    trigger: &RecordedEvent,
+    (trigger, seed): (&RecordedEvent, EventId),
     purpose: &str,
     actor: &Actor,
 ) -> Result<Ran, CommandError<A::Rejection>> {
-    let ids = DerivedIds::new(trigger.event_id(), purpose);
+    let ids = DerivedIds::new(seed, purpose);
     let ctx = Context::new(trigger.data.metadata().occurred_at(), &ids);
     let mut meta = CommandMeta::new(actor.clone());
     if let Ok(cause) = CausationId::from_uuid(trigger.event_id().as_uuid()) {
@@ -75,20 +76,27 @@ pub(crate) fn skipped(reactor: &str, target: &StreamId, trigger: &RecordedEvent,
     );
 }
 
-/// The state of the record of `stream` as of `version` (its events up to and including it),
-/// read through the record type's shipped upcasters.
+/// The state of the record of `stream` as of `version` (its events up to and including it,
+/// all of them for `None`), read through the record type's shipped upcasters, with the id of
+/// the last event up to there whose name (after `<category>.`) is `marker`.
 pub(crate) async fn state_as_of<K: RecordKind>(
     store: &dyn EventStore,
     stream: &StreamId,
-    version: Version,
-) -> Result<K, Box<dyn StdError + Send + Sync>> {
+    version: Option<Version>,
+    marker: &str,
+) -> Result<(K, Option<EventId>), Box<dyn StdError + Send + Sync>> {
     let upcasters = <K as EventSourced>::Event::upcasters();
     let mut events = store.read_stream(stream, Version::FIRST);
     let mut state = K::default();
+    let mut marked = None;
     while let Some(recorded) = futures::StreamExt::next(&mut events).await {
         let recorded = recorded?;
-        if recorded.version > version {
+        if version.is_some_and(|v| recorded.version > v) {
             break;
+        }
+        let name = recorded.data.event_type().as_str().rsplit_once('.');
+        if name.is_some_and(|(_, n)| n == marker) {
+            marked = Some(recorded.event_id());
         }
         let event: <K as EventSourced>::Event = upcasters.decode(
             recorded.data.event_type(),
@@ -97,7 +105,7 @@ pub(crate) async fn state_as_of<K: RecordKind>(
         )?;
         state.evolve(&event, Stamp::of(recorded.data.metadata()));
     }
-    Ok(state)
+    Ok((state, marked))
 }
 
 /// The references `record` links to with `kind`.

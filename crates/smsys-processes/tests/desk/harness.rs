@@ -231,8 +231,12 @@ impl Kind for RequestManagement {
 }
 
 impl Kind for ProblemManagement {
+    /// The reference policy with a week's review window (the matrix decides ten days after
+    /// set-up).
     fn default_policy() -> ProblemPolicy {
-        ProblemPolicy::default()
+        let mut policy = ProblemPolicy::default();
+        policy.review.window = chrono::TimeDelta::days(7);
+        policy
     }
     fn default_lifecycle() -> Lifecycle {
         smsys_processes::problem::default_lifecycle()

@@ -156,9 +156,19 @@ fn a_review_window_fits_the_fix_and_now() {
     let early = at - TimeDelta::seconds(1);
     assert_eq!(
         d.refused(review(early, d.now, &[])),
-        window("starts before the resolution", early, d.now)
+        window("does not start at the resolution", early, d.now)
+    );
+    let late = at + TimeDelta::seconds(1);
+    assert_eq!(
+        d.refused(review(late, d.now, &[])),
+        window("does not start at the resolution", late, d.now)
     );
     assert_eq!(d.refused(review(at, at, &[])), window("is empty", at, at));
+    let short = at + d.policy.review.window - TimeDelta::seconds(1);
+    assert_eq!(
+        d.refused(review(at, short, &[])),
+        window("is shorter than the policy's review window", at, short)
+    );
     let later = d.now + TimeDelta::seconds(1);
     assert_eq!(
         d.refused(review(at, later, &[])),
@@ -180,6 +190,12 @@ fn a_fix_that_did_not_hold_is_reopened_with_the_evidence() {
     d.ok(review(at, d.now, &["INC-9", "INC-7", "INC-9"]));
     let review_done = d.state.review().expect("reviewed").clone();
     assert!(!review_done.effective);
+    // One review per fix: a second one (say from a reviewer that had not seen the first) is
+    // refused.
+    assert_eq!(
+        d.refused(review(at, d.now, &[])),
+        RefusalReason::Rule(ProblemRule::AlreadyReviewed(at))
+    );
     assert_eq!(
         review_done.recurrences,
         vec![id::<Reference>("INC-7"), id("INC-9")]

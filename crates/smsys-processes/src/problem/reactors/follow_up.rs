@@ -7,8 +7,8 @@ use smsys_core::records::{
     TransitionDetail, TypedEvent,
 };
 use smsys_core::{
-    Actor, Category, CommandHandler, DomainEvent, EventSourced, LogFilter, ProjectionError,
-    Reactor, RecordedEvent,
+    Actor, Category, CommandHandler, DomainEvent, EventId, EventSourced, LogFilter,
+    ProjectionError, Reactor, RecordedEvent,
 };
 
 use super::{Ran, failed, linked, run, skipped, state_as_of};
@@ -58,16 +58,18 @@ async fn open_incidents(
     Ok(open)
 }
 
-/// Runs `command` on an incident; a refusal is logged and skipped.
+/// Runs `command` on an incident (ids from `cause.1` and `purpose`); a refusal is logged and
+/// skipped.
 async fn on_incident(
     handler: &CommandHandler<IncidentManagement>,
     (reactor, actor): (&str, &Actor),
     stream: &smsys_core::StreamId,
     command: IncidentCommand,
-    trigger: &RecordedEvent,
+    cause: (&RecordedEvent, EventId),
     purpose: &str,
 ) -> Result<Ran, ProjectionError> {
-    let ran = run(handler, stream, &command, trigger, purpose, actor)
+    let trigger = cause.0;
+    let ran = run(handler, stream, &command, cause, purpose, actor)
         .await
         .map_err(|e| failed(reactor, trigger, e))?;
     if let Ran::Refused(why) = &ran {
@@ -78,8 +80,10 @@ async fn on_incident(
 
 /// Notes a published workaround on every open incident linked to the problem: when the
 /// workaround is published (on the incidents linked then) and when an incident is linked to
-/// a problem whose workaround is published (on that incident). Each pair of workaround and
-/// incident is noted once, by whichever of the two came second.
+/// a problem whose workaround is published (on that incident). Each pair of workaround (the
+/// event that recorded it) and incident is noted once, whichever trigger comes, however often
+/// the incident is unlinked and linked again, and under whatever name the reactor runs; a
+/// workaround recorded again is a new one.
 pub struct WorkaroundNotices {
     name: String,
     actor: Actor,
@@ -143,10 +147,17 @@ impl Reactor for WorkaroundNotices {
             TypedEvent::Logged(_) | TypedEvent::Record(_) | TypedEvent::Own(_) => return Ok(()),
         };
         let store = self.incidents.store().as_ref();
-        let problem: Problem = state_as_of(store, &event.stream, event.version)
-            .await
-            .map_err(|e| failed(&self.name, event, e))?;
-        let Some(workaround) = problem.workaround().filter(|w| w.published) else {
+        let (problem, recorded): (Problem, _) = state_as_of(
+            store,
+            &event.stream,
+            Some(event.version),
+            "workaround_recorded",
+        )
+        .await
+        .map_err(|e| failed(&self.name, event, e))?;
+        let (Some(workaround), Some(recorded)) =
+            (problem.workaround().filter(|w| w.published), recorded)
+        else {
             return Ok(());
         };
         let targets =
@@ -162,13 +173,13 @@ impl Reactor for WorkaroundNotices {
                 kind: NoteKind::WorkNote,
                 text: text.clone(),
             };
-            let purpose = format!("{}/{reference}", self.name);
+            let purpose = format!("workaround-notice/{reference}");
             on_incident(
                 &self.incidents,
                 (&self.name, &self.actor),
                 &stream,
                 note.into(),
-                event,
+                (event, recorded),
                 &purpose,
             )
             .await?;
@@ -240,7 +251,8 @@ impl FixFollowUp {
         fix: &str,
     ) -> Result<(), ProjectionError> {
         let who = (self.name.as_str(), &self.actor);
-        let purpose = |step: &str| format!("{}/{reference}/{step}", self.name);
+        let cause = (event, event.event_id());
+        let purpose = |step: &str| format!("fix-follow-up/{reference}/{step}");
         let note = |text: String| {
             IncidentCommand::from(RecordCommand::AddNote {
                 kind: NoteKind::WorkNote,
@@ -250,27 +262,27 @@ impl FixFollowUp {
         let offer = format!("{fix}. This incident can be resolved.");
         match &self.on_fix {
             OnFix::Resume => {
-                let resumed = on_incident(
+                // The note first: a crash between the two leaves the incident on hold, so a
+                // replay finds it and finishes (the note's ids are already stored).
+                let text = format!("{fix}. Resumed to confirm with the caller.");
+                on_incident(
+                    &self.incidents,
+                    who,
+                    stream,
+                    note(text),
+                    cause,
+                    &purpose("note"),
+                )
+                .await?;
+                on_incident(
                     &self.incidents,
                     who,
                     stream,
                     RecordCommand::Resume.into(),
-                    event,
+                    cause,
                     &purpose("resume"),
                 )
                 .await?;
-                if resumed == Ran::Done {
-                    let text = format!("{fix}. Resumed to confirm with the caller.");
-                    on_incident(
-                        &self.incidents,
-                        who,
-                        stream,
-                        note(text),
-                        event,
-                        &purpose("note"),
-                    )
-                    .await?;
-                }
             }
             OnFix::Resolve { code } => {
                 let resolve = RecordCommand::Resolve {
@@ -282,7 +294,7 @@ impl FixFollowUp {
                     who,
                     stream,
                     resolve.into(),
-                    event,
+                    cause,
                     &purpose("resolve"),
                 )
                 .await?;
@@ -292,7 +304,7 @@ impl FixFollowUp {
                         who,
                         stream,
                         note(offer),
-                        event,
+                        cause,
                         &purpose("note"),
                     )
                     .await?;
@@ -304,7 +316,7 @@ impl FixFollowUp {
                     who,
                     stream,
                     note(offer),
-                    event,
+                    cause,
                     &purpose("note"),
                 )
                 .await?;
@@ -343,9 +355,18 @@ impl Reactor for FixFollowUp {
             return Ok(());
         }
         let store = self.incidents.store().as_ref();
-        let problem: Problem = state_as_of(store, &event.stream, event.version)
+        let (problem, _): (Problem, _) = state_as_of(store, &event.stream, Some(event.version), "")
             .await
             .map_err(|e| failed(&self.name, event, e))?;
+        // A resolution since undone (reopened, resolved again) is followed up no more: the
+        // incidents on hold now may be waiting for the next fix.
+        let (current, _): (Problem, _) = state_as_of(store, &event.stream, None, "")
+            .await
+            .map_err(|e| failed(&self.name, event, e))?;
+        let resolved_at = |p: &Problem| p.record().resolution().map(|r| r.at);
+        if resolved_at(&current) != resolved_at(&problem) {
+            return Ok(());
+        }
         let from = problem
             .record()
             .reference()

@@ -94,7 +94,8 @@ where
     ) -> Result<Option<String>, Box<dyn StdError + Send + Sync>> {
         let stream = A::State::stream(reference)?;
         let command = A::Command::from(command);
-        match run(&self.handler, &stream, &command, trigger, purpose, actor).await {
+        let cause = (trigger, trigger.event_id());
+        match run(&self.handler, &stream, &command, cause, purpose, actor).await {
             Ok(Ran::Done) => Ok(None),
             Ok(Ran::Refused(why)) => Ok(Some(why)),
             Err(error) => Err(Box::new(error)),
@@ -266,7 +267,7 @@ impl LinkMirror {
                 target: other.reference.to_string(),
             }
         };
-        let purpose = format!("{}/{}", self.name, end.stream);
+        let purpose = format!("link-mirror/{}", end.stream);
         match end
             .side
             .run(&end.reference, command, trigger, &purpose, &self.actor)
