@@ -3,7 +3,7 @@
 //! `trend/fold_100k` applies every event of 100k incidents (logged, classified, assigned,
 //! noted, and for some linked to a CI or a problem, cancelled, flagged major), pre-built as
 //! `RecordedEvent`s, to a new `IncidentTrends` in batches of 512, as the projection runner
-//! would; `trend/raw/decode_json_100k` only parses the same events' payloads from JSON text to
+//! would, then puts them in order (as the first query does; the log is out of order); `trend/raw/decode_json_100k` only parses the same events' payloads from JSON text to
 //! `serde_json::Value`. `trend/candidates_*` asks the folded model for the candidates of the
 //! default policy (a 7-day window over 90 days of incidents) and of a window holding them
 //! all; `trend/raw/group_*` groups pre-extracted `(key, time)` tuples of the same incidents in
@@ -35,7 +35,7 @@ use smsys_core::records::{
 use smsys_core::{
     Actor, DomainEvent, EventData, EventId, Metadata, Position, Projection, RecordedEvent, Version,
 };
-use smsys_processes::trend::{IncidentTrends, TrendDimension, TrendPolicy};
+use smsys_processes::trend::{IncidentTrends, RecurrenceQuery, TrendDimension, TrendPolicy};
 use smsys_store::testkit::records::mix;
 
 #[global_allocator]
@@ -197,7 +197,8 @@ fn recorded(n: u64) -> Vec<RecordedEvent> {
     out
 }
 
-/// Folds `events` into new trends, 512 at a time.
+/// Folds `events` into new trends, 512 at a time, and puts them in order (which the first
+/// query does).
 fn fold(events: &[RecordedEvent]) -> IncidentTrends {
     let trends = IncidentTrends::new(TrendPolicy::default()).unwrap();
     futures::executor::block_on(async {
@@ -206,6 +207,8 @@ fn fold(events: &[RecordedEvent]) -> IncidentTrends {
             trends.apply(batch, last).await.unwrap();
         }
     });
+    let nothing = RecurrenceQuery::on(None, None, start(), as_of());
+    assert!(trends.recurrences(&nothing).is_empty());
     trends
 }
 

@@ -233,25 +233,34 @@ impl Model {
         let mut by_ci: Vec<Vec<u32>> = bucket(policy.ci, self.cis.len());
         let mut by_service: Vec<Vec<u32>> = bucket(policy.service, self.services.len());
         let mut by_category: Vec<Vec<u32>> = bucket(policy.category, self.categories.len());
-        let mut majors = Vec::new();
-        for (i, fact) in (0u32..).zip(&self.facts) {
-            if !fact.counts() || !fact.problems.is_empty() || fact.logged_at > as_of {
+        for i in self.logged_in(from, as_of) {
+            let Some(fact) = self.facts.get(i as usize) else {
+                continue;
+            };
+            if !fact.counts() || !fact.problems.is_empty() {
                 continue;
             }
-            if fact.logged_at > from {
-                for ci in &fact.cis {
-                    push(&mut by_ci, *ci, i);
-                }
-                push(&mut by_service, fact.service, i);
-                if let Some(category) = fact.category {
-                    push(&mut by_category, category, i);
-                }
+            for ci in &fact.cis {
+                push(&mut by_ci, *ci, i);
             }
-            let in_play = fact.logged_at > from || !fact.phase.is_final();
-            if policy.major_without_problem && fact.major && in_play {
-                majors.push(i);
+            push(&mut by_service, fact.service, i);
+            if let Some(category) = fact.category {
+                push(&mut by_category, category, i);
             }
         }
+        let majors: &[u32] = if policy.major_without_problem {
+            &self.majors
+        } else {
+            &[]
+        };
+        let majors = majors.iter().copied().filter(|i| {
+            self.facts.get(*i as usize).is_some_and(|fact| {
+                fact.counts()
+                    && fact.problems.is_empty()
+                    && fact.logged_at <= as_of
+                    && (fact.logged_at > from || !fact.phase.is_final())
+            })
+        });
         let mut out = Vec::new();
         self.gather(&mut out, by_ci, policy.ci, |n| {
             self.cis.get(n).cloned().map(TrendKey::Ci)
@@ -263,10 +272,9 @@ impl Model {
             self.categories.get(n).cloned().map(TrendKey::Category)
         });
         let mut major: Vec<TrendCandidate> = majors
-            .into_iter()
             .filter_map(|i| {
                 let fact = self.facts.get(i as usize)?;
-                self.candidate(TrendKey::MajorIncident(fact.reference.clone()), vec![i])
+                self.candidate(TrendKey::MajorIncident(fact.reference.clone()), &[i])
             })
             .collect();
         major.sort_by(|a, b| a.key.cmp(&b.key));
@@ -289,7 +297,7 @@ impl Model {
         let mut found: Vec<TrendCandidate> = (0u32..)
             .zip(buckets)
             .filter(|(_, incidents)| incidents.len() >= threshold as usize)
-            .filter_map(|(n, incidents)| self.candidate(key(n)?, incidents))
+            .filter_map(|(n, incidents)| self.candidate(key(n)?, &incidents))
             .collect();
         found.sort_by(|a, b| {
             b.incidents
@@ -300,19 +308,12 @@ impl Model {
         out.extend(found);
     }
 
-    fn candidate(&self, key: TrendKey, mut incidents: Vec<u32>) -> Option<TrendCandidate> {
-        let facts: Vec<&Fact> = {
-            incidents.sort_by(|a, b| {
-                let (fa, fb) = (&self.facts[*a as usize], &self.facts[*b as usize]);
-                fa.logged_at
-                    .cmp(&fb.logged_at)
-                    .then_with(|| fa.reference.cmp(&fb.reference))
-            });
-            incidents
-                .iter()
-                .filter_map(|i| self.facts.get(*i as usize))
-                .collect()
-        };
+    /// A candidate of `incidents`, given in order.
+    fn candidate(&self, key: TrendKey, incidents: &[u32]) -> Option<TrendCandidate> {
+        let facts: Vec<&Fact> = incidents
+            .iter()
+            .filter_map(|i| self.facts.get(*i as usize))
+            .collect();
         let first = facts.first()?.logged_at;
         let last = facts.last()?.logged_at;
         Some(TrendCandidate {
@@ -353,10 +354,9 @@ impl Model {
             cis.sort_unstable();
             Match::Cis(cis)
         };
-        let mut found: Vec<&Fact> = self
-            .facts
-            .iter()
-            .filter(|f| f.counts() && f.logged_in(query.from, query.to))
+        self.logged_in(query.from, query.to)
+            .filter_map(|i| self.facts.get(i as usize))
+            .filter(|f| f.counts())
             .filter(|f| match &rule {
                 Match::Cis(cis) => f.cis.iter().any(|c| cis.binary_search(c).is_ok()),
                 Match::Fields(service, category) => {
@@ -365,13 +365,8 @@ impl Model {
                 }
             })
             .filter(|f| !query.excluding.contains(&f.reference))
-            .collect();
-        found.sort_by(|a, b| {
-            a.logged_at
-                .cmp(&b.logged_at)
-                .then_with(|| a.reference.cmp(&b.reference))
-        });
-        found.into_iter().map(|f| f.reference.clone()).collect()
+            .map(|f| f.reference.clone())
+            .collect()
     }
 }
 

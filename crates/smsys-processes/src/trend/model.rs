@@ -1,6 +1,7 @@
 //! The folded facts of every incident, compact: repeated names (services, configuration
 //! items, categories, problems) are interned once and incidents hold their numbers.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -80,11 +81,6 @@ impl Fact {
     pub(crate) fn counts(&self) -> bool {
         self.phase != Phase::Cancelled
     }
-
-    /// Whether it was logged in `(from, to]`.
-    pub(crate) fn logged_in(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> bool {
-        from < self.logged_at && self.logged_at <= to
-    }
 }
 
 /// Every incident's facts and the names they share.
@@ -97,6 +93,14 @@ pub(crate) struct Model {
     pub(crate) cis: Symbols<CiId>,
     pub(crate) categories: Symbols<String>,
     pub(crate) problems: Symbols<String>,
+    /// Every fact's (logged at in whole microseconds, index), ordered by logged at, then
+    /// reference: queries visit only their window, in the order they answer in. The instant
+    /// is kept inline so that ordering rarely looks at the facts.
+    order: Vec<(i64, u32)>,
+    /// Facts logged since the last [`Model::settle`], not yet in `order`.
+    pending: Vec<u32>,
+    /// The indexes of the major incidents.
+    pub(crate) majors: Vec<u32>,
     pub(crate) checkpoint: Option<Position>,
 }
 
@@ -147,18 +151,25 @@ impl Model {
                 phase: Phase::New,
                 major: false,
             };
-            match self.streams.get(stream.entity_id()) {
+            let i = match self.streams.get(stream.entity_id()) {
+                // Logged again (never by the shipped rules): the incident starts over.
                 Some(&i) => {
+                    self.order.retain(|(_, j)| *j != i);
+                    self.pending.retain(|j| *j != i);
+                    self.majors.retain(|j| *j != i);
                     if let Some(slot) = self.facts.get_mut(i as usize) {
                         *slot = fact;
                     }
+                    i
                 }
                 None => {
                     let i = u32::try_from(self.facts.len()).unwrap_or(u32::MAX);
                     self.facts.push(fact);
                     self.streams.insert(stream.entity_id().into(), i);
+                    i
                 }
-            }
+            };
+            self.pending.push(i);
             return true;
         }
         let Some(&i) = self.streams.get(stream.entity_id()) else {
@@ -175,7 +186,12 @@ impl Model {
                 MajorIncidentEvent::MajorFlagged { .. }
                 | MajorIncidentEvent::MajorManagerAssigned { .. }
                 | MajorIncidentEvent::ManagementInformed { .. }
-                | MajorIncidentEvent::MajorReviewed { .. } => fact.major = true,
+                | MajorIncidentEvent::MajorReviewed { .. } => {
+                    if !fact.major {
+                        fact.major = true;
+                        self.majors.push(i);
+                    }
+                }
             },
             TypedEvent::Record(record) => match record {
                 RecordEvent::Classified { category, .. } => {
@@ -220,6 +236,87 @@ impl Model {
             },
         }
         true
+    }
+
+    /// How facts `a` and `b` are ordered: by logged at, then reference.
+    fn cmp(&self, a: (i64, u32), b: (i64, u32)) -> Ordering {
+        a.0.cmp(&b.0).then_with(|| {
+            let key = |i: u32| {
+                self.facts
+                    .get(i as usize)
+                    .map(|f| (f.logged_at, &f.reference))
+            };
+            key(a.1).cmp(&key(b.1))
+        })
+    }
+
+    /// Whether every fact is in the order.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Puts the facts logged since the last call in their place in the order: sorted among
+    /// themselves, then appended when they follow every fact held (incidents mostly arrive
+    /// in the order they were logged), or merged. Called before a query when facts were
+    /// folded since the last one, so a log out of order costs a pass over the order per
+    /// query, not per incident.
+    pub(crate) fn settle(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut pending: Vec<(i64, u32)> = std::mem::take(&mut self.pending)
+            .into_iter()
+            .filter_map(|i| {
+                let f = self.facts.get(i as usize)?;
+                Some((f.logged_at.timestamp_micros(), i))
+            })
+            .collect();
+        pending.sort_unstable_by(|a, b| self.cmp(*a, *b));
+        let follows = match (self.order.last(), pending.first()) {
+            (Some(last), Some(first)) => self.cmp(*last, *first).is_le(),
+            (None, _) | (_, None) => true,
+        };
+        if follows {
+            self.order.extend(pending);
+            return;
+        }
+        let mut merged = Vec::with_capacity(self.order.len() + pending.len());
+        let (mut held, mut new) = (self.order.iter().peekable(), pending.iter().peekable());
+        loop {
+            let next = match (held.peek(), new.peek()) {
+                (Some(a), Some(b)) if self.cmp(**a, **b).is_le() => held.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => new.next(),
+                (Some(_), None) => held.next(),
+                (None, None) => break,
+            };
+            merged.extend(next.copied());
+        }
+        self.order = merged;
+    }
+
+    /// The indexes of the facts logged in `(from, to]`, in order.
+    pub(crate) fn logged_in(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Iterator<Item = u32> + '_ {
+        let after = |t: DateTime<Utc>| {
+            let micros = t.timestamp_micros();
+            self.order.partition_point(|(m, i)| {
+                *m < micros
+                    || (*m == micros
+                        && self
+                            .facts
+                            .get(*i as usize)
+                            .is_some_and(|f| f.logged_at <= t))
+            })
+        };
+        let (start, end) = (after(from), after(to));
+        self.order
+            .get(start..end)
+            .unwrap_or_default()
+            .iter()
+            .map(|(_, i)| *i)
     }
 }
 
