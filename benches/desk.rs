@@ -1,5 +1,7 @@
 //! Commands per second through the command handler: a whole incident lifecycle (7 commands)
-//! per record, on one task and on 8 concurrent tasks with distinct records.
+//! and a whole problem lifecycle (9 commands: log, assess, analyse, root cause, workaround,
+//! fix, resolve, effectiveness review, close) per record, on one task and on 8 concurrent
+//! tasks with distinct records, on SQLite and in memory.
 //!
 //! `cargo bench --bench desk`; CI runs each once with `cargo bench -- --test`.
 
@@ -12,19 +14,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use smsys::core::records::{Channel, Level, NoteKind};
 use smsys::core::{
-    Actor, CommandHandler, CommandMeta, Context, EventStore, SequentialIds, StreamId,
+    Actor, Aggregate, CommandHandler, CommandMeta, Context, EventSourced, EventStore,
+    SequentialIds, StreamId,
 };
 use smsys::processes::{
-    IncidentCommand, IncidentManagement, IncidentPolicy, LogRecord, RecordCommand,
+    IncidentCommand, IncidentManagement, IncidentPolicy, LogRecord, ProblemCommand,
+    ProblemManagement, ProblemPolicy, RecordCommand,
 };
 use smsys::store::{MemoryEventStore, SqliteEventStore};
 
-const COMMANDS: u64 = 7;
-
-fn lifecycle(n: u64) -> [IncidentCommand; COMMANDS as usize] {
+/// An incident's lifecycle: each command runs at the record's start.
+fn incident_lifecycle(n: u64, _: DateTime<Utc>) -> Vec<(IncidentCommand, TimeDelta)> {
     let log = LogRecord::new(
         format!("INC-{n}").parse().expect("valid"),
         "user1".parse().expect("valid"),
@@ -34,7 +38,7 @@ fn lifecycle(n: u64) -> [IncidentCommand; COMMANDS as usize] {
     )
     .description("since this morning")
     .affected_cis(vec!["mx-01".parse().expect("valid")]);
-    [
+    let commands: [IncidentCommand; 7] = [
         IncidentCommand::Log(log),
         RecordCommand::Classify {
             category: "mail".into(),
@@ -62,22 +66,97 @@ fn lifecycle(n: u64) -> [IncidentCommand; COMMANDS as usize] {
         }
         .into(),
         RecordCommand::Close.into(),
+    ];
+    commands.map(|c| (c, TimeDelta::zero())).into()
+}
+
+/// The lifecycle's commands, each with how long after the log it runs (the review needs its
+/// window behind it).
+fn problem_lifecycle(n: u64, resolved: DateTime<Utc>) -> Vec<(ProblemCommand, TimeDelta)> {
+    let log = LogRecord::new(
+        format!("PRB-{n}").parse().expect("valid"),
+        "pat".parse().expect("valid"),
+        Channel::Monitoring,
+        "email".parse().expect("valid"),
+        "relay drops mail",
+    )
+    .affected_cis(vec!["mx-01".parse().expect("valid")]);
+    let now = TimeDelta::zero();
+    let later = TimeDelta::days(31);
+    vec![
+        (ProblemCommand::Log(log), now),
+        (
+            RecordCommand::Assign {
+                group: "problems".parse().expect("valid"),
+                person: None,
+            }
+            .into(),
+            now,
+        ),
+        (ProblemCommand::Analyse, now),
+        (
+            ProblemCommand::RecordRootCause {
+                cause: "queue runner stalls".into(),
+                method: "five whys".into(),
+                contributing_cis: vec!["mx-01".parse().expect("valid")],
+            },
+            now,
+        ),
+        (
+            ProblemCommand::RecordWorkaround {
+                text: "restart the runner".into(),
+                published: true,
+            },
+            now,
+        ),
+        (ProblemCommand::StartFix, now),
+        (
+            RecordCommand::Resolve {
+                code: "fix_applied".into(),
+                notes: "limit raised".into(),
+            }
+            .into(),
+            now,
+        ),
+        (
+            ProblemCommand::RecordReview {
+                from: resolved,
+                to: resolved + TimeDelta::days(30),
+                recurrences: Vec::new(),
+            },
+            later,
+        ),
+        (RecordCommand::Close.into(), later),
     ]
 }
 
-struct Bench {
-    handler: CommandHandler<IncidentManagement>,
+/// A record type's lifecycle: its commands, each with how long after the start it runs.
+type Lifecycle<A> = fn(u64, DateTime<Utc>) -> Vec<(<A as Aggregate>::Command, TimeDelta)>;
+
+struct Bench<A: Aggregate> {
+    handler: CommandHandler<A>,
+    lifecycle: Lifecycle<A>,
+    prefix: &'static str,
     ids: SequentialIds,
     next: AtomicU64,
     meta: CommandMeta,
     now: DateTime<Utc>,
 }
 
-impl Bench {
-    fn new(store: Arc<dyn EventStore>) -> Arc<Self> {
+impl<A: Aggregate> Bench<A> {
+    /// `ids_at`: the millisecond its ids are drawn at, one per record type, so the benches
+    /// share a store without colliding.
+    fn new(
+        handler: CommandHandler<A>,
+        lifecycle: Lifecycle<A>,
+        prefix: &'static str,
+        ids_at: u64,
+    ) -> Arc<Self> {
         Arc::new(Self {
-            handler: CommandHandler::new(store, IncidentPolicy::default()),
-            ids: SequentialIds::new(1_790_000_000_000),
+            handler,
+            lifecycle,
+            prefix,
+            ids: SequentialIds::new(ids_at),
             next: AtomicU64::new(0),
             meta: CommandMeta::new(Actor::new("bench").expect("valid")),
             now: DateTime::UNIX_EPOCH + TimeDelta::days(20_000),
@@ -86,9 +165,12 @@ impl Bench {
 
     async fn one_record(&self) {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let stream: StreamId = format!("incident-INC-{n}").parse().expect("valid");
-        let ctx = Context::new(self.now, &self.ids);
-        for command in lifecycle(n) {
+        let category = <A::State as EventSourced>::CATEGORY;
+        let stream: StreamId = format!("{category}-{}-{n}", self.prefix)
+            .parse()
+            .expect("valid");
+        for (command, after) in (self.lifecycle)(n, self.now) {
+            let ctx = Context::new(self.now + after, &self.ids);
             let done = self
                 .handler
                 .execute(&stream, &command, &self.meta, &ctx)
@@ -107,6 +189,38 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Benches one lifecycle of `bench` on one task and on 8 tasks.
+fn lifecycles<A>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    bench: &Arc<Bench<A>>,
+) where
+    A: Aggregate + 'static,
+    A::Command: Send + Sync,
+    A::Services: Send + Sync,
+{
+    let commands = (bench.lifecycle)(0, bench.now).len() as u64;
+    group.throughput(Throughput::Elements(commands));
+    group.bench_function(format!("{name}_lifecycle_1_task"), |b| {
+        b.to_async(rt).iter(|| bench.one_record());
+    });
+    group.throughput(Throughput::Elements(8 * commands));
+    group.bench_function(format!("{name}_lifecycle_8_tasks"), |b| {
+        b.to_async(rt).iter(|| async {
+            let tasks: Vec<_> = (0..8)
+                .map(|_| {
+                    let bench = Arc::clone(bench);
+                    tokio::spawn(async move { bench.one_record().await })
+                })
+                .collect();
+            for task in tasks {
+                task.await.expect("task finishes");
+            }
+        });
+    });
+}
+
 fn commands(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -117,25 +231,18 @@ fn commands(c: &mut Criterion) {
     let memory: Arc<dyn EventStore> = Arc::new(MemoryEventStore::new());
     for (name, store) in [("sqlite", sqlite), ("memory", memory)] {
         let mut group = c.benchmark_group(format!("desk/{name}"));
-        let bench = Bench::new(store);
-        group.throughput(Throughput::Elements(COMMANDS));
-        group.bench_function("incident_lifecycle_1_task", |b| {
-            b.to_async(&rt).iter(|| bench.one_record());
-        });
-        group.throughput(Throughput::Elements(8 * COMMANDS));
-        group.bench_function("incident_lifecycle_8_tasks", |b| {
-            b.to_async(&rt).iter(|| async {
-                let tasks: Vec<_> = (0..8)
-                    .map(|_| {
-                        let bench = Arc::clone(&bench);
-                        tokio::spawn(async move { bench.one_record().await })
-                    })
-                    .collect();
-                for task in tasks {
-                    task.await.expect("task finishes");
-                }
-            });
-        });
+        let incidents = CommandHandler::new(store.clone(), IncidentPolicy::default());
+        let incidents = Bench::<IncidentManagement>::new(
+            incidents,
+            incident_lifecycle,
+            "INC",
+            1_790_000_000_000,
+        );
+        lifecycles(&mut group, &rt, "incident", &incidents);
+        let problems = CommandHandler::new(store, ProblemPolicy::default());
+        let problems =
+            Bench::<ProblemManagement>::new(problems, problem_lifecycle, "PRB", 1_790_000_000_001);
+        lifecycles(&mut group, &rt, "problem", &problems);
         group.finish();
     }
 }

@@ -11,16 +11,16 @@
     reason = "tests stop at the first broken expectation"
 )]
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, TimeZone, Utc};
-use serde_json::{Value, json};
 use smsys_core::records::known_error::{KnownErrorLogged, KnownErrorVersion, PublicationEvent};
 use smsys_core::records::{
-    Attributes, Channel, DefinitionRef, KnownError, KnownErrorEvent, Logged, OwnEvents, Phase,
-    RecordEvent, RecordKind, TransitionDetail, TypedEvent,
+    Attributes, Channel, DefinitionRef, KnownError, KnownErrorEvent, Logged, Phase, RecordEvent,
+    RecordKind, TransitionDetail, TypedEvent,
 };
-use smsys_core::{DomainEvent, EventSourced, EventType, Stamp};
+
+mod golden;
+
+use golden::Golden;
 
 const V1: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -119,98 +119,31 @@ fn examples() -> Vec<KnownErrorEvent> {
         .collect()
 }
 
-fn encode(event: &KnownErrorEvent) -> Value {
-    json!({
-        "event_type": event.event_type().as_str(),
-        "schema_version": event.schema_version(),
-        "payload": event.to_payload().expect("encodes"),
-    })
-}
-
-fn encode_all() -> Value {
-    Value::Array(examples().iter().map(encode).collect())
-}
-
-/// With `SMSYS_BLESS` set, rewrites the fixture from today's encoding (by a rename, so a
-/// parallel reader sees the old or the new file whole).
-fn bless() {
-    if std::env::var_os("SMSYS_BLESS").is_some() {
-        let text = serde_json::to_string_pretty(&encode_all()).expect("encodes");
-        let tmp = format!("{V1}.{:?}.tmp", std::thread::current().id());
-        std::fs::write(&tmp, text + "\n").expect("writes the fixture");
-        std::fs::rename(&tmp, V1).expect("replaces the fixture");
+fn golden() -> Golden<KnownError> {
+    Golden {
+        path: V1,
+        examples: examples(),
     }
-}
-
-fn read_rows() -> Vec<Value> {
-    let text = std::fs::read_to_string(V1).unwrap_or_else(|e| panic!("{V1}: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{V1}: {e}"))
-}
-
-/// Reads a stored row the way every reader does: through the known error's upcasters.
-fn load(row: &Value) -> KnownErrorEvent {
-    let event_type = EventType::new(row["event_type"].as_str().expect("a string")).expect("valid");
-    let version = row["schema_version"]
-        .as_u64()
-        .and_then(|v| u32::try_from(v).ok())
-        .expect("a schema version");
-    KnownError::upcasters()
-        .decode(&event_type, version, row["payload"].clone())
-        .unwrap_or_else(|e| panic!("{event_type} no longer loads: {e}"))
 }
 
 #[test]
 fn todays_encoding_equals_the_fixture() {
-    bless();
-    assert_eq!(
-        encode_all(),
-        Value::Array(read_rows()),
-        "an event changed shape: add a schema version, an upcaster and a new fixture"
-    );
+    golden().check_encoding();
 }
 
 #[test]
 fn every_fixture_row_loads_as_todays_event() {
-    bless();
-    let rows = read_rows();
-    let expected = examples();
-    assert_eq!(rows.len(), expected.len(), "one fixture row per example");
-    for (row, want) in rows.iter().zip(&expected) {
-        assert_eq!(&load(row), want, "{}", row["event_type"]);
-        assert_eq!(
-            row["schema_version"],
-            want.schema_version(),
-            "{}",
-            row["event_type"]
-        );
-        if let TypedEvent::Own(_) = want {
-            assert_eq!(row["schema_version"], 1, "{}", row["event_type"]);
-        }
-    }
+    golden().check_rows_load();
 }
 
 #[test]
 fn the_fixture_holds_the_logged_event_and_every_own_event() {
-    let covered: BTreeSet<String> = examples()
-        .iter()
-        .filter(|e| !matches!(e, TypedEvent::Record(_)))
-        .map(|e| e.event_type().to_string())
-        .collect();
-    let every: BTreeSet<String> = ["logged"]
-        .iter()
-        .chain(<PublicationEvent as OwnEvents>::NAMES)
-        .map(|n| format!("{}.{n}", KnownError::CATEGORY))
-        .collect();
-    assert_eq!(covered, every, "add an example of every new event");
+    golden().check_coverage();
 }
 
 #[test]
 fn the_fixture_folds_into_a_known_error() {
-    bless();
-    let mut known_error = KnownError::default();
-    for row in read_rows() {
-        known_error.evolve(&load(&row), Stamp::new(None, at()));
-    }
+    let known_error = golden().folded(at());
     assert_eq!(known_error.record().status(), Some("discarded"));
     assert_eq!(known_error.problem(), Some(&id("PRB-1")));
     let numbers: Vec<u32> = known_error

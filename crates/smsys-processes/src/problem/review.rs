@@ -172,7 +172,8 @@ fn due_one(
 
 impl EffectivenessReviewer {
     /// Records every review due at `now` through `problems` (under its policy's
-    /// [`ReviewPolicy`]).
+    /// [`ReviewPolicy`]). A store failure stops it with the problem it was reviewing; the
+    /// reviews recorded before stay recorded, and running it again records the rest.
     pub async fn run(
         &self,
         problems: &CommandHandler<ProblemManagement>,
@@ -196,7 +197,21 @@ impl EffectivenessReviewer {
             let meta = CommandMeta::new(self.actor.clone());
             let problem = due.problem.clone();
             match problems.execute(&due.stream, &command, &meta, &ctx).await {
-                Ok(_) | Err(CommandError::Append(AppendError::EventIdReused { .. })) => {
+                Ok(_) => outcomes.push(ReviewOutcome::Recorded {
+                    problem,
+                    recurrences,
+                }),
+                // Recorded before, by this node or another: report what is stored.
+                Err(CommandError::Append(AppendError::EventIdReused { .. })) => {
+                    let stored = problems.load(&due.stream).await.map_err(|e| ReviewError {
+                        problem: problem.clone(),
+                        source: CommandError::Load(e),
+                    })?;
+                    let recurrences = stored
+                        .state
+                        .review()
+                        .filter(|r| r.resolved_at == due.resolved_at)
+                        .map_or(recurrences, |r| r.recurrences.clone());
                     outcomes.push(ReviewOutcome::Recorded {
                         problem,
                         recurrences,
