@@ -24,6 +24,7 @@
 //! ```
 
 mod attribute;
+pub mod configuration_item;
 mod detail;
 mod event;
 mod ids;
@@ -38,10 +39,12 @@ pub mod request;
 mod state;
 
 pub use attribute::{AttributeName, AttributeValue, Attributes};
+pub use configuration_item::{CiEvent, ConfigurationItem};
 pub use detail::{Channel, Escalation, NoteKind, TransitionDetail};
 pub use event::{Logged, RecordEvent};
 pub use ids::{
-    CiId, GroupId, LinkKind, MAX_NAME_ID_LEN, PersonId, RecordType, Reference, ServiceId,
+    CiId, CiType, GroupId, LinkKind, MAX_NAME_ID_LEN, PersonId, RecordType, Reference,
+    Relationship, ServiceId,
 };
 pub use incident::{Incident, IncidentEvent};
 pub use index::{

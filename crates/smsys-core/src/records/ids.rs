@@ -182,6 +182,31 @@ impl LinkKind {
     pub const KNOWN_ERROR: LinkKind = LinkKind::from_static("known_error");
 }
 
+static_name!(
+    /// A type of configuration item, e.g. `server`, `application`, `service`: the types and
+    /// their rules are policy data.
+    CiType,
+    "CI type"
+);
+
+static_name!(
+    /// A type of relationship between two CIs, read from the CI that records it to its target:
+    /// `app depends_on db`, `app runs_on srv`. The four below ship; products add their own.
+    Relationship,
+    "relationship type"
+);
+
+impl Relationship {
+    /// The source needs the target to work.
+    pub const DEPENDS_ON: Relationship = Relationship::from_static("depends_on");
+    /// The source runs on the target (software on a host).
+    pub const RUNS_ON: Relationship = Relationship::from_static("runs_on");
+    /// The source is connected to the target (network).
+    pub const CONNECTS_TO: Relationship = Relationship::from_static("connects_to");
+    /// The source is a part of the target (a disk of a server, a server of a cluster).
+    pub const PART_OF: Relationship = Relationship::from_static("part_of");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

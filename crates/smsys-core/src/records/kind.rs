@@ -146,7 +146,7 @@ pub fn event_type(category: &str, name: &str) -> EventType {
         .unwrap_or_else(|e| unreachable!("record event types are valid: {e}"))
 }
 
-fn name_in<'a>(category: &str, event_type: &'a EventType) -> Option<&'a str> {
+pub(crate) fn name_in<'a>(category: &str, event_type: &'a EventType) -> Option<&'a str> {
     event_type
         .as_str()
         .split_once('.')
@@ -155,7 +155,7 @@ fn name_in<'a>(category: &str, event_type: &'a EventType) -> Option<&'a str> {
 }
 
 /// The payload of an adjacently tagged event enum: its `data`, or `{}` for a unit variant.
-fn tagged_payload<T: Serialize>(value: &T) -> Result<Value, serde_json::Error> {
+pub(crate) fn tagged_payload<T: Serialize>(value: &T) -> Result<Value, serde_json::Error> {
     let mut tagged = serde_json::to_value(value)?;
     Ok(tagged
         .get_mut("data")
@@ -164,7 +164,7 @@ fn tagged_payload<T: Serialize>(value: &T) -> Result<Value, serde_json::Error> {
 }
 
 /// Reads `payload` as the variant `name` of an adjacently tagged event enum.
-fn from_tagged<T: DeserializeOwned>(
+pub(crate) fn from_tagged<T: DeserializeOwned>(
     event_type: &EventType,
     name: &str,
     payload: Value,
