@@ -37,6 +37,7 @@ mod phase;
 pub mod problem;
 pub mod request;
 mod state;
+pub mod verification;
 
 pub use attribute::{AttributeName, AttributeValue, Attributes};
 pub use configuration_item::{CiEvent, ConfigurationItem};
@@ -59,6 +60,7 @@ pub use phase::{DefinitionRef, Level, Phase, Priority, PriorityError};
 pub use problem::{Problem, ProblemEvent};
 pub use request::{RequestEvent, ServiceRequest};
 pub use state::{RecordState, Resolution};
+pub use verification::{CmdbVerification, Discrepancy, VerificationEvent};
 
 #[cfg(test)]
 mod tests {

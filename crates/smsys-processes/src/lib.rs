@@ -55,6 +55,7 @@ pub mod record;
 pub mod request;
 pub mod sla;
 pub mod trend;
+pub mod verification;
 pub mod view;
 
 pub use calendar::{
