@@ -826,3 +826,97 @@ async fn the_board_refuses_a_duplicate_of_a_problem_that_is_not_open() {
         .expect("PRB-1 is open");
     assert_eq!(board.len(), 3);
 }
+
+/// One step on problems PRB-0..3.
+#[derive(Debug, Clone)]
+enum Step {
+    Assign(usize),
+    Analyse(usize),
+    Duplicate(usize, usize),
+    Cancel(usize),
+    AcceptRisk(usize),
+    Close(usize),
+}
+
+fn steps() -> impl Strategy<Value = Vec<Step>> {
+    let p = 0..4usize;
+    proptest::collection::vec(
+        prop_oneof![
+            p.clone().prop_map(Step::Assign),
+            p.clone().prop_map(Step::Analyse),
+            (p.clone(), p.clone()).prop_map(|(a, b)| Step::Duplicate(a, b)),
+            p.clone().prop_map(Step::Cancel),
+            p.clone().prop_map(Step::AcceptRisk),
+            p.prop_map(Step::Close),
+        ],
+        1..30,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// With the board as the directory, every duplicate recorded names a problem that was
+    /// open (new, active or pending) when it was recorded, and never itself.
+    #[test]
+    fn a_duplicate_names_a_live_problem(steps in steps()) {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        runtime.block_on(async {
+            let mut d = Desk::new(Arc::new(MemoryEventStore::new()));
+            for n in 0..4 {
+                let log = LogRecord::new(
+                    reference(&format!("PRB-{n}")),
+                    "ana".parse().expect("valid"),
+                    Channel::Monitoring,
+                    "email".parse().expect("valid"),
+                    "recurring bounces",
+                );
+                d.problem(&format!("PRB-{n}"), ProblemCommand::Log(log)).await;
+            }
+            let board = Arc::new(ProblemBoard::new("problems"));
+            let runner = ProjectionRunner::new(d.store.clone());
+            d.problems = CommandHandler::new(
+                d.store.clone(),
+                ProblemPolicy::default().with_directory(board.clone()),
+            );
+            for step in &steps {
+                runner.catch_up(board.as_ref()).await.expect("board");
+                let (target, command) = match step {
+                    Step::Assign(p) => (*p, RecordCommand::Assign {
+                        group: "problems".parse().expect("valid"),
+                        person: None,
+                    }.into()),
+                    Step::Analyse(p) => (*p, ProblemCommand::Analyse),
+                    Step::Duplicate(p, of) => (*p, ProblemCommand::MarkDuplicate {
+                        of: reference(&format!("PRB-{of}")),
+                    }),
+                    Step::Cancel(p) => (*p, RecordCommand::Cancel { reason: "no".into() }.into()),
+                    Step::AcceptRisk(p) => (*p, ProblemCommand::AcceptRisk { reason: "ok".into() }),
+                    Step::Close(p) => (*p, RecordCommand::Close.into()),
+                };
+                let name = format!("PRB-{target}");
+                let before = d.events().await;
+                d.try_problem(&name, command).await;
+                if let Step::Duplicate(p, of) = step {
+                    if d.events().await > before {
+                        prop_assert_ne!(p, of);
+                        let survivor = board
+                            .get(&reference(&format!("PRB-{of}")))
+                            .and_then(|s| s.record().phase());
+                        prop_assert!(
+                            matches!(survivor, Some(Phase::New | Phase::Active | Phase::Pending)),
+                            "PRB-{} duplicated PRB-{} in {:?}", p, of, survivor
+                        );
+                    }
+                }
+            }
+            // The board agrees with every problem's stream.
+            runner.catch_up(board.as_ref()).await.expect("board");
+            for n in 0..4 {
+                let name = format!("PRB-{n}");
+                prop_assert_eq!(board.get(&reference(&name)), Some(d.problem_state(&name).await));
+            }
+            Ok(())
+        })?;
+    }
+}
