@@ -897,17 +897,16 @@ proptest! {
                 let name = format!("PRB-{target}");
                 let before = d.events().await;
                 d.try_problem(&name, command).await;
-                if let Step::Duplicate(p, of) = step {
-                    if d.events().await > before {
-                        prop_assert_ne!(p, of);
-                        let survivor = board
-                            .get(&reference(&format!("PRB-{of}")))
-                            .and_then(|s| s.record().phase());
-                        prop_assert!(
-                            matches!(survivor, Some(Phase::New | Phase::Active | Phase::Pending)),
-                            "PRB-{} duplicated PRB-{} in {:?}", p, of, survivor
-                        );
-                    }
+                let recorded = d.events().await > before;
+                if let (Step::Duplicate(p, of), true) = (step, recorded) {
+                    prop_assert_ne!(p, of);
+                    let survivor = board
+                        .get(&reference(&format!("PRB-{of}")))
+                        .and_then(|s| s.record().phase());
+                    prop_assert!(
+                        matches!(survivor, Some(Phase::New | Phase::Active | Phase::Pending)),
+                        "PRB-{} duplicated PRB-{} in {:?}", p, of, survivor
+                    );
                 }
             }
             // The board agrees with every problem's stream.
