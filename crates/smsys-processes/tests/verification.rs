@@ -18,6 +18,7 @@ use smsys_core::records::{
 use smsys_core::{
     Actor, CommandError, CommandHandler, CommandMeta, Context, EventSourced, SequentialIds, Stamp,
 };
+use smsys_processes::IncidentManagement;
 use smsys_processes::verification::{
     DiscoveredCi, Inventory, InventoryError, VerificationCommand, VerificationManagement,
     VerificationRefusal, compare,
@@ -242,4 +243,89 @@ proptest! {
             .count();
         prop_assert_eq!(not_recorded, discovered_ids.difference(&recorded_ids).count());
     }
+}
+
+#[tokio::test]
+async fn discrepancies_of_the_policys_kinds_open_one_incident_each() {
+    use smsys_core::records::{Incident, RecordKind};
+    use smsys_core::{LogFilter, Position, ProjectionRunner, Reacting};
+    use smsys_processes::IncidentPolicy;
+    use smsys_processes::verification::{DiscrepancyIncidents, DiscrepancyKind, DiscrepancyPolicy};
+
+    let store = Arc::new(MemoryEventStore::new());
+    let verifications = CommandHandler::<VerificationManagement>::new(store.clone(), ());
+    let cmdb = [
+        recorded("srv-01", "server", "live", &[("ram_gb", "32")]),
+        recorded("srv-02", "server", "live", &[]),
+    ];
+    let inventory = Inventory::new(
+        "scan",
+        vec![
+            DiscoveredCi::new(id("srv-01"), id("server")).attribute(id("ram_gb"), "64"),
+            DiscoveredCi::new(id("srv-07"), id("server")),
+        ],
+    )
+    .expect("valid");
+    let reference: Reference = id("VER-1");
+    let ids = SequentialIds::new(1);
+    let ctx = Context::new(DateTime::UNIX_EPOCH, &ids);
+    let meta = CommandMeta::new(Actor::new("auditor").expect("valid"));
+    verifications
+        .execute(
+            &CmdbVerification::stream(&reference).expect("valid"),
+            &VerificationCommand::Record {
+                reference,
+                comparison: compare(&inventory, cmdb.iter()),
+            },
+            &meta,
+            &ctx,
+        )
+        .await
+        .expect("recorded");
+    let policy = DiscrepancyPolicy {
+        open_incident_for: vec![DiscrepancyKind::NotRecorded, DiscrepancyKind::NotDiscovered],
+        service: id("cmdb"),
+        caller: id("config.manager"),
+        reference_prefix: "INC-CMDB".into(),
+    };
+    let reactor = |name: &str| {
+        DiscrepancyIncidents::new(
+            CommandHandler::new(store.clone(), IncidentPolicy::default()),
+            Actor::new("smsys.verification").expect("valid"),
+            policy.clone(),
+        )
+        .named(name)
+    };
+    let runner = ProjectionRunner::new(store.clone());
+    for name in ["discrepancy-incidents", "discrepancy-incidents", "renamed"] {
+        let reacting = Reacting::new(reactor(name), Arc::new(MemoryEventStore::new()));
+        runner.catch_up(&reacting).await.expect("reacts");
+    }
+    let mut logged = Vec::new();
+    let mut all =
+        smsys_core::EventStore::read_all(store.as_ref(), Position::START, LogFilter::all());
+    while let Some(event) = futures::StreamExt::next(&mut all).await {
+        let event = event.expect("reads");
+        if event.data.event_type().as_str() == "incident.logged" {
+            logged.push(event.stream.clone());
+        }
+    }
+    // By CI: the attribute difference on srv-01 (stream version 2) opens nothing; srv-02 not
+    // discovered (3) and srv-07 not recorded (4) open one each, once.
+    let expected: Vec<_> = ["INC-CMDB-VER-1-3", "INC-CMDB-VER-1-4"]
+        .iter()
+        .map(|r| Incident::stream(&id(r)).expect("valid"))
+        .collect();
+    assert_eq!(logged, expected);
+    drop(all);
+    let incidents = CommandHandler::<IncidentManagement>::new(store, IncidentPolicy::default());
+    let first = incidents.load(&expected[0]).await.expect("loads").state;
+    assert_eq!(
+        first.record().summary(),
+        "srv-02 is in the CMDB but was not found"
+    );
+    assert_eq!(
+        first.record().affected_cis(),
+        [id::<CiId, _>("srv-02")].as_slice()
+    );
 }
