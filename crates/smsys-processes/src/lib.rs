@@ -44,6 +44,7 @@
 
 pub mod attribute;
 mod calendar;
+pub mod catalogue;
 mod clock;
 pub mod incident;
 pub mod index;

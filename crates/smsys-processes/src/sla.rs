@@ -16,7 +16,7 @@ mod timer;
 
 pub use definition::{
     AppliesTo, BREACH_BP, Condition, DeadlineKind, OnPriorityChange, OnReopen, Sla, SlaDefinition,
-    SlaError, SlaRegistry, Target,
+    SlaError, SlaRegistry, SlaSelection, Target,
 };
 pub use driver::{
     FireReport, Recorded, SlaDriver, SlaDriverError, TimerKey, load_history, record_sla_events,

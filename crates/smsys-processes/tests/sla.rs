@@ -1350,3 +1350,65 @@ fn clearing_the_assignment_stops_a_group_ola_and_leaving_resolved_by_a_hold_is_a
         "1 h counted before the resolution; the hour on hold paused it; 3 h left from 12:00"
     );
 }
+
+/// A service CI of the catalogue naming `slas`.
+fn catalogued(service: &str, slas: &str) -> smsys_core::records::ConfigurationItem {
+    use smsys_core::records::configuration_item::CiRegistered;
+    use smsys_core::records::{CiEvent, ConfigurationItem};
+    use smsys_core::{EventSourced, Stamp};
+    let mut ci = ConfigurationItem::default();
+    ci.evolve(
+        &CiEvent::Registered(CiRegistered {
+            id: service.parse().expect("valid"),
+            ci_type: "service".parse().expect("valid"),
+            name: service.into(),
+            description: String::new(),
+            status: "live".into(),
+            attributes: [("sla".parse().expect("valid"), slas.into())]
+                .into_iter()
+                .collect(),
+            change: None,
+        }),
+        Stamp::new(None, at(2026, 1, 1, 0, 0)),
+    );
+    ci
+}
+
+#[test]
+fn the_service_catalogue_names_each_services_slas() {
+    use smsys_processes::catalogue::ServiceCatalogue;
+    let gold = definition("gold", &[(None, 60)]);
+    let mut silver = definition("silver", &[(None, 240)]);
+    // By configuration, silver is for the web service only.
+    silver.applies_to.services = vec!["web".into()];
+    let catalogue = ServiceCatalogue::from_cis([&catalogued("email", "gold-sla")].iter().copied());
+    let e = engine(vec![gold, silver]).with_selection(Arc::new(catalogue));
+    let t0 = at(2026, 11, 2, 9, 0);
+    let timers_of = |service: &str| {
+        let mut names: Vec<String> = e
+            .timers(INCIDENT, &[(t0, logged(service))])
+            .iter()
+            .map(|t| t.timer().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    // The catalogue names gold for e-mail: only gold runs there.
+    assert_eq!(timers_of("email"), ["gold"]);
+    // Services it does not know keep the definitions' own rules.
+    assert_eq!(timers_of("web"), ["gold", "silver"]);
+    assert_eq!(timers_of("print"), ["gold"]);
+    // A retired service leaves the catalogue.
+    let mut retired = catalogued("email", "silver-sla");
+    smsys_core::EventSourced::evolve(
+        &mut retired,
+        &smsys_core::records::CiEvent::StatusChanged {
+            from: "live".into(),
+            to: "retired".into(),
+            reason: String::new(),
+            change: None,
+        },
+        smsys_core::Stamp::new(None, t0),
+    );
+    assert!(ServiceCatalogue::from_cis([&retired]).is_empty());
+}

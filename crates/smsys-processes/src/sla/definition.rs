@@ -421,10 +421,23 @@ impl Sla {
     }
 }
 
-/// Every version of every SLA definition a desk knows.
+/// Which SLAs apply to a service, when something other than the definitions' own
+/// `applies_to.services` says so: the service catalogue
+/// ([`ServiceCatalogue`](crate::catalogue::ServiceCatalogue)) names each service's SLAs and
+/// OLAs.
+pub trait SlaSelection: Send + Sync + std::fmt::Debug {
+    /// The names of the SLA definitions that apply to `service` for a timer starting at `at`,
+    /// or `None` when this selection does not know the service (the definitions' own
+    /// `applies_to.services` then decide).
+    fn slas_for(&self, service: &str, at: DateTime<Utc>) -> Option<Vec<String>>;
+}
+
+/// Every version of every SLA definition a desk knows, and optionally the selection that
+/// names the SLAs of each service.
 #[derive(Debug, Clone, Default)]
 pub struct SlaRegistry {
     by_name: BTreeMap<String, Vec<Sla>>,
+    selection: Option<std::sync::Arc<dyn SlaSelection>>,
 }
 
 impl SlaRegistry {
@@ -485,5 +498,35 @@ impl SlaRegistry {
     /// The names of the definitions.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
+    }
+
+    /// Takes the SLAs of each service `selection` knows from it, instead of the definitions'
+    /// `applies_to.services` (their record types still apply).
+    pub fn with_selection(mut self, selection: std::sync::Arc<dyn SlaSelection>) -> Self {
+        self.selection = Some(selection);
+        self
+    }
+
+    /// Whether `sla` applies to a record of `record_type` for `service`, for a timer starting
+    /// at `at`: by the selection when it knows the service, else by the definition.
+    pub fn applies(
+        &self,
+        sla: &Sla,
+        record_type: &RecordType,
+        service: &str,
+        at: DateTime<Utc>,
+    ) -> bool {
+        match self
+            .selection
+            .as_ref()
+            .and_then(|s| s.slas_for(service, at))
+        {
+            Some(names) => {
+                let types = &sla.definition.applies_to.record_types;
+                (types.is_empty() || types.contains(record_type))
+                    && names.iter().any(|n| *n == sla.definition.name)
+            }
+            None => sla.applies_to(record_type, service),
+        }
     }
 }

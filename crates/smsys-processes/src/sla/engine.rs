@@ -160,6 +160,14 @@ impl SlaEngine {
         self
     }
 
+    /// Takes each service's SLAs from `selection` (typically the
+    /// [`ServiceCatalogue`](crate::catalogue::ServiceCatalogue)) instead of the definitions'
+    /// `applies_to.services`, for the services it knows.
+    pub fn with_selection(mut self, selection: std::sync::Arc<dyn super::SlaSelection>) -> Self {
+        self.slas = self.slas.with_selection(selection);
+        self
+    }
+
     /// Adds an SLA version; its calendar must be known.
     pub fn with_sla(mut self, sla: Sla) -> Result<Self, SlaError> {
         if !self.calendars.contains_key(&sla.definition().calendar) {

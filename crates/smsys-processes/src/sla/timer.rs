@@ -372,6 +372,20 @@ impl Binding<'_> {
             Binding::Only(sla) => (sla.reference() == *reference).then_some(*sla),
         }
     }
+
+    /// Whether `sla` applies to the record (under the registry's selection, if any).
+    fn applies(
+        &self,
+        sla: &Sla,
+        record_type: &RecordType,
+        service: &str,
+        at: DateTime<Utc>,
+    ) -> bool {
+        match self {
+            Binding::InEffect(registry) => registry.applies(sla, record_type, service, at),
+            Binding::Only(_) => sla.applies_to(record_type, service),
+        }
+    }
 }
 
 /// Derives every timer cycle of one record from its history: `(instant, event)` in stream order.
@@ -531,7 +545,7 @@ pub fn derive_timers(
                 .start
                 .iter()
                 .any(|c| c.matches(event, before));
-            if starts && !active && sla.applies_to(record_type, &service) {
+            if starts && !active && binding.applies(sla, record_type, &service, at) {
                 let cycle = next_cycle(&timers, sla.timer());
                 timers.push(Timer::start(sla, cycle, at, priority, paused_now(sla)));
             }
