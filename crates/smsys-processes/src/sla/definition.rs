@@ -524,7 +524,7 @@ impl SlaRegistry {
             Some(names) => {
                 let types = &sla.definition.applies_to.record_types;
                 (types.is_empty() || types.contains(record_type))
-                    && names.iter().any(|n| *n == sla.definition.name)
+                    && names.contains(&sla.definition.name)
             }
             None => sla.applies_to(record_type, service),
         }
