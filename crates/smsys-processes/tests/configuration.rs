@@ -30,6 +30,8 @@ use smsys_store::MemoryEventStore;
 
 #[path = "configuration/handler.rs"]
 mod handler;
+#[path = "configuration/matrix.rs"]
+mod matrix;
 #[path = "configuration/properties.rs"]
 mod properties;
 #[path = "configuration/registry.rs"]
