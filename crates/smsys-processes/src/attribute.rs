@@ -42,8 +42,9 @@ pub struct AttributeSpec {
     /// For choices: the allowed values.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed: Vec<String>,
-    /// Whether a record must be logged with it.
-    #[serde(default)]
+    /// Whether a record must be logged with it (for a configuration item: registered with
+    /// it; `required_at_registration` is read as the same field).
+    #[serde(default, alias = "required_at_registration")]
     pub required_at_log: bool,
 }
 
@@ -125,6 +126,11 @@ impl AttributeSchema {
     /// The spec of `name`.
     pub fn get(&self, name: &AttributeName) -> Option<&AttributeSpec> {
         self.attributes.get(name)
+    }
+
+    /// Every attribute and its spec, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&AttributeName, &AttributeSpec)> {
+        self.attributes.iter()
     }
 
     /// Checks one value.

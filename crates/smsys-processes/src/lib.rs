@@ -8,6 +8,8 @@
 //! - [`incident`] (8.6.1), [`request`] (8.6.2), [`problem`] and [`known_error`] (8.6.3): the
 //!   service-desk processes, each with its own commands, policy and refusal reasons; the
 //!   known error catalogue other processes consult ([`known_error::catalogue`]);
+//! - [`configuration`] (8.2.6): configuration items under CI types held as data (attributes,
+//!   allowed relationships, lifecycles, change control), decided by [`CiManagement`];
 //! - [`attribute`]: the typed schema of custom attributes;
 //! - [`index`]: the record index projection (rows with SLA timer state, kept next to the
 //!   log) and [`view`]: one record's state, timers and typed history for display;
@@ -46,6 +48,7 @@ pub mod attribute;
 mod calendar;
 pub mod catalogue;
 mod clock;
+pub mod configuration;
 pub mod incident;
 pub mod index;
 pub mod known_error;
@@ -64,6 +67,7 @@ pub use calendar::{
     Interval, WeeklyHours,
 };
 pub use clock::{Clock, RandomIds, SystemClock};
+pub use configuration::{CiCommand, CiManagement, CmdbPolicy};
 pub use incident::{IncidentCommand, IncidentManagement, IncidentPolicy};
 pub use known_error::{KnownErrorCommand, KnownErrorManagement, KnownErrorPolicy};
 pub use lifecycle::{Lifecycle, LifecycleBuilder, LifecycleError, LifecycleRegistry};
