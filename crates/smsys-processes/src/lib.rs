@@ -45,6 +45,7 @@
 pub mod attribute;
 mod calendar;
 mod clock;
+pub mod cmdb_graph;
 pub mod incident;
 pub mod index;
 pub mod known_error;
@@ -62,6 +63,7 @@ pub use calendar::{
     Interval, WeeklyHours,
 };
 pub use clock::{Clock, RandomIds, SystemClock};
+pub use cmdb_graph::{CmdbGraph, ImpactRules};
 pub use incident::{IncidentCommand, IncidentManagement, IncidentPolicy};
 pub use known_error::{KnownErrorCommand, KnownErrorManagement, KnownErrorPolicy};
 pub use lifecycle::{Lifecycle, LifecycleBuilder, LifecycleError, LifecycleRegistry};
