@@ -15,59 +15,7 @@
 //!   past position or instant, a [`GraphSnapshot`] with the same queries;
 //!   [`CmdbGraph::ci_as_of`] and [`CmdbGraph::history`]: one CI, cheaply.
 //!
-//! ```
-//! # tokio::runtime::Runtime::new()?.block_on(async {
-//! use std::sync::Arc;
-//! use chrono::{TimeZone, Utc};
-//! use smsys_core::records::configuration_item::CiRegistered;
-//! use smsys_core::records::{CiEvent, CiId, CiType, ConfigurationItem, Relationship};
-//! use smsys_core::{
-//!     Actor, DomainEvent, EventData, EventId, EventStore, ExpectedVersion, Metadata,
-//!     ProjectionRunner,
-//! };
-//! use smsys_processes::CmdbGraph;
-//! use smsys_store::MemoryEventStore;
-//!
-//! let store = Arc::new(MemoryEventStore::new());
-//! let at = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
-//! let mut n = 0;
-//! let mut record = async |id: &str, event: CiEvent| -> Result<(), Box<dyn std::error::Error>> {
-//!     n += 1;
-//!     let meta = Metadata::new(EventId::from_uuid(uuid::Uuid::from_u128(n))?, Actor::new("cmdb")?, at);
-//!     let data = EventData::new(event.event_type(), 1, event.to_payload()?, meta)?;
-//!     store.append(&ConfigurationItem::stream(&id.parse()?)?, ExpectedVersion::Any, vec![data]).await?;
-//!     Ok(())
-//! };
-//! for (id, ci_type) in [("email", "service"), ("mail-app", "application"), ("srv-01", "server")] {
-//!     record(id, CiEvent::Registered(CiRegistered {
-//!         id: id.parse()?,
-//!         ci_type: CiType::new(ci_type)?,
-//!         name: id.into(),
-//!         description: String::new(),
-//!         status: "live".into(),
-//!         attributes: Default::default(),
-//!         change: None,
-//!     })).await?;
-//! }
-//! let link = |relationship, target: &str| -> Result<CiEvent, Box<dyn std::error::Error>> {
-//!     Ok(CiEvent::RelationshipAdded { relationship, target: target.parse()?, change: None })
-//! };
-//! record("mail-app", link(Relationship::RUNS_ON, "srv-01")?).await?;
-//! record("email", link(Relationship::DEPENDS_ON, "mail-app")?).await?;
-//!
-//! let graph = CmdbGraph::new();
-//! ProjectionRunner::new(store).catch_up(&graph).await?;
-//! let srv: CiId = "srv-01".parse()?;
-//! let impact = graph.impact(&srv);
-//! assert_eq!(impact.distance(&"mail-app".parse()?), Some(1));
-//! assert_eq!(impact.distance(&"email".parse()?), Some(2));
-//! assert_eq!(impact.services(), [CiId::new("email")?]);
-//! let path = graph.path(&"email".parse()?, &srv).unwrap_or_default();
-//! assert_eq!(path.len(), 2, "email -> mail-app -> srv-01");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! # }).map_err(|e| e.to_string())?;
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! See [`CmdbGraph`] for an example.
 
 mod graph;
 mod history;
@@ -115,7 +63,63 @@ pub enum CmdbGraphError {
 /// [`CmdbGraph::history`] and [`CmdbGraph::ci_as_of`], and a copy of the whole graph every
 /// [`CmdbGraph::with_checkpoint_interval`] events (nodes shared copy-on-write with the live
 /// graph, so a copy costs a pointer per CI plus the nodes changed after it) for
-/// [`CmdbGraph::as_of`]. See the [module docs](self) for an example.
+/// [`CmdbGraph::as_of`].
+///
+/// Three CIs (a service on an application on a server) and the impact of the server:
+///
+/// ```
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// use std::sync::Arc;
+/// use chrono::{TimeZone, Utc};
+/// use smsys_core::records::configuration_item::CiRegistered;
+/// use smsys_core::records::{CiEvent, CiId, CiType, ConfigurationItem, Relationship};
+/// use smsys_core::{
+///     Actor, DomainEvent, EventData, EventId, EventStore, ExpectedVersion, Metadata,
+///     ProjectionRunner,
+/// };
+/// use smsys_processes::CmdbGraph;
+/// use smsys_store::MemoryEventStore;
+///
+/// let store = Arc::new(MemoryEventStore::new());
+/// let at = Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap();
+/// let mut n = 0;
+/// let mut record = async |id: &str, event: CiEvent| -> Result<(), Box<dyn std::error::Error>> {
+///     n += 1;
+///     let meta = Metadata::new(EventId::from_uuid(uuid::Uuid::from_u128(n))?, Actor::new("cmdb")?, at);
+///     let data = EventData::new(event.event_type(), 1, event.to_payload()?, meta)?;
+///     store.append(&ConfigurationItem::stream(&id.parse()?)?, ExpectedVersion::Any, vec![data]).await?;
+///     Ok(())
+/// };
+/// for (id, ci_type) in [("email", "service"), ("mail-app", "application"), ("srv-01", "server")] {
+///     record(id, CiEvent::Registered(CiRegistered {
+///         id: id.parse()?,
+///         ci_type: CiType::new(ci_type)?,
+///         name: id.into(),
+///         description: String::new(),
+///         status: "live".into(),
+///         attributes: Default::default(),
+///         change: None,
+///     })).await?;
+/// }
+/// let link = |relationship, target: &str| -> Result<CiEvent, Box<dyn std::error::Error>> {
+///     Ok(CiEvent::RelationshipAdded { relationship, target: target.parse()?, change: None })
+/// };
+/// record("mail-app", link(Relationship::RUNS_ON, "srv-01")?).await?;
+/// record("email", link(Relationship::DEPENDS_ON, "mail-app")?).await?;
+///
+/// let graph = CmdbGraph::new();
+/// ProjectionRunner::new(store).catch_up(&graph).await?;
+/// let srv: CiId = "srv-01".parse()?;
+/// let impact = graph.impact(&srv);
+/// assert_eq!(impact.distance(&"mail-app".parse()?), Some(1));
+/// assert_eq!(impact.distance(&"email".parse()?), Some(2));
+/// assert_eq!(impact.services(), [CiId::new("email")?]);
+/// let path = graph.path(&"email".parse()?, &srv).unwrap_or_default();
+/// assert_eq!(path.len(), 2, "email -> mail-app -> srv-01");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).map_err(|e| e.to_string())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct CmdbGraph {
     name: String,

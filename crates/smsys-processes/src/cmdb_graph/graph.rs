@@ -7,7 +7,27 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use smsys_core::Actor;
-use smsys_core::records::{Attributes, CiEvent, CiId, CiType, Relationship};
+use smsys_core::records::configuration_item::CiRegistered;
+use smsys_core::records::{
+    AttributeName, AttributeValue, Attributes, CiEvent, CiId, CiType, Reference, Relationship,
+};
+
+/// Attributes, compact: sorted by name, without repeats (a `BTreeMap` allocates room for
+/// eleven entries at once).
+pub(crate) type Pairs = Box<[(AttributeName, AttributeValue)]>;
+
+fn pairs(attributes: Attributes) -> Pairs {
+    attributes.into_iter().collect()
+}
+
+/// Pushes `value`, growing `list` one slot at a time while it is short: most CIs hold a
+/// few edges and events, and doubling would leave half their room empty.
+pub(crate) fn push_tight<T>(list: &mut Vec<T>, value: T) {
+    if list.len() == list.capacity() && list.len() < 8 {
+        list.reserve_exact(1);
+    }
+    list.push(value);
+}
 
 /// The number of an interned value.
 pub(crate) type Sym = u32;
@@ -89,7 +109,7 @@ pub(crate) struct Node {
     pub(crate) ci_type: Sym,
     pub(crate) status: Sym,
     pub(crate) name: Box<str>,
-    pub(crate) attributes: Attributes,
+    pub(crate) attributes: Pairs,
     /// `self -[relationship]-> other`, without repeats.
     pub(crate) out: Vec<Edge>,
     /// `other -[relationship]-> self`, without repeats.
@@ -105,10 +125,35 @@ pub(crate) enum Step {
         added: bool,
         relationship: Sym,
         target: Sym,
-        change: Option<Box<smsys_core::records::Reference>>,
+        change: Option<Box<Reference>>,
     },
+    /// Registration.
+    Registered(Box<Registered>),
+    /// Attributes set and removed.
+    Attributes(Box<AttributeChange>),
     /// Any other event.
     Other(Box<CiEvent>),
+}
+
+/// A registration, compact.
+#[derive(Debug, Clone)]
+pub(crate) struct Registered {
+    /// The id the event names, when it is not its stream's.
+    id: Option<Box<CiId>>,
+    ci_type: Sym,
+    status: Sym,
+    name: Box<str>,
+    description: Box<str>,
+    attributes: Pairs,
+    change: Option<Reference>,
+}
+
+/// An attribute update, compact.
+#[derive(Debug, Clone)]
+pub(crate) struct AttributeChange {
+    set: Pairs,
+    removed: Box<[AttributeName]>,
+    change: Option<Reference>,
 }
 
 /// The nodes of every interned CI (by number) and the interned values.
@@ -139,7 +184,7 @@ impl Graph {
     }
 
     /// The step of `event` recorded on the CI `ci`, interning what it names.
-    pub(crate) fn step(&mut self, event: CiEvent) -> Step {
+    pub(crate) fn step(&mut self, ci: Sym, event: CiEvent) -> Step {
         match event {
             CiEvent::RelationshipAdded {
                 relationship,
@@ -152,11 +197,27 @@ impl Graph {
                 change,
             } => self.relationship_step(false, &relationship, &target, change),
             CiEvent::Registered(r) => {
+                let own = self.names.cis.get(ci) == Some(&r.id);
                 let names = Arc::make_mut(&mut self.names);
-                names.types.intern(&r.ci_type);
-                names.statuses.intern(&Box::from(r.status.as_str()));
-                Step::Other(Box::new(CiEvent::Registered(r)))
+                Step::Registered(Box::new(Registered {
+                    id: (!own).then(|| Box::new(r.id)),
+                    ci_type: names.types.intern(&r.ci_type),
+                    status: names.statuses.intern(&Box::from(r.status.as_str())),
+                    name: r.name.into(),
+                    description: r.description.into(),
+                    attributes: pairs(r.attributes),
+                    change: r.change,
+                }))
             }
+            CiEvent::AttributesUpdated {
+                set,
+                removed,
+                change,
+            } => Step::Attributes(Box::new(AttributeChange {
+                set: pairs(set),
+                removed: removed.into(),
+                change,
+            })),
             CiEvent::StatusChanged {
                 from,
                 to,
@@ -175,9 +236,7 @@ impl Graph {
                     change,
                 }))
             }
-            event @ (CiEvent::AttributesUpdated { .. } | CiEvent::Described { .. }) => {
-                Step::Other(Box::new(event))
-            }
+            event @ CiEvent::Described { .. } => Step::Other(Box::new(event)),
         }
     }
 
@@ -232,7 +291,7 @@ impl Graph {
                 if let Some(node) = self.nodes.get_mut(ci as usize) {
                     let node = Arc::make_mut(node);
                     if *added {
-                        node.out.push(out);
+                        push_tight(&mut node.out, out);
                     } else if let Some(i) = node.out.iter().position(|e| *e == out) {
                         node.out.swap_remove(i);
                     }
@@ -240,10 +299,33 @@ impl Graph {
                 if let Some(node) = self.nodes.get_mut(*target as usize) {
                     let node = Arc::make_mut(node);
                     if *added {
-                        node.inc.push(inc);
+                        push_tight(&mut node.inc, inc);
                     } else if let Some(i) = node.inc.iter().position(|e| *e == inc) {
                         node.inc.swap_remove(i);
                     }
+                }
+            }
+            Step::Registered(r) => {
+                if let Some(node) = self.nodes.get_mut(ci as usize) {
+                    let node = Arc::make_mut(node);
+                    node.registered = true;
+                    node.ci_type = r.ci_type;
+                    node.status = r.status;
+                    node.name.clone_from(&r.name);
+                    node.attributes.clone_from(&r.attributes);
+                }
+            }
+            Step::Attributes(a) => {
+                if let Some(node) = self.nodes.get_mut(ci as usize) {
+                    let node = Arc::make_mut(node);
+                    let mut attributes: Attributes = node.attributes.iter().cloned().collect();
+                    for name in &a.removed {
+                        attributes.remove(name);
+                    }
+                    for (name, value) in &a.set {
+                        attributes.insert(name.clone(), value.clone());
+                    }
+                    node.attributes = pairs(attributes);
                 }
             }
             Step::Other(event) => {
@@ -253,34 +335,40 @@ impl Graph {
                 };
                 let node = Arc::make_mut(node);
                 match &**event {
-                    CiEvent::Registered(r) => {
-                        node.registered = true;
-                        node.ci_type = names.types.find(&r.ci_type).unwrap_or(Sym::MAX);
-                        node.status = names.status(&r.status).unwrap_or(Sym::MAX);
-                        node.name = r.name.as_str().into();
-                        node.attributes.clone_from(&r.attributes);
-                    }
-                    CiEvent::AttributesUpdated { set, removed, .. } => {
-                        for name in removed {
-                            node.attributes.remove(name);
-                        }
-                        for (name, value) in set {
-                            node.attributes.insert(name.clone(), value.clone());
-                        }
-                    }
                     CiEvent::Described { name, .. } => node.name = name.as_str().into(),
                     CiEvent::StatusChanged { to, .. } => {
                         node.status = names.status(to).unwrap_or(Sym::MAX);
                     }
-                    CiEvent::RelationshipAdded { .. } | CiEvent::RelationshipRemoved { .. } => {}
+                    CiEvent::Registered(_)
+                    | CiEvent::AttributesUpdated { .. }
+                    | CiEvent::RelationshipAdded { .. }
+                    | CiEvent::RelationshipRemoved { .. } => {}
                 }
             }
         }
     }
 
-    /// The event `step` was made from.
-    pub(crate) fn event(&self, step: &Step) -> Option<CiEvent> {
+    /// The event `step`, recorded on the CI `ci`, was made from.
+    pub(crate) fn event(&self, ci: Sym, step: &Step) -> Option<CiEvent> {
+        let names = &self.names;
         match step {
+            Step::Registered(r) => Some(CiEvent::Registered(CiRegistered {
+                id: match &r.id {
+                    Some(id) => (**id).clone(),
+                    None => names.cis.get(ci)?.clone(),
+                },
+                ci_type: names.types.get(r.ci_type)?.clone(),
+                name: r.name.to_string(),
+                description: r.description.to_string(),
+                status: names.statuses.get(r.status)?.to_string(),
+                attributes: r.attributes.iter().cloned().collect(),
+                change: r.change.clone(),
+            })),
+            Step::Attributes(a) => Some(CiEvent::AttributesUpdated {
+                set: a.set.iter().cloned().collect(),
+                removed: a.removed.to_vec(),
+                change: a.change.clone(),
+            }),
             Step::Relationship {
                 added,
                 relationship,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use smsys_core::records::{CiEvent, CiId, ConfigurationItem};
 use smsys_core::{EventSourced, Position, Stamp};
 
-use super::graph::{Graph, Node, Step, Sym};
+use super::graph::{Graph, Node, Step, Sym, push_tight};
 
 /// One event of one CI.
 #[derive(Debug)]
@@ -58,7 +58,7 @@ impl Model {
         event: CiEvent,
     ) {
         let ci = self.graph.intern_ci(id);
-        let step = self.graph.step(event);
+        let step = self.graph.step(ci, event);
         let actor = match self.graph.names.actors.find(actor) {
             Some(n) => n,
             None => Arc::make_mut(&mut self.graph.names).actors.intern(actor),
@@ -71,12 +71,15 @@ impl Model {
             return;
         };
         let index = u32::try_from(history.len()).unwrap_or(u32::MAX);
-        history.push(Entry {
-            position,
-            at,
-            actor,
-            step,
-        });
+        push_tight(
+            history,
+            Entry {
+                position,
+                at,
+                actor,
+                step,
+            },
+        );
         self.log.push((ci, index));
         if self.log.len().is_multiple_of(self.interval) {
             self.checkpoints.push(Checkpoint {
@@ -131,24 +134,23 @@ impl Model {
             .map(|e| e.position)
     }
 
-    fn history_of(&self, id: &CiId) -> &[Entry] {
-        self.graph
-            .names
-            .cis
-            .find(id)
-            .and_then(|n| self.histories.get(n as usize))
-            .map_or(&[], Vec::as_slice)
+    fn history_of(&self, id: &CiId) -> (Sym, &[Entry]) {
+        let Some(n) = self.graph.names.cis.find(id) else {
+            return (0, &[]);
+        };
+        (n, self.histories.get(n as usize).map_or(&[], Vec::as_slice))
     }
 
     /// The CI `id` folded from its events at or before `position`, if it was registered by
     /// then.
     pub(crate) fn ci_as_of(&self, id: &CiId, position: Position) -> Option<ConfigurationItem> {
         let mut state = ConfigurationItem::default();
-        for entry in self.history_of(id) {
+        let (ci, history) = self.history_of(id);
+        for entry in history {
             if entry.position > position {
                 break;
             }
-            let Some(event) = self.graph.event(&entry.step) else {
+            let Some(event) = self.graph.event(ci, &entry.step) else {
                 continue;
             };
             let actor = self.graph.names.actors.get(entry.actor);
@@ -159,9 +161,10 @@ impl Model {
 
     /// The events of the CI `id`, in log order.
     pub(crate) fn history(&self, id: &CiId) -> Vec<(Position, DateTime<Utc>, CiEvent)> {
-        self.history_of(id)
+        let (ci, history) = self.history_of(id);
+        history
             .iter()
-            .filter_map(|e| Some((e.position, e.at, self.graph.event(&e.step)?)))
+            .filter_map(|e| Some((e.position, e.at, self.graph.event(ci, &e.step)?)))
             .collect()
     }
 

@@ -31,7 +31,7 @@ impl Graph {
             ci_type: self.names.types.get(node.ci_type)?.clone(),
             name: node.name.to_string(),
             status: self.names.statuses.get(node.status)?.to_string(),
-            attributes: node.attributes.clone(),
+            attributes: node.attributes.iter().cloned().collect(),
         })
     }
 }
