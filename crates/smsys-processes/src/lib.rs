@@ -48,6 +48,7 @@ pub mod attribute;
 mod calendar;
 pub mod catalogue;
 mod clock;
+pub mod cmdb_graph;
 pub mod configuration;
 pub mod incident;
 pub mod index;
@@ -67,6 +68,7 @@ pub use calendar::{
     Interval, WeeklyHours,
 };
 pub use clock::{Clock, RandomIds, SystemClock};
+pub use cmdb_graph::{CmdbGraph, ImpactRules};
 pub use configuration::{CiCommand, CiManagement, CmdbPolicy};
 pub use incident::{IncidentCommand, IncidentManagement, IncidentPolicy};
 pub use known_error::{KnownErrorCommand, KnownErrorManagement, KnownErrorPolicy};

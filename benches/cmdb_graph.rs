@@ -1,0 +1,373 @@
+//! The configuration graph over 100k CIs and 300k relationships, beside raw baselines.
+//!
+//! The CMDB: 100 clusters of 1,000 CIs; each CI but a cluster's root depends on (or runs
+//! on) an earlier CI of its cluster and is part of (or connects to) another, and backs up
+//! a CI anywhere (`backs_up` carries no impact); each root backs up three CIs. So a
+//! cluster's root has the 999 other CIs of its cluster as transitive dependents. One CI in
+//! ten has an attribute update, one in fifty a status change. Events are pre-built as
+//! `RecordedEvent`s, CI by CI.
+//!
+//! - `cmdb_graph/fold_100k`: applies every event to a new `CmdbGraph` in batches of 512, as
+//!   the projection runner would; `cmdb_graph/raw/decode_json_100k` only parses the same
+//!   events' payloads from JSON text to `serde_json::Value`;
+//!   `cmdb_graph/raw/hashmap_adjacency_100k` builds a `HashMap<String, Vec<String>>`
+//!   adjacency (target -> sources) from pre-extracted string pairs.
+//! - `cmdb_graph/impact_1k`: the impact of a cluster root (999 dependents);
+//!   `cmdb_graph/raw/bfs_1k`: a breadth-first search on the `HashMap` adjacency.
+//! - `cmdb_graph/as_of_whole_graph`: the whole graph at 60 % of the log;
+//!   `cmdb_graph/history_one_ci` and `cmdb_graph/ci_as_of_one_ci`: one CI.
+//!
+//! The memory the folded graph holds (and the raw adjacency) is measured with a counting
+//! global allocator and printed.
+
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "benches report failures by panicking"
+)]
+
+use std::alloc::System;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hint::black_box;
+
+use cap::Cap;
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::Value;
+use smsys_core::records::configuration_item::CiRegistered;
+use smsys_core::records::{
+    AttributeName, AttributeValue, CiEvent, CiId, CiType, ConfigurationItem, Relationship,
+};
+use smsys_core::{
+    Actor, DomainEvent, EventData, EventId, Metadata, Position, Projection, RecordedEvent, Version,
+};
+use smsys_processes::CmdbGraph;
+use smsys_store::testkit::records::mix;
+
+#[global_allocator]
+static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
+
+const CIS: u64 = 100_000;
+const CLUSTER: u64 = 1_000;
+const BACKS_UP: Relationship = Relationship::from_static("backs_up");
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn id(i: u64) -> CiId {
+    format!("ci-{i:06}").parse().unwrap()
+}
+
+/// The relationships CI `i` records, of `n` CIs.
+fn relationships(i: u64, n: u64) -> Vec<(Relationship, u64)> {
+    let local = i % CLUSTER;
+    let base = i - local;
+    if local == 0 {
+        return (1..=3).map(|k| (BACKS_UP, (i + k) % n)).collect();
+    }
+    let first = if mix(i, 1).is_multiple_of(2) {
+        Relationship::DEPENDS_ON
+    } else {
+        Relationship::RUNS_ON
+    };
+    let second = if mix(i, 2).is_multiple_of(10) {
+        Relationship::CONNECTS_TO
+    } else {
+        Relationship::PART_OF
+    };
+    vec![
+        (first, base + mix(i, 3) % local),
+        (second, base + mix(i, 4) % local),
+        (BACKS_UP, mix(i, 5) % n),
+    ]
+}
+
+/// The events of CI `i`.
+fn ci_events(i: u64, n: u64) -> Vec<CiEvent> {
+    let ci_type = match i % CLUSTER {
+        0 => "server",
+        l if l % 100 == 99 => "service",
+        _ => "application",
+    };
+    let attribute = |name: &str, value: String| {
+        (
+            AttributeName::new(name).unwrap(),
+            AttributeValue::from(value.as_str()),
+        )
+    };
+    let mut events = vec![CiEvent::Registered(CiRegistered {
+        id: id(i),
+        ci_type: CiType::new(ci_type).unwrap(),
+        name: format!("CI {i}"),
+        description: "a generated configuration item".into(),
+        status: "live".into(),
+        attributes: [
+            attribute("location", format!("dc-{}", mix(i, 6) % 4)),
+            attribute("owner", format!("team-{}", mix(i, 7) % 50)),
+        ]
+        .into_iter()
+        .collect(),
+        change: None,
+    })];
+    for (relationship, target) in relationships(i, n) {
+        events.push(CiEvent::RelationshipAdded {
+            relationship,
+            target: id(target),
+            change: None,
+        });
+    }
+    if mix(i, 8).is_multiple_of(10) {
+        events.push(CiEvent::AttributesUpdated {
+            set: [attribute("owner", "team-x".into())].into_iter().collect(),
+            removed: Vec::new(),
+            change: "CHG-1".parse().ok(),
+        });
+    }
+    if mix(i, 9).is_multiple_of(50) {
+        events.push(CiEvent::StatusChanged {
+            from: "live".into(),
+            to: "maintenance".into(),
+            reason: String::new(),
+            change: None,
+        });
+    }
+    events
+}
+
+/// The recorded events of `n` CIs, CI by CI.
+fn recorded(n: u64) -> Vec<RecordedEvent> {
+    let actor = Actor::new("cmdb:discovery").unwrap();
+    let mut out = Vec::new();
+    let mut position = 0;
+    for i in 0..n {
+        let stream = ConfigurationItem::stream(&id(i)).unwrap();
+        let mut previous = None;
+        for (v, event) in (1u64..).zip(ci_events(i, n)) {
+            position += 1;
+            let at = start() + TimeDelta::seconds(position as i64);
+            let eid = EventId::from_uuid(uuid::Uuid::from_u128(u128::from(position))).unwrap();
+            let data = EventData::new(
+                event.event_type(),
+                event.schema_version(),
+                event.to_payload().unwrap(),
+                Metadata::new(eid, actor.clone(), at),
+            )
+            .unwrap();
+            let e = RecordedEvent::record(
+                stream.clone(),
+                Version::new(v),
+                Position::from_sequence(position),
+                data,
+                at,
+                previous,
+            );
+            previous = Some(e.hash);
+            out.push(e);
+        }
+    }
+    out
+}
+
+fn fold(events: &[RecordedEvent]) -> CmdbGraph {
+    let graph = CmdbGraph::new();
+    futures::executor::block_on(async {
+        for batch in events.chunks(512) {
+            let last = batch.last().unwrap().position;
+            graph.apply(batch, last).await.unwrap();
+        }
+    });
+    graph
+}
+
+/// The raw adjacency: for each relationship that carries impact, target -> sources
+/// (`connects_to` both ways).
+fn pairs(n: u64) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        for (relationship, target) in relationships(i, n) {
+            if relationship != BACKS_UP {
+                out.push((
+                    id(i).to_string(),
+                    id(target).to_string(),
+                    relationship == Relationship::CONNECTS_TO,
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn raw_adjacency(pairs: &[(String, String, bool)]) -> HashMap<String, Vec<String>> {
+    let mut adjacency: HashMap<String, Vec<String>> = HashMap::new();
+    for (source, target, both) in pairs {
+        adjacency
+            .entry(target.clone())
+            .or_default()
+            .push(source.clone());
+        if *both {
+            adjacency
+                .entry(source.clone())
+                .or_default()
+                .push(target.clone());
+        }
+    }
+    adjacency
+}
+
+fn raw_bfs(adjacency: &HashMap<String, Vec<String>>, origin: &str) -> usize {
+    let mut seen: HashSet<&str> = HashSet::new();
+    seen.insert(origin);
+    let mut queue = VecDeque::from([origin]);
+    while let Some(at) = queue.pop_front() {
+        for next in adjacency.get(at).into_iter().flatten() {
+            if seen.insert(next.as_str()) {
+                queue.push_back(next.as_str());
+            }
+        }
+    }
+    seen.len() - 1
+}
+
+#[allow(
+    clippy::print_stderr,
+    reason = "the memory figures are the bench's report"
+)]
+fn report_memory(events: &[RecordedEvent], event_bytes: usize, n: u64) {
+    let before = ALLOCATOR.allocated();
+    let graph = fold(events);
+    let held = ALLOCATOR.allocated() - before;
+    let pairs = pairs(n);
+    let before = ALLOCATOR.allocated();
+    let adjacency = raw_adjacency(&pairs);
+    let raw = ALLOCATOR.allocated() - before;
+    eprintln!(
+        "cmdb_graph/memory: {} CIs and {} relationships ({} events, {} checkpoints) held in {} \
+         bytes ({} per CI); the raw HashMap<String, Vec<String>> adjacency of the {} edges \
+         that carry impact: {} bytes; the events take {} bytes in memory as RecordedEvents",
+        graph.len(),
+        graph.relationship_count(),
+        graph.event_count(),
+        graph.checkpoint_count(),
+        held,
+        held / graph.len().max(1),
+        pairs.len(),
+        raw,
+        event_bytes,
+    );
+    drop(adjacency);
+}
+
+fn cmdb_graph(c: &mut Criterion) {
+    // `cargo bench -- --test` runs each bench once: a smaller CMDB keeps it quick.
+    let n = if std::env::args().any(|a| a == "--test") {
+        5_000
+    } else {
+        CIS
+    };
+    let before = ALLOCATOR.allocated();
+    let events = recorded(n);
+    let event_bytes = ALLOCATOR.allocated() - before;
+    report_memory(&events, event_bytes, n);
+    let texts: Vec<String> = events
+        .iter()
+        .map(|e| serde_json::to_string(e.data.payload()).unwrap())
+        .collect();
+    let pairs = pairs(n);
+
+    let mut group = c.benchmark_group("cmdb_graph");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function("fold_100k", |b| {
+        b.iter_batched(
+            || (),
+            |()| {
+                let graph = fold(&events);
+                assert_eq!(graph.len() as u64, n);
+                assert_eq!(graph.relationship_count() as u64, 3 * n);
+                graph
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.bench_function("raw/decode_json_100k", |b| {
+        b.iter(|| {
+            let mut objects = 0;
+            for text in &texts {
+                let value: Value = serde_json::from_str(text).unwrap();
+                objects += usize::from(value.is_object());
+            }
+            assert_eq!(objects, events.len());
+            objects
+        });
+    });
+    group.bench_function("raw/hashmap_adjacency_100k", |b| {
+        b.iter(|| {
+            let adjacency = raw_adjacency(&pairs);
+            assert!(adjacency.len() as u64 >= n / 2);
+            adjacency
+        });
+    });
+    group.throughput(Throughput::Elements(1));
+
+    let graph = fold(&events);
+    let adjacency = raw_adjacency(&pairs);
+    let root = id(CLUSTER * (n / CLUSTER / 2));
+    let dependents = raw_bfs(&adjacency, root.as_str());
+    assert_eq!(dependents as u64, CLUSTER - 1);
+    assert_eq!(graph.impact(&root).len(), dependents);
+    group.bench_function("impact_1k", |b| {
+        b.iter(|| {
+            let impact = graph.impact(black_box(&root));
+            assert_eq!(impact.len(), dependents);
+            impact
+        });
+    });
+    group.bench_function("raw/bfs_1k", |b| {
+        b.iter(|| {
+            let found = raw_bfs(&adjacency, black_box(root.as_str()));
+            assert_eq!(found, dependents);
+            found
+        });
+    });
+
+    let past = events[events.len() * 6 / 10].position;
+    let registered_by_then = events[..=events.len() * 6 / 10]
+        .iter()
+        .filter(|e| e.data.event_type().as_str() == "configuration_item.registered")
+        .count();
+    group.bench_function("as_of_whole_graph", |b| {
+        b.iter(|| {
+            let snapshot = graph.as_of(black_box(past));
+            assert_eq!(snapshot.len(), registered_by_then);
+            snapshot
+        });
+    });
+    let one = (0..n)
+        .find(|i| mix(*i, 8).is_multiple_of(10) && mix(*i, 9).is_multiple_of(50))
+        .unwrap_or(1);
+    let one_id = id(one);
+    let one_events = ci_events(one, n).len();
+    group.bench_function("history_one_ci", |b| {
+        b.iter(|| {
+            let history = graph.history(black_box(&one_id));
+            assert_eq!(history.len(), one_events);
+            history
+        });
+    });
+    let last = events.last().unwrap().position;
+    group.bench_function("ci_as_of_one_ci", |b| {
+        b.iter(|| {
+            let state = graph.ci_as_of(black_box(&one_id), last).unwrap();
+            assert_eq!(
+                state.status(),
+                Some("maintenance").filter(|_| mix(one, 9).is_multiple_of(50))
+            );
+            state
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cmdb_graph);
+criterion_main!(benches);
