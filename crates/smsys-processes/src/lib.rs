@@ -10,6 +10,9 @@
 //!   known error catalogue other processes consult ([`known_error::catalogue`]);
 //! - [`configuration`] (8.2.6): configuration items under CI types held as data (attributes,
 //!   allowed relationships, lifecycles, change control), decided by [`CiManagement`];
+//!   [`cmdb_graph`]: the CI graph (impact, shortest dependency path, exact as-of);
+//!   [`verification`]: discovered inventories compared with the CMDB; [`catalogue`] (8.2.4):
+//!   the service catalogue, which names each service's SLAs;
 //! - [`attribute`]: the typed schema of custom attributes;
 //! - [`index`]: the record index projection (rows with SLA timer state, kept next to the
 //!   log) and [`view`]: one record's state, timers and typed history for display;
