@@ -170,7 +170,13 @@ fn recorded(n: u64) -> Vec<RecordedEvent> {
 }
 
 fn fold(events: &[RecordedEvent]) -> CmdbGraph {
-    let graph = CmdbGraph::new();
+    // `connects_to` carries impact both ways here, as in the raw adjacency below.
+    let mut rules = smsys::processes::ImpactRules::default();
+    rules.propagation.insert(
+        Relationship::CONNECTS_TO,
+        smsys::processes::cmdb_graph::Propagation::Both,
+    );
+    let graph = CmdbGraph::new().with_rules(rules);
     futures::executor::block_on(async {
         for batch in events.chunks(512) {
             let last = batch.last().unwrap().position;

@@ -238,7 +238,7 @@ async fn impact_on_a_cycle_terminates_with_exact_distances() {
 }
 
 #[tokio::test]
-async fn connects_to_carries_impact_both_ways_and_rules_can_change_it() {
+async fn connects_to_carries_impact_from_its_target_and_rules_can_change_it() {
     let mut cmdb = Cmdb::new();
     for id in ["sw-1", "sw-2", "fw"] {
         cmdb.register(id, "network").await;
@@ -246,21 +246,24 @@ async fn connects_to_carries_impact_both_ways_and_rules_can_change_it() {
     cmdb.link("sw-1", Relationship::CONNECTS_TO, "sw-2").await;
     cmdb.link("fw", Relationship::DEPENDS_ON, "sw-2").await;
     let graph = cmdb.graph(100).await;
-    assert_eq!(distances(&graph, "sw-1"), pairs(&[("sw-2", 1), ("fw", 2)]));
+    // By default the switch a link points to carries impact to what links to it, not back.
+    assert_eq!(distances(&graph, "sw-1"), pairs(&[]));
     assert_eq!(distances(&graph, "sw-2"), pairs(&[("fw", 1), ("sw-1", 1)]));
-    assert_eq!(
-        graph.path(&ci("fw"), &ci("sw-1")),
-        Some(vec![
-            (ci("sw-2"), Relationship::DEPENDS_ON),
-            (ci("sw-1"), Relationship::CONNECTS_TO)
-        ])
-    );
     let mut rules = ImpactRules::default();
     rules
         .propagation
-        .insert(Relationship::CONNECTS_TO, Propagation::TargetToSource);
-    let one_way = graph.impact_with(&ci("sw-1"), &rules);
-    assert!(one_way.is_empty(), "{one_way:?}");
+        .insert(Relationship::CONNECTS_TO, Propagation::Both);
+    let both = graph.impact_with(&ci("sw-1"), &rules);
+    let both: Vec<(String, u32)> = both
+        .affected()
+        .iter()
+        .map(|a| (a.id.to_string(), a.distance))
+        .collect();
+    assert_eq!(both, [("sw-2".to_owned(), 1), ("fw".to_owned(), 2)]);
+    assert_eq!(
+        graph.path(&ci("fw"), &ci("sw-2")),
+        Some(vec![(ci("sw-2"), Relationship::DEPENDS_ON)])
+    );
     let json = serde_json::to_string(&rules).unwrap();
     assert_eq!(serde_json::from_str::<ImpactRules>(&json).unwrap(), rules);
     let partial: ImpactRules = serde_json::from_str(r#"{"retired_propagate": true}"#).unwrap();

@@ -18,7 +18,7 @@ pub enum Propagation {
     TargetToSource,
     /// From the source to the target only.
     SourceToTarget,
-    /// Both ways (`connects_to`: either end failing affects the other).
+    /// Both ways (a link where either end failing affects the other).
     Both,
 }
 
@@ -37,9 +37,10 @@ const TO_TARGET: u8 = 2;
 
 /// What impact analysis follows, as data a product can change (serde).
 ///
-/// By default `depends_on`, `runs_on` and `part_of` carry impact from their target to their
-/// source, `connects_to` both ways, and other relationship types not at all; services are the
-/// CIs of type `service`; CIs in status `retired` are left out.
+/// By default `depends_on`, `runs_on`, `part_of` and `connects_to` carry impact from their
+/// target to their source (`srv connects_to switch`: the switch failing affects the server,
+/// not the other way round), other relationship types not at all; services are the CIs of
+/// type `service`; CIs in status `retired` are left out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ImpactRules {
@@ -62,7 +63,7 @@ impl Default for ImpactRules {
                 (Relationship::DEPENDS_ON, Propagation::TargetToSource),
                 (Relationship::RUNS_ON, Propagation::TargetToSource),
                 (Relationship::PART_OF, Propagation::TargetToSource),
-                (Relationship::CONNECTS_TO, Propagation::Both),
+                (Relationship::CONNECTS_TO, Propagation::TargetToSource),
             ]
             .into_iter()
             .collect(),
