@@ -56,6 +56,7 @@ use smsys_core::records::{
     AttributeName, AttributeValue, CiId, CiType, ConfigurationItem, Relationship,
 };
 
+use crate::cmdb_graph::CmdbGraph;
 use crate::sla::SlaSelection;
 
 /// Which CIs are services and which of their attributes hold the catalogue's fields.
@@ -198,11 +199,59 @@ impl ServiceCatalogue {
 
 /// The SLAs and OLAs the catalogue names for a service, whatever the instant: the catalogue
 /// is the one built, so an SLA engine recomputing old timers under it binds them to today's
-/// catalogue. Build it from the CIs as of an instant (the CMDB graph's as-of) to bind a
-/// recompute to what the catalogue said then.
+/// catalogue. [`GraphCatalogue`] answers as of each timer's start instead.
 impl SlaSelection for ServiceCatalogue {
     fn slas_for(&self, service: &str, _at: DateTime<Utc>) -> Option<Vec<String>> {
         let entry = self.services.get(service)?;
         Some(entry.slas.iter().chain(&entry.olas).cloned().collect())
+    }
+}
+
+/// The catalogue as the CMDB graph held it at each instant: a timer starting at `at` binds to
+/// the SLAs and OLAs the service named then ([`CmdbGraph::ci_as_of_instant`]), so recomputing
+/// an old record's timers after the catalogue changed gives the same timers.
+#[derive(Debug, Clone)]
+pub struct GraphCatalogue {
+    graph: std::sync::Arc<CmdbGraph>,
+    fields: CatalogueFields,
+}
+
+impl GraphCatalogue {
+    /// The catalogue of `graph`, with the default fields.
+    pub fn new(graph: std::sync::Arc<CmdbGraph>) -> Self {
+        Self {
+            graph,
+            fields: CatalogueFields::default(),
+        }
+    }
+
+    /// Reading `fields`.
+    pub fn with_fields(mut self, fields: CatalogueFields) -> Self {
+        self.fields = fields;
+        self
+    }
+
+    /// The catalogue as it stood at `at`.
+    pub fn as_of(&self, at: DateTime<Utc>) -> ServiceCatalogue {
+        let services: Vec<ConfigurationItem> = self
+            .graph
+            .as_of_instant(at)
+            .map(|snapshot| {
+                snapshot
+                    .cis_of_type(&self.fields.service_type)
+                    .into_iter()
+                    .filter_map(|id| self.graph.ci_as_of(&id, snapshot.position()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ServiceCatalogue::with_fields(services.iter(), &self.fields)
+    }
+}
+
+impl SlaSelection for GraphCatalogue {
+    fn slas_for(&self, service: &str, at: DateTime<Utc>) -> Option<Vec<String>> {
+        let id = CiId::new(service).ok()?;
+        let ci = self.graph.ci_as_of_instant(&id, at)?;
+        ServiceCatalogue::with_fields([&ci], &self.fields).slas_for(service, at)
     }
 }

@@ -26,7 +26,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use smsys_core::records::{CiEvent, CiId, ConfigurationItem, Relationship};
+use smsys_core::records::{CiEvent, CiId, CiType, ConfigurationItem, Relationship};
 use smsys_core::{
     Category, DomainEvent, EventSourced, LogFilter, Position, Projection, ProjectionError,
     RecordedEvent, Upcasters,
@@ -232,7 +232,9 @@ impl CmdbGraph {
     /// `x -[r]-> y` for an affected `y` (or `id`) and `r` carrying impact from target to
     /// source, and each `z` with `y -[r]-> z` and `r` carrying it from source to target;
     /// with its distance (the fewest relationships between), and the affected services.
-    /// `id` itself is not listed; an unknown `id` affects nothing.
+    /// `id` itself is not listed. An id only named as a relationship's target and never
+    /// registered is no CI: it is never listed, never passes impact on, and, like an unknown
+    /// `id`, affects nothing.
     pub fn impact(&self, id: &CiId) -> Impact {
         impact::impact(&self.read().graph, &self.rules, id)
     }
@@ -244,7 +246,8 @@ impl CmdbGraph {
 
     /// The shortest path along which `from` depends on `to`, under the graph's rules: the
     /// CIs after `from`, each with the relationship between it and the CI before it, ending
-    /// with `to`. Empty when `from` is `to`; `None` when `from` is not in the impact of `to`.
+    /// with `to`. Empty when `from` is `to` (a registered CI); `None` when `from` is not in
+    /// the impact of `to`.
     pub fn path(&self, from: &CiId, to: &CiId) -> Option<Vec<(CiId, Relationship)>> {
         impact::path(&self.read().graph, &self.rules, from, to)
     }
@@ -273,6 +276,19 @@ impl CmdbGraph {
     /// The CI `id` exactly as it stood at `position`, if it was registered by then.
     pub fn ci_as_of(&self, id: &CiId, position: Position) -> Option<ConfigurationItem> {
         self.read().ci_as_of(id, position)
+    }
+
+    /// The CI `id` as of `instant`, under the rule of [`Self::as_of_instant`], if it was
+    /// registered by then.
+    pub fn ci_as_of_instant(&self, id: &CiId, instant: DateTime<Utc>) -> Option<ConfigurationItem> {
+        let graph = self.read();
+        let position = graph.last_at_or_before(instant)?;
+        graph.ci_as_of(id, position)
+    }
+
+    /// The registered CIs of `ci_type`, sorted.
+    pub fn cis_of_type(&self, ci_type: &CiType) -> Vec<CiId> {
+        self.read().graph.cis_of_type(ci_type)
     }
 
     /// Every event of the CI `id`, in log order, with its position and `occurred_at`.

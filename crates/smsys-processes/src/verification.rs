@@ -48,8 +48,12 @@ use smsys_core::records::{
 };
 use smsys_core::{Aggregate, Context};
 
-/// The status a CI leaves the estate in: a retired CI is not expected to be discovered.
+/// The status a CI leaves the estate in: a retired CI is not expected to be discovered (the
+/// reference CI types' final status).
 pub const RETIRED: &str = "retired";
+
+/// The status reported for a retired CI that discovery found without saying its status.
+pub const DISCOVERED: &str = "discovered";
 
 /// One CI as discovery found it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -203,22 +207,28 @@ fn count(n: usize) -> u32 {
 }
 
 /// Compares `inventory` with the `recorded` CIs (as of now, or as of any past position a
-/// graph gives): discovered but not recorded, recorded (in scope, not retired) but not
-/// discovered, recorded under another type or status (when discovery reports one), and each
-/// attribute discovery reports that the CMDB holds with another value or not at all.
+/// graph gives): discovered but not recorded at all; recorded and expected (of a type the
+/// inventory covers, not retired) but not discovered; recorded under another type, or in
+/// another status (when discovery reports one; a retired CI that is discovered differs in
+/// status whatever discovery reports); and each attribute discovery reports that the CMDB
+/// holds with another value or not at all.
 pub fn compare<'a>(
     inventory: &Inventory,
     recorded: impl IntoIterator<Item = &'a ConfigurationItem>,
 ) -> Comparison {
-    let recorded: BTreeMap<&CiId, &ConfigurationItem> = recorded
+    let all: BTreeMap<&CiId, &ConfigurationItem> = recorded
         .into_iter()
         .filter_map(|ci| Some((ci.id()?, ci)))
+        .collect();
+    let expected: BTreeMap<&CiId, &ConfigurationItem> = all
+        .iter()
         .filter(|(_, ci)| ci.status() != Some(RETIRED))
         .filter(|(_, ci)| ci.ci_type().is_some_and(|t| inventory.covers(t)))
+        .map(|(id, ci)| (*id, *ci))
         .collect();
     let mut discrepancies = Vec::new();
     for (id, found) in &inventory.items {
-        let Some(ci) = recorded.get(id) else {
+        let Some(ci) = all.get(id) else {
             discrepancies.push((
                 id.clone(),
                 Discrepancy::NotRecorded {
@@ -236,16 +246,20 @@ pub fn compare<'a>(
                 },
             ));
         }
-        if let Some(status) = found
+        let retired = ci.status() == Some(RETIRED);
+        let status_differs = found
             .status
             .as_ref()
-            .filter(|s| ci.status() != Some(s.as_str()))
-        {
+            .is_some_and(|s| ci.status() != Some(s.as_str()));
+        if retired || status_differs {
             discrepancies.push((
                 id.clone(),
                 Discrepancy::StatusDiffers {
                     recorded: ci.status().unwrap_or_default().to_owned(),
-                    discovered: status.clone(),
+                    discovered: found
+                        .status
+                        .clone()
+                        .unwrap_or_else(|| DISCOVERED.to_owned()),
                 },
             ));
         }
@@ -263,13 +277,13 @@ pub fn compare<'a>(
             }
         }
     }
-    for id in recorded.keys() {
+    for id in expected.keys() {
         if !inventory.items.contains_key(*id) {
             discrepancies.push(((*id).clone(), Discrepancy::NotDiscovered));
         }
     }
     discrepancies.sort_by(|a, b| a.0.cmp(&b.0));
-    let checked: BTreeSet<&CiId> = recorded
+    let checked: BTreeSet<&CiId> = expected
         .keys()
         .copied()
         .chain(inventory.items.keys())

@@ -1412,3 +1412,90 @@ fn the_service_catalogue_names_each_services_slas() {
     );
     assert!(ServiceCatalogue::from_cis([&retired]).is_empty());
 }
+
+#[tokio::test]
+async fn the_graph_catalogue_binds_each_timer_to_the_slas_named_when_it_started() {
+    use smsys_core::records::configuration_item::CiRegistered;
+    use smsys_core::records::{CiEvent, ConfigurationItem};
+    use smsys_core::{
+        Actor, DomainEvent, EventData, EventId, EventStore, ExpectedVersion, Metadata,
+        ProjectionRunner,
+    };
+    use smsys_processes::CmdbGraph;
+    use smsys_processes::catalogue::GraphCatalogue;
+
+    let store = Arc::new(MemoryEventStore::new());
+    let stream = ConfigurationItem::stream(&"email".parse().expect("valid")).expect("valid");
+    let monday = at(2026, 11, 2, 9, 0);
+    let events = [
+        (
+            monday,
+            CiEvent::Registered(CiRegistered {
+                id: "email".parse().expect("valid"),
+                ci_type: "service".parse().expect("valid"),
+                name: "E-mail".into(),
+                description: String::new(),
+                status: "live".into(),
+                attributes: [("sla".parse().expect("valid"), "gold-sla".into())]
+                    .into_iter()
+                    .collect(),
+                change: None,
+            }),
+        ),
+        (
+            monday + TimeDelta::days(2),
+            CiEvent::AttributesUpdated {
+                set: [("sla".parse().expect("valid"), "silver-sla".into())]
+                    .into_iter()
+                    .collect(),
+                removed: Vec::new(),
+                change: Some("CHG-9".parse().expect("valid")),
+            },
+        ),
+    ];
+    for (n, (when, event)) in events.into_iter().enumerate() {
+        let metadata = Metadata::new(
+            EventId::derived(&format!("catalogue/{n}")),
+            Actor::new("eng").expect("valid"),
+            when,
+        );
+        let data = EventData::new(
+            event.event_type(),
+            1,
+            event.to_payload().expect("encodes"),
+            metadata,
+        )
+        .expect("valid");
+        store
+            .append(&stream, ExpectedVersion::Any, vec![data])
+            .await
+            .expect("appends");
+    }
+    let graph = Arc::new(CmdbGraph::new());
+    ProjectionRunner::new(store.clone())
+        .catch_up(graph.as_ref())
+        .await
+        .expect("folds");
+    let e = engine(vec![
+        definition("gold", &[(None, 60)]),
+        definition("silver", &[(None, 240)]),
+    ])
+    .with_selection(Arc::new(GraphCatalogue::new(graph.clone())));
+    let timer_of = |logged_at| {
+        let timers = e.timers(INCIDENT, &[(logged_at, logged("email"))]);
+        timers
+            .iter()
+            .map(|t| t.timer().to_owned())
+            .collect::<Vec<_>>()
+    };
+    // An incident logged on Tuesday keeps gold, though the catalogue names silver today.
+    assert_eq!(timer_of(monday + TimeDelta::days(1)), ["gold"]);
+    assert_eq!(timer_of(monday + TimeDelta::days(3)), ["silver"]);
+    // Before the service was catalogued, the definitions' own rules apply.
+    assert_eq!(timer_of(monday - TimeDelta::days(1)), ["gold", "silver"]);
+    let tuesday = GraphCatalogue::new(graph).as_of(monday + TimeDelta::days(1));
+    assert_eq!(
+        tuesday.get("email").map(|s| s.slas.clone()),
+        Some(vec!["gold-sla".to_owned()])
+    );
+}

@@ -329,3 +329,100 @@ async fn discrepancies_of_the_policys_kinds_open_one_incident_each() {
         [id::<CiId, _>("srv-02")].as_slice()
     );
 }
+
+#[test]
+fn a_ci_recorded_outside_the_scope_or_retired_is_not_reported_unrecorded() {
+    let cmdb = [
+        recorded("srv-01", "application", "live", &[]),
+        recorded("srv-02", "server", "retired", &[]),
+    ];
+    let inventory = Inventory::new(
+        "scan",
+        vec![
+            DiscoveredCi::new(id("srv-01"), id("server")),
+            DiscoveredCi::new(id("srv-02"), id("server")),
+        ],
+    )
+    .expect("valid")
+    .covering(vec![id("server")]);
+    let comparison = compare(&inventory, cmdb.iter());
+    assert_eq!(
+        comparison.discrepancies,
+        vec![
+            (
+                id("srv-01"),
+                Discrepancy::TypeDiffers {
+                    recorded: id("application"),
+                    discovered: id("server")
+                }
+            ),
+            (
+                id("srv-02"),
+                Discrepancy::StatusDiffers {
+                    recorded: "retired".into(),
+                    discovered: "discovered".into()
+                }
+            ),
+        ]
+    );
+    assert_eq!((comparison.checked, comparison.matching), (2, 0));
+}
+
+#[tokio::test]
+async fn a_verification_reference_too_long_for_an_incident_gets_a_digest() {
+    use smsys_core::{ProjectionRunner, Reacting};
+    use smsys_processes::IncidentPolicy;
+    use smsys_processes::verification::{DiscrepancyIncidents, DiscrepancyKind, DiscrepancyPolicy};
+
+    let store = Arc::new(MemoryEventStore::new());
+    let verifications = CommandHandler::<VerificationManagement>::new(store.clone(), ());
+    let inventory =
+        Inventory::new("scan", vec![DiscoveredCi::new(id("srv-7"), id("server"))]).expect("valid");
+    let reference: Reference = id(&format!("VER-{}", "x".repeat(120)));
+    let ids = SequentialIds::new(1);
+    let ctx = Context::new(DateTime::UNIX_EPOCH, &ids);
+    let meta = CommandMeta::new(Actor::new("auditor").expect("valid"));
+    verifications
+        .execute(
+            &CmdbVerification::stream(&reference).expect("valid"),
+            &VerificationCommand::Record {
+                reference,
+                comparison: compare(&inventory, []),
+            },
+            &meta,
+            &ctx,
+        )
+        .await
+        .expect("recorded");
+    let opener = DiscrepancyIncidents::new(
+        CommandHandler::new(store.clone(), IncidentPolicy::default()),
+        Actor::new("smsys.verification").expect("valid"),
+        DiscrepancyPolicy {
+            open_incident_for: vec![DiscrepancyKind::NotRecorded],
+            service: id("cmdb"),
+            caller: id("config.manager"),
+            reference_prefix: "INC-CMDB".into(),
+        },
+    );
+    ProjectionRunner::new(store.clone())
+        .catch_up(&Reacting::new(opener, Arc::new(MemoryEventStore::new())))
+        .await
+        .expect("a long reference does not stop the reactor");
+    let mut all = smsys_core::EventStore::read_all(
+        store.as_ref(),
+        smsys_core::Position::START,
+        smsys_core::LogFilter::all(),
+    );
+    let mut opened = Vec::new();
+    while let Some(event) = futures::StreamExt::next(&mut all).await {
+        let event = event.expect("reads");
+        if event.data.event_type().as_str() == "incident.logged" {
+            opened.push(event.stream.entity_id().to_owned());
+        }
+    }
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    assert!(
+        opened[0].starts_with("INC-CMDB-") && opened[0].len() < 40,
+        "{opened:?}"
+    );
+}

@@ -173,6 +173,12 @@ fn search(
     origin: Sym,
     mut visit: impl FnMut(Sym, u32, Sym, Sym) -> bool,
 ) -> bool {
+    let registered = |n: Sym| graph.nodes.get(n as usize).is_some_and(|n| n.registered);
+    // An id only named as a relationship's target is no CI: it is never affected and never
+    // passes impact on, nor is it a CI to ask about.
+    if !registered(origin) {
+        return false;
+    }
     let resolved = Resolved::new(graph, rules);
     let mut distance = vec![UNSEEN; graph.nodes.len()];
     let mut queue = VecDeque::new();
@@ -198,7 +204,7 @@ fn search(
             let Some(seen) = distance.get_mut(edge.other as usize) else {
                 continue;
             };
-            if *seen != UNSEEN {
+            if *seen != UNSEEN || !registered(edge.other) {
                 continue;
             }
             let retired = resolved.retired.is_some_and(|r| {
@@ -265,10 +271,11 @@ pub(crate) fn path(
     from: &CiId,
     to: &CiId,
 ) -> Option<Vec<(CiId, Relationship)>> {
-    if from == to {
-        return Some(Vec::new());
-    }
     let names = &graph.names;
+    if from == to {
+        let registered = graph.node(from).is_some_and(|(_, n)| n.registered);
+        return registered.then(Vec::new);
+    }
     let origin = names.cis.find(to)?;
     let target = names.cis.find(from)?;
     // Each CI reached: the CI it was reached from (the one it depends on) and how.

@@ -23,6 +23,23 @@ pub struct CiNode {
 }
 
 impl Graph {
+    /// The registered CIs of `ci_type`, sorted.
+    pub(crate) fn cis_of_type(&self, ci_type: &CiType) -> Vec<CiId> {
+        let Some(wanted) = self.names.types.find(ci_type) else {
+            return Vec::new();
+        };
+        let mut out: Vec<CiId> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.registered && n.ci_type == wanted)
+            .filter_map(|(i, _)| u32::try_from(i).ok())
+            .filter_map(|i| self.names.cis.get(i).cloned())
+            .collect();
+        out.sort();
+        out
+    }
+
     /// The registered CI `id`.
     pub(crate) fn ci(&self, id: &CiId) -> Option<CiNode> {
         let (_, node) = self.node(id)?;
@@ -54,6 +71,11 @@ impl GraphSnapshot {
     /// The registered CI `id`, as it stood.
     pub fn ci(&self, id: &CiId) -> Option<CiNode> {
         self.graph.ci(id)
+    }
+
+    /// The CIs of `ci_type` registered then, sorted.
+    pub fn cis_of_type(&self, ci_type: &CiType) -> Vec<CiId> {
+        self.graph.cis_of_type(ci_type)
     }
 
     /// The relationships recorded on `id` (`id -[relationship]-> target`), sorted.

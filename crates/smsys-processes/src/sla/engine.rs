@@ -191,7 +191,11 @@ impl SlaEngine {
         self.calendars.get(&sla.definition().calendar)
     }
 
-    /// The record's timers under the definitions they bound to: exact, from history alone.
+    /// The record's timers under the definitions they bound to: exact, from history alone, or,
+    /// with a selection ([`Self::with_selection`]), from history and what the selection
+    /// answers for each cycle's start (a [`GraphCatalogue`](crate::catalogue::GraphCatalogue)
+    /// answers as of that instant, so a recompute gives the same timers; a
+    /// [`ServiceCatalogue`](crate::catalogue::ServiceCatalogue) answers what it holds now).
     pub fn timers(
         &self,
         record_type: &RecordType,

@@ -8,7 +8,8 @@ use smsys_core::records::{
 };
 use smsys_core::{
     Actor, AppendError, Category, CausationId, CommandError, CommandHandler, CommandMeta, Context,
-    DerivedIds, DomainEvent, EventSourced, LogFilter, ProjectionError, Reactor, RecordedEvent,
+    DerivedIds, DomainEvent, EventId, EventSourced, LogFilter, ProjectionError, Reactor,
+    RecordedEvent, StreamId,
 };
 
 use crate::incident::{IncidentCommand, IncidentManagement};
@@ -53,7 +54,8 @@ pub struct DiscrepancyPolicy {
     /// Who the incidents are logged for (e.g. the configuration manager).
     pub caller: PersonId,
     /// The incidents' references: `<prefix>-<verification>-<n>`, `n` the discrepancy's
-    /// place in the verification's stream.
+    /// place in the verification's stream (with a digest of the verification in its place
+    /// when the whole would be too long for a reference).
     pub reference_prefix: String,
 }
 
@@ -97,6 +99,28 @@ impl DiscrepancyIncidents {
     pub fn named(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
+    }
+
+    /// The incident for the discrepancy `event`: `<prefix>-<verification>-<n>`, or, when that
+    /// is too long for a reference, `<prefix>-<16 hex digits derived from the
+    /// verification>-<n>`; `None` when the prefix itself makes no valid reference.
+    fn reference_for(&self, event: &RecordedEvent) -> Option<(Reference, StreamId)> {
+        let prefix = &self.policy.reference_prefix;
+        let full = format!("{prefix}-{}-{}", event.stream.entity_id(), event.version);
+        let short = || {
+            let digest = EventId::derived(event.stream.as_str())
+                .as_uuid()
+                .simple()
+                .to_string();
+            let digest = digest.get(..16).unwrap_or(&digest).to_owned();
+            format!("{prefix}-{digest}-{}", event.version)
+        };
+        let reference = full
+            .parse::<Reference>()
+            .or_else(|_| short().parse::<Reference>())
+            .ok()?;
+        let stream = Incident::stream(&reference).ok()?;
+        Some((reference, stream))
     }
 }
 
@@ -158,14 +182,14 @@ impl Reactor for DiscrepancyIncidents {
         {
             return Ok(());
         }
-        let text = format!(
-            "{}-{}-{}",
-            self.policy.reference_prefix,
-            event.stream.entity_id(),
-            event.version
-        );
-        let reference: Reference = text.parse().map_err(|e| failed(Box::new(e)))?;
-        let stream = Incident::stream(&reference).map_err(|e| failed(Box::new(e)))?;
+        let Some((reference, stream)) = self.reference_for(event) else {
+            tracing::warn!(
+                reactor = %self.name,
+                prefix = %self.policy.reference_prefix,
+                "discrepancy incident not opened: the prefix makes no valid incident reference"
+            );
+            return Ok(());
+        };
         let log = LogRecord::new(
             reference,
             self.policy.caller.clone(),

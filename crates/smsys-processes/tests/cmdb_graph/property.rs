@@ -100,12 +100,18 @@ fn naive_impact(
     rules: &ImpactRules,
     origin: &CiId,
 ) -> BTreeMap<CiId, u32> {
+    let registered = |id: &CiId| states.get(id).is_some_and(|s| s.is_registered());
+    // Ids never registered are no CIs: not affected, not passing impact on, affecting nothing.
+    if !registered(origin) {
+        return BTreeMap::new();
+    }
     let excluded = |id: &CiId| {
-        !rules.retired_propagate
-            && id != origin
-            && states
-                .get(id)
-                .is_some_and(|s| s.is_registered() && s.status() == Some(&rules.retired_status))
+        !registered(id)
+            || (!rules.retired_propagate
+                && id != origin
+                && states
+                    .get(id)
+                    .is_some_and(|s| s.status() == Some(&rules.retired_status)))
     };
     let mut dist: BTreeMap<CiId, u32> = BTreeMap::new();
     dist.insert(origin.clone(), 0);
@@ -202,7 +208,10 @@ async fn check(ops: Vec<(Op, i64)>, picks: Vec<(usize, usize)>) {
             let from = ci(&name(c));
             let path = snapshot.path(&from, &origin);
             let want = if from == origin {
-                Some(0)
+                states
+                    .get(&origin)
+                    .is_some_and(ConfigurationItem::is_registered)
+                    .then_some(0)
             } else {
                 expected.get(&from).copied()
             };
