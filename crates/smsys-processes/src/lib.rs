@@ -55,6 +55,7 @@ pub mod cmdb_graph;
 pub mod configuration;
 pub mod incident;
 pub mod index;
+mod intern;
 pub mod known_error;
 pub mod lifecycle;
 mod priority;

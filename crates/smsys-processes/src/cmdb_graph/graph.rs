@@ -2,8 +2,6 @@
 //! numbers; one node per CI, shared copy-on-write (`Arc`) with the checkpoints, holding its
 //! outgoing and incoming edges.
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::sync::Arc;
 
 use smsys_core::Actor;
@@ -29,53 +27,7 @@ pub(crate) fn push_tight<T>(list: &mut Vec<T>, value: T) {
     list.push(value);
 }
 
-/// The number of an interned value.
-pub(crate) type Sym = u32;
-
-/// Values interned once, numbered in the order first seen.
-#[derive(Debug, Clone)]
-pub(crate) struct Symbols<T> {
-    numbers: HashMap<T, Sym>,
-    values: Vec<T>,
-}
-
-impl<T> Default for Symbols<T> {
-    fn default() -> Self {
-        Self {
-            numbers: HashMap::new(),
-            values: Vec::new(),
-        }
-    }
-}
-
-impl<T: Clone + Eq + Hash> Symbols<T> {
-    /// The number of `value`, interning it the first time.
-    pub(crate) fn intern(&mut self, value: &T) -> Sym {
-        if let Some(n) = self.numbers.get(value) {
-            return *n;
-        }
-        // More than 4 billion distinct values would not fit in memory anyway.
-        let n = Sym::try_from(self.values.len()).unwrap_or(Sym::MAX);
-        self.values.push(value.clone());
-        self.numbers.insert(value.clone(), n);
-        n
-    }
-
-    /// The number of `value`, if it was ever interned.
-    pub(crate) fn find(&self, value: &T) -> Option<Sym> {
-        self.numbers.get(value).copied()
-    }
-
-    /// The value of number `n`.
-    pub(crate) fn get(&self, n: Sym) -> Option<&T> {
-        self.values.get(n as usize)
-    }
-
-    /// How many values.
-    pub(crate) fn len(&self) -> usize {
-        self.values.len()
-    }
-}
+pub(crate) use crate::intern::{Sym, Symbols};
 
 /// Every interned value. Append-only: a number, once given, names the same value for ever,
 /// so a snapshot may read a later interner than the graph it holds.

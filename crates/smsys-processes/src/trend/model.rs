@@ -3,7 +3,6 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::hash::Hash;
 
 use chrono::{DateTime, Utc};
 use smsys_core::records::incident::MajorIncidentEvent;
@@ -12,54 +11,7 @@ use smsys_core::records::{
 };
 use smsys_core::{Position, StreamId};
 
-/// The number of an interned name.
-pub(crate) type Sym = u32;
-
-/// Names interned once: each kept twice (in the map and the list), however many incidents
-/// name it.
-#[derive(Debug)]
-pub(crate) struct Symbols<T> {
-    numbers: HashMap<T, Sym>,
-    values: Vec<T>,
-}
-
-impl<T> Default for Symbols<T> {
-    fn default() -> Self {
-        Self {
-            numbers: HashMap::new(),
-            values: Vec::new(),
-        }
-    }
-}
-
-impl<T: Clone + Eq + Hash> Symbols<T> {
-    /// The number of `value`, interning it the first time.
-    pub(crate) fn intern(&mut self, value: &T) -> Sym {
-        if let Some(n) = self.numbers.get(value) {
-            return *n;
-        }
-        // More than 4 billion distinct names would not fit in memory anyway.
-        let n = Sym::try_from(self.values.len()).unwrap_or(Sym::MAX);
-        self.values.push(value.clone());
-        self.numbers.insert(value.clone(), n);
-        n
-    }
-
-    /// The number of `value`, if it was ever interned.
-    pub(crate) fn find(&self, value: &T) -> Option<Sym> {
-        self.numbers.get(value).copied()
-    }
-
-    /// The value of number `n`.
-    pub(crate) fn get(&self, n: Sym) -> Option<&T> {
-        self.values.get(n as usize)
-    }
-
-    /// How many names.
-    pub(crate) fn len(&self) -> usize {
-        self.values.len()
-    }
-}
+pub(crate) use crate::intern::{Sym, Symbols};
 
 /// What the trends know of one incident.
 #[derive(Debug)]
