@@ -67,45 +67,36 @@ impl Desk {
         CommandMeta::new(Actor::new("agent.ana").expect("valid"))
     }
 
-    async fn incident(&mut self, name: &str, command: IncidentCommand) {
+    /// Runs `command` on incident `name` a minute later; the refusal as text.
+    async fn try_incident(&mut self, name: &str, command: IncidentCommand) -> Result<(), String> {
         self.now += TimeDelta::minutes(1);
         let stream = Incident::stream(&reference(name)).expect("valid");
         let ctx = Context::new(self.now, &self.ids);
-        self.incidents
-            .execute(&stream, &command, &self.meta(), &ctx)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let meta = self.meta();
+        let run = self.incidents.execute(&stream, &command, &meta, &ctx);
+        run.await.map(|_| ()).map_err(|e| format!("{name}: {e}"))
     }
 
-    /// Runs a command that may be refused (an edit racing another).
-    async fn try_incident(&mut self, name: &str, command: IncidentCommand) {
+    /// Runs `command` on problem `name` a minute later; the refusal as text.
+    async fn try_problem(&mut self, name: &str, command: ProblemCommand) -> Result<(), String> {
         self.now += TimeDelta::minutes(1);
-        let stream = Incident::stream(&reference(name)).expect("valid");
+        let stream = Problem::stream(&reference(name)).expect("valid");
         let ctx = Context::new(self.now, &self.ids);
-        let _ = self
-            .incidents
-            .execute(&stream, &command, &self.meta(), &ctx)
-            .await;
+        let meta = self.meta();
+        let run = self.problems.execute(&stream, &command, &meta, &ctx);
+        run.await.map(|_| ()).map_err(|e| format!("{name}: {e}"))
+    }
+
+    async fn incident(&mut self, name: &str, command: IncidentCommand) {
+        self.try_incident(name, command)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     async fn problem(&mut self, name: &str, command: ProblemCommand) {
-        self.now += TimeDelta::minutes(1);
-        let stream = Problem::stream(&reference(name)).expect("valid");
-        let ctx = Context::new(self.now, &self.ids);
-        self.problems
-            .execute(&stream, &command, &self.meta(), &ctx)
+        self.try_problem(name, command)
             .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-    }
-
-    async fn try_problem(&mut self, name: &str, command: ProblemCommand) {
-        self.now += TimeDelta::minutes(1);
-        let stream = Problem::stream(&reference(name)).expect("valid");
-        let ctx = Context::new(self.now, &self.ids);
-        let _ = self
-            .problems
-            .execute(&stream, &command, &self.meta(), &ctx)
-            .await;
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 
     /// Logs incident `name`, classified, prioritised, assigned (so in progress).
@@ -622,10 +613,10 @@ proptest! {
                 let (i, p) = (format!("INC-{}", edit.incident), format!("PRB-{}", edit.problem));
                 let before = d.events().await;
                 match (edit.on_incident, edit.link) {
-                    (true, true) => d.try_incident(&i, link(LinkKind::PROBLEM, &p).into()).await,
-                    (true, false) => d.try_incident(&i, unlink(LinkKind::PROBLEM, &p).into()).await,
-                    (false, true) => d.try_problem(&p, link(LinkKind::INCIDENT, &i).into()).await,
-                    (false, false) => d.try_problem(&p, unlink(LinkKind::INCIDENT, &i).into()).await,
+                    (true, true) => { let _ = d.try_incident(&i, link(LinkKind::PROBLEM, &p).into()).await; }
+                    (true, false) => { let _ = d.try_incident(&i, unlink(LinkKind::PROBLEM, &p).into()).await; }
+                    (false, true) => { let _ = d.try_problem(&p, link(LinkKind::INCIDENT, &i).into()).await; }
+                    (false, false) => { let _ = d.try_problem(&p, unlink(LinkKind::INCIDENT, &i).into()).await; }
                 }
                 if d.events().await > before {
                     last.insert((edit.incident, edit.problem), edit.link);
@@ -896,7 +887,7 @@ proptest! {
                 };
                 let name = format!("PRB-{target}");
                 let before = d.events().await;
-                d.try_problem(&name, command).await;
+                let _ = d.try_problem(&name, command).await;
                 let recorded = d.events().await > before;
                 if let (Step::Duplicate(p, of), true) = (step, recorded) {
                     prop_assert_ne!(p, of);

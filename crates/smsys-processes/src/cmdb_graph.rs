@@ -28,8 +28,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use smsys_core::records::{CiEvent, CiId, CiType, ConfigurationItem, Relationship};
 use smsys_core::{
-    Category, DomainEvent, EventSourced, LogFilter, Position, Projection, ProjectionError,
-    RecordedEvent, Upcasters,
+    DomainEvent, EventSourced, LogFilter, Position, Projection, ProjectionError, RecordedEvent,
+    Upcasters,
 };
 
 pub use impact::{AffectedCi, Impact, ImpactRules, Propagation};
@@ -144,12 +144,10 @@ impl CmdbGraph {
 
     /// An empty graph under the default [`ImpactRules`].
     pub fn new() -> Self {
-        let category = Category::new(ConfigurationItem::CATEGORY)
-            .unwrap_or_else(|e| unreachable!("the configuration_item category is valid: {e}"));
         Self {
             name: Self::DEFAULT_NAME.to_owned(),
             rules: ImpactRules::default(),
-            filter: LogFilter::all().category(category),
+            filter: crate::stream_filter::<ConfigurationItem>(),
             upcasters: CiEvent::upcasters(),
             model: RwLock::new(Model::new(Self::DEFAULT_CHECKPOINT_INTERVAL)),
         }

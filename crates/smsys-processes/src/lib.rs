@@ -82,3 +82,12 @@ pub use problem::{ProblemCommand, ProblemManagement, ProblemPolicy};
 pub use record::{LogRecord, RecordCommand, RecordPolicy, RecordRules, Refusal, RefusalReason};
 pub use request::{RequestCommand, RequestManagement, RequestPolicy};
 pub use trend::{IncidentTrends, TrendCandidate, TrendPolicy};
+
+/// The filter of the log that reads only the streams of `S` (a record type, CIs,
+/// verifications): what the read models and reactors over one kind of stream follow.
+pub(crate) fn stream_filter<S: smsys_core::EventSourced>() -> smsys_core::LogFilter {
+    match smsys_core::Category::new(S::CATEGORY) {
+        Ok(category) => smsys_core::LogFilter::all().category(category),
+        Err(e) => unreachable!("the category of a shipped stream type is valid: {e}"),
+    }
+}

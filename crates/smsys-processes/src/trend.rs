@@ -62,8 +62,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use smsys_core::records::{Incident, IncidentEvent, Reference};
 use smsys_core::{
-    Category, EventSourced, LogFilter, Position, Projection, ProjectionError, RecordedEvent,
-    Upcasters,
+    EventSourced, LogFilter, Position, Projection, ProjectionError, RecordedEvent, Upcasters,
 };
 
 pub use candidate::{IncidentFacts, RecurrenceQuery, TrendCandidate, TrendKey};
@@ -102,12 +101,10 @@ impl IncidentTrends {
     /// Empty trends under `policy`, once it is valid.
     pub fn new(policy: TrendPolicy) -> Result<Self, TrendPolicyError> {
         policy.validate()?;
-        let category = Category::new(Incident::CATEGORY)
-            .unwrap_or_else(|e| unreachable!("the incident category is valid: {e}"));
         Ok(Self {
             name: Self::DEFAULT_NAME.to_owned(),
             policy,
-            filter: LogFilter::all().category(category),
+            filter: crate::stream_filter::<Incident>(),
             upcasters: <Incident as smsys_core::records::RecordKind>::upcasters(),
             model: RwLock::new(Model::default()),
         })

@@ -19,8 +19,8 @@ use smsys_core::records::{
     CiId, Incident, KnownError, KnownErrorEvent, LinkKind, RecordKind, Reference, ServiceId,
 };
 use smsys_core::{
-    Category, EventSourced, LogFilter, Position, Projection, ProjectionError, RecordedEvent, Stamp,
-    StreamId, Upcasters, Version,
+    EventSourced, LogFilter, Position, Projection, ProjectionError, RecordedEvent, Stamp, StreamId,
+    Upcasters, Version,
 };
 
 /// What an incident is matched on: its configuration items (affected and linked), its service
@@ -335,10 +335,7 @@ impl Projection for KnownErrorCatalogue {
     }
 
     fn filter(&self) -> LogFilter {
-        match Category::new(KnownError::CATEGORY) {
-            Ok(category) => LogFilter::all().category(category),
-            Err(_) => LogFilter::all(),
-        }
+        crate::stream_filter::<KnownError>()
     }
 
     async fn checkpoint(&self) -> Result<Option<Position>, ProjectionError> {

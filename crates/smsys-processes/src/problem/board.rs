@@ -7,8 +7,8 @@ use std::sync::{PoisonError, RwLock};
 use async_trait::async_trait;
 use smsys_core::records::{Phase, Problem, RecordKind, Reference};
 use smsys_core::{
-    Category, DomainEvent, EventSourced, LogFilter, Position, Projection, ProjectionError,
-    RecordedEvent, Stamp, StreamId, Upcasters, Version,
+    DomainEvent, EventSourced, LogFilter, Position, Projection, ProjectionError, RecordedEvent,
+    Stamp, StreamId, Upcasters, Version,
 };
 
 /// Where a problem stands, as a directory knows it.
@@ -134,10 +134,7 @@ impl Projection for ProblemBoard {
     }
 
     fn filter(&self) -> LogFilter {
-        match Category::new(Problem::CATEGORY) {
-            Ok(category) => LogFilter::all().category(category),
-            Err(_) => unreachable!("`problem` is a valid category"),
-        }
+        crate::stream_filter::<Problem>()
     }
 
     async fn checkpoint(&self) -> Result<Option<Position>, ProjectionError> {

@@ -76,26 +76,41 @@ pub(crate) fn skipped(reactor: &str, target: &StreamId, trigger: &RecordedEvent,
     );
 }
 
-/// The state of the record of `stream` as of `version` (its events up to and including it,
-/// all of them for `None`), read through the record type's shipped upcasters, with the id of
-/// the last event up to there whose name (after `<category>.`) is `marker`.
+/// A record read as of one of its versions.
+pub(crate) struct AsOf<K> {
+    /// Its state at that version.
+    pub(crate) then: K,
+    /// The id of the last event up to that version with the marker name, if any.
+    pub(crate) marked: Option<EventId>,
+    /// Its state now, when asked for (read in the same pass).
+    pub(crate) now: Option<K>,
+}
+
+/// The record of `stream` as of `version` (its events up to and including it), read through
+/// the record type's shipped upcasters, with the id of the last event up to there whose name
+/// (after `<category>.`) is `marker`, and, with `and_now`, its state after every event.
 pub(crate) async fn state_as_of<K: RecordKind>(
     store: &dyn EventStore,
     stream: &StreamId,
-    version: Option<Version>,
+    version: Version,
     marker: &str,
-) -> Result<(K, Option<EventId>), Box<dyn StdError + Send + Sync>> {
+    and_now: bool,
+) -> Result<AsOf<K>, Box<dyn StdError + Send + Sync>> {
     let upcasters = <K as EventSourced>::Event::upcasters();
     let mut events = store.read_stream(stream, Version::FIRST);
     let mut state = K::default();
+    let mut then = None;
     let mut marked = None;
     while let Some(recorded) = futures::StreamExt::next(&mut events).await {
         let recorded = recorded?;
-        if version.is_some_and(|v| recorded.version > v) {
-            break;
+        if recorded.version > version && then.is_none() {
+            then = Some(state.clone());
+            if !and_now {
+                break;
+            }
         }
         let name = recorded.data.event_type().as_str().rsplit_once('.');
-        if name.is_some_and(|(_, n)| n == marker) {
+        if then.is_none() && name.is_some_and(|(_, n)| n == marker) {
             marked = Some(recorded.event_id());
         }
         let event: <K as EventSourced>::Event = upcasters.decode(
@@ -105,7 +120,18 @@ pub(crate) async fn state_as_of<K: RecordKind>(
         )?;
         state.evolve(&event, Stamp::of(recorded.data.metadata()));
     }
-    Ok((state, marked))
+    Ok(match then {
+        Some(then) => AsOf {
+            then,
+            marked,
+            now: and_now.then_some(state),
+        },
+        None => AsOf {
+            now: and_now.then(|| state.clone()),
+            then: state,
+            marked,
+        },
+    })
 }
 
 /// The references `record` links to with `kind`.

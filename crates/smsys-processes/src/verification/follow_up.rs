@@ -7,9 +7,8 @@ use smsys_core::records::{
     VerificationEvent,
 };
 use smsys_core::{
-    Actor, AppendError, Category, CausationId, CommandError, CommandHandler, CommandMeta, Context,
-    DerivedIds, DomainEvent, EventId, EventSourced, LogFilter, ProjectionError, Reactor,
-    RecordedEvent, StreamId,
+    Actor, AppendError, CausationId, CommandError, CommandHandler, CommandMeta, Context,
+    DerivedIds, DomainEvent, EventId, LogFilter, ProjectionError, Reactor, RecordedEvent, StreamId,
 };
 
 use crate::incident::{IncidentCommand, IncidentManagement};
@@ -151,10 +150,7 @@ impl Reactor for DiscrepancyIncidents {
     }
 
     fn filter(&self) -> LogFilter {
-        match Category::new(CmdbVerification::CATEGORY) {
-            Ok(category) => LogFilter::all().category(category),
-            Err(_) => unreachable!("`cmdb_verification` is a valid category"),
-        }
+        crate::stream_filter::<CmdbVerification>()
     }
 
     async fn react(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {

@@ -7,21 +7,14 @@ use smsys_core::records::{
     TransitionDetail, TypedEvent,
 };
 use smsys_core::{
-    Actor, Category, CommandHandler, DomainEvent, EventId, EventSourced, LogFilter,
-    ProjectionError, Reactor, RecordedEvent,
+    Actor, CommandHandler, DomainEvent, EventId, EventSourced, LogFilter, ProjectionError, Reactor,
+    RecordedEvent,
 };
 
-use super::{Ran, failed, linked, run, skipped, state_as_of};
+use super::{AsOf, Ran, failed, linked, run, skipped, state_as_of};
 use crate::incident::{IncidentCommand, IncidentManagement};
 use crate::problem::ProblemResolution;
 use crate::record::RecordCommand;
-
-fn problem_filter() -> LogFilter {
-    match Category::new(Problem::CATEGORY) {
-        Ok(category) => LogFilter::all().category(category),
-        Err(_) => unreachable!("`problem` is a valid category"),
-    }
-}
 
 fn decode(reactor: &str, event: &RecordedEvent) -> Result<ProblemEvent, ProjectionError> {
     <Problem as EventSourced>::Event::upcasters()
@@ -124,7 +117,7 @@ impl Reactor for WorkaroundNotices {
     }
 
     fn filter(&self) -> LogFilter {
-        problem_filter()
+        crate::stream_filter::<Problem>()
     }
 
     async fn react(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
@@ -147,14 +140,16 @@ impl Reactor for WorkaroundNotices {
             TypedEvent::Logged(_) | TypedEvent::Record(_) | TypedEvent::Own(_) => return Ok(()),
         };
         let store = self.incidents.store().as_ref();
-        let (problem, recorded): (Problem, _) = state_as_of(
+        let read: AsOf<Problem> = state_as_of(
             store,
             &event.stream,
-            Some(event.version),
+            event.version,
             "workaround_recorded",
+            false,
         )
         .await
         .map_err(|e| failed(&self.name, event, e))?;
+        let (problem, recorded) = (read.then, read.marked);
         let (Some(workaround), Some(recorded)) =
             (problem.workaround().filter(|w| w.published), recorded)
         else {
@@ -333,7 +328,7 @@ impl Reactor for FixFollowUp {
     }
 
     fn filter(&self) -> LogFilter {
-        problem_filter()
+        crate::stream_filter::<Problem>()
     }
 
     async fn react(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
@@ -355,14 +350,12 @@ impl Reactor for FixFollowUp {
             return Ok(());
         }
         let store = self.incidents.store().as_ref();
-        let (problem, _): (Problem, _) = state_as_of(store, &event.stream, Some(event.version), "")
-            .await
-            .map_err(|e| failed(&self.name, event, e))?;
         // A resolution since undone (reopened, resolved again) is followed up no more: the
         // incidents on hold now may be waiting for the next fix.
-        let (current, _): (Problem, _) = state_as_of(store, &event.stream, None, "")
+        let read: AsOf<Problem> = state_as_of(store, &event.stream, event.version, "", true)
             .await
             .map_err(|e| failed(&self.name, event, e))?;
+        let (problem, current) = (read.then, read.now.unwrap_or_default());
         let resolved_at = |p: &Problem| p.record().resolution().map(|r| r.at);
         if resolved_at(&current) != resolved_at(&problem) {
             return Ok(());
