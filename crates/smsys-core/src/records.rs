@@ -1,5 +1,5 @@
 //! Every record type as an event stream: the persisted contract of incidents, service requests,
-//! problems, known errors and the record types to come.
+//! problems, known errors, changes and the record types to come.
 //!
 //! A record type ([`RecordKind`]) is its state, rebuilt by a total `evolve`, and its events,
 //! stored as `<category>.<name>` with a schema version:
@@ -24,6 +24,7 @@
 //! ```
 
 mod attribute;
+pub mod change;
 pub mod configuration_item;
 mod detail;
 mod event;
@@ -40,6 +41,7 @@ mod state;
 pub mod verification;
 
 pub use attribute::{AttributeName, AttributeValue, Attributes};
+pub use change::{Change, ChangeEvent, ChangeKind};
 pub use configuration_item::{CiEvent, ConfigurationItem};
 pub use detail::{Channel, Escalation, NoteKind, TransitionDetail};
 pub use event::{Logged, RecordEvent};

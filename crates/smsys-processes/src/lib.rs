@@ -50,6 +50,7 @@
 pub mod attribute;
 mod calendar;
 pub mod catalogue;
+pub mod change;
 mod clock;
 pub mod cmdb_graph;
 pub mod configuration;
