@@ -35,6 +35,7 @@ mod approval;
 mod conflict;
 mod decide;
 mod impact;
+pub mod reactors;
 mod risk;
 mod template;
 
