@@ -1,7 +1,8 @@
 //! CMDB verification at planned intervals (ISO/IEC 20000-1 8.2.6): a discovered inventory (the
 //! CIs and attributes a product's discovery or scan supplies) compared with the CIs recorded,
 //! and the result recorded as a verification's events: each discrepancy, and the accuracy.
-//! [`DiscrepancyIncidents`] opens an incident for the discrepancies a policy names.
+//! [`DiscrepancyIncidents`] opens an incident, [`DiscrepancyChanges`] a change, for the
+//! discrepancies their policies name.
 //!
 //! ```
 //! use smsys_core::records::configuration_item::CiRegistered;
@@ -37,7 +38,10 @@
 
 mod follow_up;
 
-pub use follow_up::{DiscrepancyIncidents, DiscrepancyKind, DiscrepancyPolicy};
+pub use follow_up::{
+    DiscrepancyChangePolicy, DiscrepancyChanges, DiscrepancyIncidents, DiscrepancyKind,
+    DiscrepancyPolicy,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -246,11 +246,15 @@ proptest! {
 }
 
 #[tokio::test]
-async fn discrepancies_of_the_policys_kinds_open_one_incident_each() {
-    use smsys_core::records::{Incident, RecordKind};
+async fn discrepancies_of_the_policys_kinds_open_one_incident_or_change_each() {
+    use smsys_core::records::{Change, ChangeKind, Incident, RecordKind};
     use smsys_core::{LogFilter, Position, ProjectionRunner, Reacting};
     use smsys_processes::IncidentPolicy;
-    use smsys_processes::verification::{DiscrepancyIncidents, DiscrepancyKind, DiscrepancyPolicy};
+    use smsys_processes::change::{ChangeManagement, ChangePolicy};
+    use smsys_processes::verification::{
+        DiscrepancyChangePolicy, DiscrepancyChanges, DiscrepancyIncidents, DiscrepancyKind,
+        DiscrepancyPolicy,
+    };
 
     let store = Arc::new(MemoryEventStore::new());
     let verifications = CommandHandler::<VerificationManagement>::new(store.clone(), ());
@@ -327,6 +331,45 @@ async fn discrepancies_of_the_policys_kinds_open_one_incident_each() {
     assert_eq!(
         first.record().affected_cis(),
         [id::<CiId, _>("srv-02")].as_slice()
+    );
+
+    // The attribute difference on srv-01 (stream version 2) opens a change, once.
+    let change_policy = DiscrepancyChangePolicy {
+        open_change_for: vec![DiscrepancyKind::AttributeDiffers],
+        service: id("cmdb"),
+        requester: id("config.manager"),
+        reference_prefix: "CHG-CMDB".into(),
+    };
+    for name in ["discrepancy-changes", "discrepancy-changes"] {
+        let reactor = DiscrepancyChanges::new(
+            CommandHandler::new(incidents.store().clone(), ChangePolicy::default()),
+            Actor::new("smsys.verification").expect("valid"),
+            change_policy.clone(),
+        )
+        .named(name);
+        let reacting = Reacting::new(reactor, Arc::new(MemoryEventStore::new()));
+        runner.catch_up(&reacting).await.expect("reacts");
+    }
+    let mut opened = Vec::new();
+    let mut all = incidents
+        .store()
+        .read_all(Position::START, LogFilter::all());
+    while let Some(event) = futures::StreamExt::next(&mut all).await {
+        let event = event.expect("reads");
+        if event.data.event_type().as_str() == "change.logged" {
+            opened.push(event.stream.clone());
+        }
+    }
+    let change = Change::stream(&id("CHG-CMDB-VER-1-2")).expect("valid");
+    assert_eq!(opened, [change.clone()]);
+    drop(all);
+    let changes =
+        CommandHandler::<ChangeManagement>::new(incidents.store().clone(), ChangePolicy::default());
+    let opened = changes.load(&change).await.expect("loads").state;
+    assert_eq!(opened.kind(), Some(ChangeKind::Normal));
+    assert_eq!(
+        opened.record().affected_cis(),
+        [id::<CiId, _>("srv-01")].as_slice()
     );
 }
 

@@ -1,16 +1,18 @@
-//! What a verification's discrepancies open: an incident per discrepancy of the kinds the
-//! policy names, exactly once.
+//! What a verification's discrepancies open: an incident ([`DiscrepancyIncidents`]) or a
+//! normal change to correct the CMDB or the estate ([`DiscrepancyChanges`]) per discrepancy
+//! of the kinds each policy names, exactly once.
 
 use async_trait::async_trait;
 use smsys_core::records::{
-    Channel, CmdbVerification, Discrepancy, Incident, PersonId, RecordKind, Reference, ServiceId,
-    VerificationEvent,
+    Change, ChangeKind, Channel, CiId, CmdbVerification, Discrepancy, Incident, PersonId,
+    RecordKind, Reference, ServiceId, VerificationEvent,
 };
 use smsys_core::{
     Actor, AppendError, CausationId, CommandError, CommandHandler, CommandMeta, Context,
     DerivedIds, DomainEvent, EventId, LogFilter, ProjectionError, Reactor, RecordedEvent, StreamId,
 };
 
+use crate::change::{ChangeCommand, ChangeManagement, LogChange};
 use crate::incident::{IncidentCommand, IncidentManagement};
 use crate::record::LogRecord;
 
@@ -99,28 +101,114 @@ impl DiscrepancyIncidents {
         self.name = name.into();
         self
     }
+}
 
-    /// The incident for the discrepancy `event`: `<prefix>-<verification>-<n>`, or, when that
-    /// is too long for a reference, `<prefix>-<16 hex digits derived from the
-    /// verification>-<n>`; `None` when the prefix itself makes no valid reference.
-    fn reference_for(&self, event: &RecordedEvent) -> Option<(Reference, StreamId)> {
-        let prefix = &self.policy.reference_prefix;
-        let full = format!("{prefix}-{}-{}", event.stream.entity_id(), event.version);
-        let short = || {
-            let digest = EventId::derived(event.stream.as_str())
-                .as_uuid()
-                .simple()
-                .to_string();
-            let digest = digest.get(..16).unwrap_or(&digest).to_owned();
-            format!("{prefix}-{digest}-{}", event.version)
-        };
-        let reference = full
-            .parse::<Reference>()
-            .or_else(|_| short().parse::<Reference>())
-            .ok()?;
-        let stream = Incident::stream(&reference).ok()?;
-        Some((reference, stream))
+/// The record opened for the discrepancy `event`: `<prefix>-<verification>-<n>`, or, when
+/// that is too long for a reference, `<prefix>-<16 hex digits derived from the
+/// verification>-<n>`; `None` when the prefix itself makes no valid reference.
+fn reference_for<K: RecordKind>(
+    prefix: &str,
+    event: &RecordedEvent,
+) -> Option<(Reference, StreamId)> {
+    let full = format!("{prefix}-{}-{}", event.stream.entity_id(), event.version);
+    let short = || {
+        let digest = EventId::derived(event.stream.as_str())
+            .as_uuid()
+            .simple()
+            .to_string();
+        let digest = digest.get(..16).unwrap_or(&digest).to_owned();
+        format!("{prefix}-{digest}-{}", event.version)
+    };
+    let reference = full
+        .parse::<Reference>()
+        .or_else(|_| short().parse::<Reference>())
+        .ok()?;
+    let stream = K::stream(&reference).ok()?;
+    Some((reference, stream))
+}
+
+/// The discrepancy `event` records, if it records one of `kinds`.
+fn discrepancy_in(
+    reactor: &str,
+    event: &RecordedEvent,
+    kinds: &[DiscrepancyKind],
+) -> Result<Option<(CiId, Discrepancy)>, ProjectionError> {
+    if !event
+        .data
+        .event_type()
+        .as_str()
+        .ends_with(".discrepancy_found")
+    {
+        return Ok(None);
     }
+    let decoded =
+        VerificationEvent::from_payload(event.data.event_type(), event.data.payload().clone())
+            .map_err(|e| ProjectionError::event(reactor, event, e))?;
+    let VerificationEvent::DiscrepancyFound { ci, discrepancy } = decoded else {
+        return Ok(None);
+    };
+    Ok(kinds
+        .contains(&DiscrepancyKind::of(&discrepancy))
+        .then_some((ci, discrepancy)))
+}
+
+/// The record of a discrepancy: on its CI, summarised, the verification and the discrepancy
+/// in its description.
+fn record_of(
+    (reference, caller, service): (Reference, &PersonId, &ServiceId),
+    event: &RecordedEvent,
+    ci: CiId,
+    discrepancy: &Discrepancy,
+) -> LogRecord {
+    LogRecord::new(
+        reference,
+        caller.clone(),
+        Channel::Monitoring,
+        service.clone(),
+        summary(ci.as_str(), discrepancy),
+    )
+    .description(format!(
+        "CMDB verification {} found: {}",
+        event.stream.entity_id(),
+        serde_json::to_string(discrepancy).unwrap_or_default()
+    ))
+    .affected_cis(vec![ci])
+}
+
+/// Runs `command` in reaction to `event`, ids derived from it and `purpose`; a refusal is
+/// logged and skipped.
+async fn open<A: smsys_core::Aggregate>(
+    (reactor, actor): (&str, &Actor),
+    handler: &CommandHandler<A>,
+    stream: &StreamId,
+    command: &A::Command,
+    (event, purpose): (&RecordedEvent, &str),
+) -> Result<(), ProjectionError>
+where
+    A::Rejection: std::fmt::Display,
+{
+    let ids = DerivedIds::new(event.event_id(), purpose);
+    let ctx = Context::new(event.data.metadata().occurred_at(), &ids);
+    let mut meta = CommandMeta::new(actor.clone());
+    if let Ok(cause) = CausationId::from_uuid(event.event_id().as_uuid()) {
+        meta = meta.with_causation(cause);
+    }
+    match handler.execute(stream, command, &meta, &ctx).await {
+        Ok(_) | Err(CommandError::Append(AppendError::EventIdReused { .. })) => Ok(()),
+        Err(CommandError::Rejected(refusal)) => {
+            tracing::info!(reactor, %stream, "{purpose} not opened: {refusal}");
+            Ok(())
+        }
+        Err(error) => Err(ProjectionError::event(reactor, event, error)),
+    }
+}
+
+fn unusable_prefix(reactor: &str, prefix: &str) {
+    tracing::warn!(
+        reactor,
+        prefix,
+        "discrepancy record not opened: the prefix makes no valid reference"
+    );
 }
 
 fn summary(ci: &str, discrepancy: &Discrepancy) -> String {
@@ -154,65 +242,107 @@ impl Reactor for DiscrepancyIncidents {
     }
 
     async fn react(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
-        if !event
-            .data
-            .event_type()
-            .as_str()
-            .ends_with(".discrepancy_found")
-        {
-            return Ok(());
-        }
-        let failed = |e: Box<dyn std::error::Error + Send + Sync>| {
-            ProjectionError::event(&self.name, event, e)
-        };
-        let decoded =
-            VerificationEvent::from_payload(event.data.event_type(), event.data.payload().clone())
-                .map_err(|e| failed(Box::new(e)))?;
-        let VerificationEvent::DiscrepancyFound { ci, discrepancy } = decoded else {
+        let kinds = &self.policy.open_incident_for;
+        let Some((ci, discrepancy)) = discrepancy_in(&self.name, event, kinds)? else {
             return Ok(());
         };
-        if !self
-            .policy
-            .open_incident_for
-            .contains(&DiscrepancyKind::of(&discrepancy))
-        {
-            return Ok(());
-        }
-        let Some((reference, stream)) = self.reference_for(event) else {
-            tracing::warn!(
-                reactor = %self.name,
-                prefix = %self.policy.reference_prefix,
-                "discrepancy incident not opened: the prefix makes no valid incident reference"
-            );
+        let prefix = &self.policy.reference_prefix;
+        let Some((reference, stream)) = reference_for::<Incident>(prefix, event) else {
+            unusable_prefix(&self.name, prefix);
             return Ok(());
         };
-        let log = LogRecord::new(
-            reference,
-            self.policy.caller.clone(),
-            Channel::Monitoring,
-            self.policy.service.clone(),
-            summary(ci.as_str(), &discrepancy),
-        )
-        .description(format!(
-            "CMDB verification {} found: {}",
-            event.stream.entity_id(),
-            serde_json::to_string(&discrepancy).unwrap_or_default()
-        ))
-        .affected_cis(vec![ci]);
-        let ids = DerivedIds::new(event.event_id(), "discrepancy-incident");
-        let ctx = Context::new(event.data.metadata().occurred_at(), &ids);
-        let mut meta = CommandMeta::new(self.actor.clone());
-        if let Ok(cause) = CausationId::from_uuid(event.event_id().as_uuid()) {
-            meta = meta.with_causation(cause);
+        let who = (reference, &self.policy.caller, &self.policy.service);
+        let command = IncidentCommand::Log(record_of(who, event, ci, &discrepancy));
+        let reactor = (self.name.as_str(), &self.actor);
+        let cause = (event, "discrepancy-incident");
+        open(reactor, &self.incidents, &stream, &command, cause).await
+    }
+}
+
+/// Which discrepancies open a change, and how it is logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscrepancyChangePolicy {
+    /// The kinds that open a change (an attribute or a status that differs is corrected by a
+    /// change to the record or to the estate).
+    pub open_change_for: Vec<DiscrepancyKind>,
+    /// The changes' service (e.g. the CMDB's own).
+    pub service: ServiceId,
+    /// Who requests them (e.g. the configuration manager).
+    pub requester: PersonId,
+    /// The changes' references: `<prefix>-<verification>-<n>`, as for the incidents of
+    /// [`DiscrepancyPolicy::reference_prefix`].
+    pub reference_prefix: String,
+}
+
+/// Opens a normal change for each discrepancy of the kinds [`DiscrepancyChangePolicy`] names,
+/// on the CI concerned, with ids and a reference derived from the discrepancy's event: a
+/// replay, a restart or a second node opens nothing twice. The change is logged without a
+/// plan: whoever takes it decides whether the record or the estate is corrected.
+pub struct DiscrepancyChanges {
+    name: String,
+    actor: Actor,
+    policy: DiscrepancyChangePolicy,
+    changes: CommandHandler<ChangeManagement>,
+}
+
+impl std::fmt::Debug for DiscrepancyChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscrepancyChanges")
+            .field("name", &self.name)
+            .field("actor", &self.actor)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DiscrepancyChanges {
+    /// Opens changes through `changes` as `actor`, per `policy`, under the name
+    /// `discrepancy-changes`.
+    pub fn new(
+        changes: CommandHandler<ChangeManagement>,
+        actor: Actor,
+        policy: DiscrepancyChangePolicy,
+    ) -> Self {
+        Self {
+            name: "discrepancy-changes".into(),
+            actor,
+            policy,
+            changes,
         }
-        let command = IncidentCommand::Log(log);
-        match self.incidents.execute(&stream, &command, &meta, &ctx).await {
-            Ok(_) | Err(CommandError::Append(AppendError::EventIdReused { .. })) => Ok(()),
-            Err(CommandError::Rejected(refusal)) => {
-                tracing::info!(reactor = %self.name, %stream, "discrepancy incident not opened: {refusal}");
-                Ok(())
-            }
-            Err(error) => Err(failed(Box::new(error))),
-        }
+    }
+
+    /// Its checkpoint's name.
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+}
+
+#[async_trait]
+impl Reactor for DiscrepancyChanges {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn filter(&self) -> LogFilter {
+        crate::stream_filter::<CmdbVerification>()
+    }
+
+    async fn react(&self, event: &RecordedEvent) -> Result<(), ProjectionError> {
+        let kinds = &self.policy.open_change_for;
+        let Some((ci, discrepancy)) = discrepancy_in(&self.name, event, kinds)? else {
+            return Ok(());
+        };
+        let prefix = &self.policy.reference_prefix;
+        let Some((reference, stream)) = reference_for::<Change>(prefix, event) else {
+            unusable_prefix(&self.name, prefix);
+            return Ok(());
+        };
+        let who = (reference, &self.policy.requester, &self.policy.service);
+        let record = record_of(who, event, ci, &discrepancy);
+        let command = ChangeCommand::log(LogChange::new(record, ChangeKind::Normal));
+        let reactor = (self.name.as_str(), &self.actor);
+        let cause = (event, "discrepancy-change");
+        open(reactor, &self.changes, &stream, &command, cause).await
     }
 }
