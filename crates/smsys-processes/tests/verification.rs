@@ -361,7 +361,7 @@ async fn discrepancies_of_the_policys_kinds_open_one_incident_or_change_each() {
         }
     }
     let change = Change::stream(&id("CHG-CMDB-VER-1-2")).expect("valid");
-    assert_eq!(opened, [change.clone()]);
+    assert_eq!(opened, std::slice::from_ref(&change));
     drop(all);
     let changes =
         CommandHandler::<ChangeManagement>::new(incidents.store().clone(), ChangePolicy::default());
