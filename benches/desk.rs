@@ -1,6 +1,8 @@
-//! Commands per second through the command handler: a whole incident lifecycle (7 commands)
-//! and a whole problem lifecycle (9 commands: log, assess, analyse, root cause, workaround,
-//! fix, resolve, effectiveness review, close) per record, on one task and on 8 concurrent
+//! Commands per second through the command handler: a whole incident lifecycle (7 commands),
+//! a whole problem lifecycle (9 commands: log, assess, analyse, root cause, workaround, fix,
+//! resolve, effectiveness review, close) and a whole normal change lifecycle (10 commands:
+//! log with a plan, start, assess, schedule, request authorisation, approve, implement,
+//! record the implementation, review, close) per record, on one task and on 8 concurrent
 //! tasks with distinct records, on SQLite and in memory.
 //!
 //! `cargo bench --bench desk`; CI runs each once with `cargo bench -- --test`.
@@ -16,10 +18,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
-use smsys::core::records::{Channel, Level, NoteKind};
+use smsys::core::records::change::{ChangePlan, ChangeWindow, ImplementationOutcome};
+use smsys::core::records::{ChangeKind, Channel, Level, NoteKind};
 use smsys::core::{
     Actor, Aggregate, CommandHandler, CommandMeta, Context, EventSourced, EventStore,
     SequentialIds, StreamId,
+};
+use smsys::processes::change::{
+    ApprovalPolicy, AssessChange, ChangeCommand, ChangeManagement, ChangePolicy, LogChange,
 };
 use smsys::processes::{
     IncidentCommand, IncidentManagement, IncidentPolicy, LogRecord, ProblemCommand,
@@ -127,6 +133,69 @@ fn problem_lifecycle(n: u64, resolved: DateTime<Utc>) -> Vec<(ProblemCommand, Ti
             later,
         ),
         (RecordCommand::Close.into(), later),
+    ]
+}
+
+/// A normal change from request to closure; the bench's actor approves.
+fn change_lifecycle(n: u64, now: DateTime<Utc>) -> Vec<(ChangeCommand, TimeDelta)> {
+    let log = LogRecord::new(
+        format!("CHG-{n}").parse().expect("valid"),
+        "rita".parse().expect("valid"),
+        Channel::Portal,
+        "email".parse().expect("valid"),
+        "patch the relay",
+    )
+    .affected_cis(vec!["mx-01".parse().expect("valid")]);
+    let plan = ChangePlan {
+        cis: vec!["mx-01".parse().expect("valid")],
+        implementation: "apply the patch".into(),
+        remediation: "reinstall the previous package".into(),
+        test_plan: "send a test mail".into(),
+        implementer: Some("ivan".parse().expect("valid")),
+        ci_updates: Vec::new(),
+    };
+    let start = now + TimeDelta::days(10);
+    let window = ChangeWindow {
+        start,
+        end: start + TimeDelta::hours(2),
+        time_zone: "Europe/Paris".into(),
+    };
+    let now = TimeDelta::zero();
+    vec![
+        (
+            ChangeCommand::log(LogChange::new(log, ChangeKind::Normal).plan(plan)),
+            now,
+        ),
+        (RecordCommand::Start.into(), now),
+        (
+            ChangeCommand::Assess(AssessChange {
+                probability: Level::Low,
+                impact: Level::Low,
+                benefit: "closes a CVE".into(),
+                cost: "1 hour".into(),
+                feasibility: "routine".into(),
+            }),
+            now,
+        ),
+        (ChangeCommand::Schedule(window), now),
+        (ChangeCommand::RequestAuthorisation, now),
+        (ChangeCommand::Approve { group: None }, now),
+        (ChangeCommand::StartImplementation, now),
+        (
+            ChangeCommand::RecordImplementation {
+                outcome: ImplementationOutcome::Success,
+                notes: "patched".into(),
+            },
+            now,
+        ),
+        (
+            ChangeCommand::RecordReview {
+                successful: true,
+                findings: "no incidents".into(),
+            },
+            now,
+        ),
+        (RecordCommand::Close.into(), now),
     ]
 }
 
@@ -239,10 +308,20 @@ fn commands(c: &mut Criterion) {
             1_790_000_000_000,
         );
         lifecycles(&mut group, &rt, "incident", &incidents);
-        let problems = CommandHandler::new(store, ProblemPolicy::default());
+        let problems = CommandHandler::new(store.clone(), ProblemPolicy::default());
         let problems =
             Bench::<ProblemManagement>::new(problems, problem_lifecycle, "PRB", 1_790_000_000_001);
         lifecycles(&mut group, &rt, "problem", &problems);
+        let approvals = ApprovalPolicy::reference()
+            .with_members(
+                &"change-managers".parse().expect("valid"),
+                ["bench".parse().expect("valid")],
+            )
+            .expect("the group exists");
+        let changes = CommandHandler::new(store, ChangePolicy::default().with_approvals(approvals));
+        let changes =
+            Bench::<ChangeManagement>::new(changes, change_lifecycle, "CHG", 1_790_000_000_002);
+        lifecycles(&mut group, &rt, "change", &changes);
         group.finish();
     }
 }
