@@ -11,8 +11,11 @@ mod risk;
 use std::sync::Arc;
 
 pub use conflict::{Conflict, ConflictDetector, ConflictKind, ConflictPolicy, ScheduleRequest};
-pub use impact::{ImpactFindings, ImpactSource};
-pub use risk::{RiskInput, RiskMatrix, RiskPolicy, RiskVerdict, condition};
+pub use impact::{GraphImpact, ImpactFindings, ImpactMarkers, ImpactSource};
+pub use risk::{
+    DatedRiskMatrix, RiskInput, RiskMatrices, RiskMatrix, RiskPolicy, RiskPolicyError, RiskVerdict,
+    condition,
+};
 
 /// What change management consults.
 #[derive(Debug, Clone, Default)]
