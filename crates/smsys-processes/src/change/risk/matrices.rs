@@ -207,7 +207,7 @@ mod tests {
     fn versions_must_come_in_order() {
         let one = RiskMatrices::new().with(matrix(1), at(6));
         assert_eq!(
-            one.clone().and_then(|m| m.with(matrix(1), at(9))),
+            one.and_then(|m| m.with(matrix(1), at(9))),
             Err(RiskPolicyError::DuplicateVersion { version: 1 })
         );
         let not_after = RiskMatrices::new()
