@@ -53,7 +53,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use smsys_core::records::{
-    AttributeName, AttributeValue, CiId, CiType, ConfigurationItem, Relationship,
+    AttributeName, AttributeValue, Attributes, CiId, CiType, ConfigurationItem, Relationship,
 };
 
 use crate::cmdb_graph::CmdbGraph;
@@ -123,23 +123,32 @@ pub struct ServiceCatalogue {
 
 fn text(ci: &ConfigurationItem, name: &str) -> Option<String> {
     let name = AttributeName::new(name).ok()?;
-    match ci.attribute(&name)? {
-        AttributeValue::Text(t) => Some(t.clone()),
-        AttributeValue::Number(n) => Some(n.to_string()),
-        AttributeValue::Flag(f) => Some(f.to_string()),
-    }
+    ci.attribute(&name).map(AttributeValue::to_string)
 }
 
 fn list(ci: &ConfigurationItem, name: &str) -> Vec<String> {
-    text(ci, name)
-        .map(|t| {
-            t.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+    text(ci, name).map(|t| split_list(&t)).unwrap_or_default()
+}
+
+/// The items of a comma-separated attribute, trimmed, empty ones left out.
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl CatalogueFields {
+    /// The customers `attributes` (a service CI's) name under [`CatalogueFields::customers`],
+    /// as the catalogue reads them.
+    pub fn customers_in(&self, attributes: &Attributes) -> Vec<String> {
+        AttributeName::new(self.customers.as_str())
+            .ok()
+            .and_then(|name| attributes.get(&name))
+            .map(|value| split_list(&value.to_string()))
+            .unwrap_or_default()
+    }
 }
 
 impl ServiceCatalogue {

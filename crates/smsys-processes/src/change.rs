@@ -52,8 +52,11 @@ use crate::record::{LogRecord, RecordCommand, RecordPolicy, RecordRules, Refusal
 
 pub use approval::{ApprovalPolicy, ApprovalPolicyError, ApprovalRule};
 pub use conflict::{Conflict, ConflictDetector, ConflictKind, ConflictPolicy, ScheduleRequest};
-pub use impact::{ImpactFindings, ImpactSource};
-pub use risk::{RiskInput, RiskMatrix, RiskPolicy, RiskVerdict, condition};
+pub use impact::{GraphImpact, ImpactFindings, ImpactMarkers, ImpactSource};
+pub use risk::{
+    DatedRiskMatrix, RiskInput, RiskMatrices, RiskMatrix, RiskPolicy, RiskPolicyError, RiskVerdict,
+    condition,
+};
 pub use template::{ChangeTemplate, ChangeTemplates, TemplateError};
 
 const NORMAL: &str = include_str!("change/normal.toml");
@@ -146,6 +149,9 @@ pub struct ChangePolicy {
     pub templates: ChangeTemplates,
     /// The risk matrix, the conditions that raise a risk and the major-impact criteria.
     pub risk: RiskPolicy,
+    /// The dated versions of the risk matrix: when given, an assessment reads the version in
+    /// force at its instant instead of `risk.matrix`, and records its number.
+    pub risk_matrices: Option<RiskMatrices>,
     /// Which conflicts block scheduling.
     pub conflict_policy: ConflictPolicy,
     /// Where an assessment reads the impact of a change on services and customers; without
@@ -172,6 +178,7 @@ impl Default for ChangePolicy {
             approvals: ApprovalPolicy::reference(),
             templates: ChangeTemplates::new(),
             risk: RiskPolicy::default(),
+            risk_matrices: None,
             conflict_policy: ConflictPolicy::default(),
             impact: None,
             conflicts: None,
@@ -188,6 +195,11 @@ impl ChangePolicy {
     /// Sets the standard change templates.
     pub fn with_templates(mut self, templates: ChangeTemplates) -> Self {
         self.templates = templates;
+        self
+    }
+    /// Assesses with the version of the risk matrix in force at each assessment.
+    pub fn with_risk_matrices(mut self, matrices: RiskMatrices) -> Self {
+        self.risk_matrices = Some(matrices);
         self
     }
     /// Reads impact from `source` when assessing.

@@ -250,6 +250,24 @@ impl CmdbGraph {
         impact::path(&self.read().graph, &self.rules, from, to)
     }
 
+    /// The position it has folded the log up to (its checkpoint): `None` before its first
+    /// batch.
+    pub fn position(&self) -> Option<Position> {
+        self.read().checkpoint
+    }
+
+    /// The live graph frozen at the position it has folded up to, read under one lock so the
+    /// graph and its position agree (a copy costs a pointer per CI, as a copy for
+    /// [`CmdbGraph::as_of`] does); `None` before its first batch.
+    pub fn current(&self) -> Option<GraphSnapshot> {
+        let model = self.read();
+        Some(GraphSnapshot {
+            position: model.checkpoint?,
+            graph: model.graph.clone(),
+            rules: self.rules.clone(),
+        })
+    }
+
     /// The graph exactly as it stood at `position`: every event at or before it, replayed
     /// from the nearest copy at or before it.
     pub fn as_of(&self, position: Position) -> GraphSnapshot {

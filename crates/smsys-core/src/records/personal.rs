@@ -15,7 +15,10 @@
 //!   `risk_accepted.reason`;
 //! - known errors (the caller is the author): `logged.symptom`, `logged.root_cause` and
 //!   `logged.workaround`, `content_revised.symptom`, `.root_cause`, `.workaround` and
-//!   `.reason`, `retired.reason` (free text, as a problem's root cause and workaround are).
+//!   `.reason`, `retired.reason` (free text, as a problem's root cause and workaround are);
+//! - changes (the caller is the requester): free text, `approval_rejected.reason`,
+//!   `implemented.notes`, `remediation_executed.notes`, `failure_investigated.findings`,
+//!   `reviewed.findings`.
 //!
 //! Not personal data of the subject, kept in plaintext: the reference, lifecycle, statuses and
 //! phases, channel, service, affected CIs, groups, categories, impact, urgency and priority,
@@ -23,12 +26,15 @@
 //! instant, catalogue items and fulfilment instruction references, a root cause's method and
 //! contributing CIs, whether a workaround is published, and the problem a duplicate names; a
 //! known error's problem, affected CIs and services, version numbers and the known error
-//! superseding it.
+//! superseding it; a change's kind, template, planned CIs and CI updates, its implementation,
+//! remediation and test plans, its assessment (risk, conditions, impact), its window and
+//! conflicts, outcomes.
 //! Staff named by a record (`assigned.person`, `escalated.escalation.to_manager`,
 //! `major_manager_assigned.manager`, `approval_requested.approvers`, `approval_given.approver`,
-//! `approval_rejected.approver`, `management_informed.audience`) are the audit trail of who
-//! acted (8.6.1 requires it) and are not erased with a caller; a product that treats them as
-//! personal data adds them to its policy. Event metadata (actor, tenant, extensions) is never
+//! `approval_rejected.approver`, `management_informed.audience`, and a change's
+//! `planned.implementer` and `authorised.approvers`) are the audit trail of who acted (8.6.1
+//! and 8.5.1 require it: segregation of duties is checked on it) and are not erased with a
+//! caller; a product that treats them as personal data adds them to its policy. Event metadata (actor, tenant, extensions) is never
 //! encrypted: do not use a caller's identity as the actor of their own updates if it must be
 //! erasable.
 //!
@@ -98,10 +104,9 @@ pub fn shared_personal_data(category: &str) -> Result<PersonalData, PersonalData
     add(policy, category, "attribute_set", &[("/value", text())])
 }
 
-/// The personal data of the shipped record types, incidents, service requests, problems and
-/// known errors
-/// (see the [module docs](self) for what is and is not personal). A product extends it with
-/// [`PersonalData::merge`].
+/// The personal data of the shipped record types, incidents, service requests, problems,
+/// known errors and changes (see the [module docs](self) for what is and is not personal). A
+/// product extends it with [`PersonalData::merge`].
 ///
 /// ```
 /// use smsys_core::EventType;
@@ -192,14 +197,41 @@ fn shipped() -> Result<PersonalData, PersonalDataError> {
         "retired",
         &[("/reason", text())],
     )?;
-    incident.merge(request)?.merge(problem)?.merge(known_error)
+    let change = shared_personal_data("change")?;
+    let change = add(
+        change,
+        "change",
+        "approval_rejected",
+        &[("/reason", text())],
+    )?;
+    let change = add(change, "change", "implemented", &[("/notes", text())])?;
+    let change = add(
+        change,
+        "change",
+        "remediation_executed",
+        &[("/notes", text())],
+    )?;
+    let change = add(
+        change,
+        "change",
+        "failure_investigated",
+        &[("/findings", text())],
+    )?;
+    let change = add(change, "change", "reviewed", &[("/findings", text())])?;
+    incident
+        .merge(request)?
+        .merge(problem)?
+        .merge(known_error)?
+        .merge(change)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::aggregate::DomainEvent;
-    use crate::records::{Incident, KnownErrorEvent, ProblemEvent, RequestEvent, TypedEvent};
+    use crate::records::{
+        ChangeEvent, Incident, KnownErrorEvent, ProblemEvent, RequestEvent, TypedEvent,
+    };
 
     /// Every erased placeholder still decodes: a payload with each personal field replaced by
     /// its placeholder reads as the typed event.
@@ -310,6 +342,94 @@ mod tests {
             "/service",
         ] {
             assert!(policy.field(&logged, pointer).is_none(), "{pointer}");
+        }
+    }
+
+    /// A change's personal fields: each erased payload still decodes as a change event, the
+    /// persons read as a valid person, and what is not personal stays out of the policy.
+    #[test]
+    fn a_changes_personal_fields_erase_to_payloads_that_decode() {
+        let policy = personal_data();
+        let logged = crate::EventType::new("change.logged").unwrap_or_else(|e| panic!("{e}"));
+        let subject = policy.subject_of(&logged, &json!({"caller": "ana"}));
+        assert_eq!(
+            subject.map(|s| s.map(|s| s.as_str().to_owned())),
+            Ok(Some("ana".to_owned())),
+            "the requester is the data subject"
+        );
+        let samples = [
+            (
+                "change.logged",
+                json!({"reference": "CHG-1", "lifecycle": {"name": "change_normal", "version": 1},
+                "status": "new", "caller": "ana", "channel": "portal", "service": "email",
+                "affected_cis": ["mx-01"], "summary": "s", "description": "d", "kind": "normal"}),
+                vec!["/caller", "/summary", "/description"],
+            ),
+            (
+                "change.approval_rejected",
+                json!({"approver": "carol", "group": "cab", "reason": "ask dave"}),
+                vec!["/reason"],
+            ),
+            (
+                "change.implemented",
+                json!({"outcome": "failed", "notes": "n"}),
+                vec!["/notes"],
+            ),
+            (
+                "change.remediation_executed",
+                json!({"restored": true, "notes": "n"}),
+                vec!["/notes"],
+            ),
+            (
+                "change.failure_investigated",
+                json!({"findings": "f"}),
+                vec!["/findings"],
+            ),
+            (
+                "change.reviewed",
+                json!({"successful": false, "findings": "f"}),
+                vec!["/findings"],
+            ),
+        ];
+        for (name, mut payload, pointers) in samples {
+            let ty = crate::EventType::new(name).unwrap_or_else(|e| panic!("{e}"));
+            assert!(policy.holds_personal(&ty, &payload), "{name}");
+            for pointer in pointers {
+                assert!(policy.field(&ty, pointer).is_some(), "{name} {pointer}");
+            }
+            for field in policy.fields(&ty) {
+                if let Some(value) = payload.pointer_mut(field.pointer.as_str()) {
+                    *value = field.erased.clone();
+                }
+            }
+            let decoded = ChangeEvent::from_payload(&ty, payload);
+            assert!(decoded.is_ok(), "{name}: {decoded:?}");
+        }
+        let planned = crate::EventType::new("change.planned").unwrap_or_else(|e| panic!("{e}"));
+        for pointer in [
+            "/cis",
+            "/implementation",
+            "/remediation",
+            "/ci_updates",
+            "/implementer",
+        ] {
+            assert!(policy.field(&planned, pointer).is_none(), "{pointer}");
+        }
+        let rejected =
+            crate::EventType::new("change.approval_rejected").unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            policy.field(&rejected, "/approver").is_none(),
+            "staff stay the audit trail"
+        );
+        for name in [
+            "change.assessed",
+            "change.authorised",
+            "change.scheduled",
+            "change.approval_given",
+            "change.planned",
+        ] {
+            let ty = crate::EventType::new(name).unwrap_or_else(|e| panic!("{e}"));
+            assert!(policy.fields(&ty).is_empty(), "{name}");
         }
     }
 

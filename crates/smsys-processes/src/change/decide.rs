@@ -185,7 +185,15 @@ fn assess(
         },
     };
     let lead_time = state.window().map(|w| w.start - ctx.now());
-    let verdict = policy.risk.assess(&RiskInput {
+    let in_force;
+    let risk = match &policy.risk_matrices {
+        Some(matrices) => {
+            in_force = policy.risk.in_force_at(matrices, ctx.now());
+            &in_force
+        }
+        None => &policy.risk,
+    };
+    let verdict = risk.assess(&RiskInput {
         kind,
         probability: input.probability,
         impact: input.impact,
@@ -195,7 +203,7 @@ fn assess(
     Ok(Assessment {
         probability: input.probability,
         impact: input.impact,
-        matrix_version: policy.risk.matrix.version(),
+        matrix_version: risk.matrix.version(),
         base_risk: verdict.base,
         risk: verdict.risk,
         conditions: verdict.conditions,
