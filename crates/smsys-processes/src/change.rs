@@ -7,12 +7,18 @@
 mod conflict;
 mod impact;
 mod risk;
+mod schedule;
+mod windows;
 
 use std::sync::Arc;
 
 pub use conflict::{Conflict, ConflictDetector, ConflictKind, ConflictPolicy, ScheduleRequest};
 pub use impact::{ImpactFindings, ImpactSource};
 pub use risk::{RiskInput, RiskMatrix, RiskPolicy, RiskVerdict, condition};
+pub use schedule::{ChangeSchedule, PlannedChange};
+pub use windows::{
+    ChangeCalendars, ChangeCalendarsError, Via, WindowBinding, WindowKind, WindowScope,
+};
 
 /// What change management consults.
 #[derive(Debug, Clone, Default)]
