@@ -1,32 +1,7 @@
 //! The change schedule: every scheduled change's window, CIs and implementer in memory,
 //! followed from the log, indexed for conflict detection and "what is planned" queries.
 //!
-//! A change is *on the schedule* (books its CIs and its implementer) from its `scheduled`
-//! event (a later one replaces the window) until its phase becomes final (closed, cancelled)
-//! or its implementation ends (`implemented`, whatever the outcome). Its CIs are those of
-//! its plan, or, before it has a plan naming any, the affected CIs it was logged with.
-//!
-//! Conflicts ([`ConflictDetector`]) of a window asked for a change, each against the other
-//! changes on the schedule (a change never conflicts with itself) in a window sharing an
-//! instant with it (windows are half-open: touching windows do not overlap):
-//! - `same_ci`: one per other change and CI both change;
-//! - `related_ci`: one per other change and CI it changes within `hops` relationships of
-//!   one of the asked CIs, either way (CIs they depend on and CIs depending on them), along
-//!   the relationship types that carry impact under the graph's rules (or those set with
-//!   [`ChangeSchedule::with_related_relationships`]); a change already reported as `same_ci`
-//!   is not reported again; 0 hops disables it. Each CI is visited once, so cycles end;
-//! - `assignee_booked`: one per other change the same implementer implements;
-//! - `freeze`: one per freeze binding ([`ChangeCalendars`]) and CI it applies to whose open
-//!   time the window shares (a global freeze once, without a CI);
-//! - `outside_maintenance`: one per maintenance binding and CI it applies to that does not
-//!   hold the whole window (a global one once, without a CI).
-//!
-//! Service-bound windows apply to the CIs a service depends on: a CI whose impact on the
-//! graph reaches the service, and the service CI itself.
-//!
-//! The index: per CI, per implementer and overall, the bookings sorted by start with the
-//! longest length held ([`Timeline`]); a check visits the asked CIs' and their related CIs'
-//! bookings only.
+//! See [`ChangeSchedule`] for the rules.
 
 mod detect;
 mod timeline;
@@ -235,7 +210,33 @@ struct RelatedRule {
 
 /// The change schedule: an in-memory [`Projection`] over the `change` category (its
 /// checkpoint in memory: a new schedule is rebuilt from the start of the log) and the
-/// [`ConflictDetector`] scheduling consults; see the [module](self) docs for the rules.
+/// [`ConflictDetector`] scheduling consults.
+///
+/// A change is *on the schedule* (books its CIs and its implementer) from its `scheduled`
+/// event (a later one replaces the window) until its phase becomes final (closed, cancelled)
+/// or its implementation ends (`implemented`, whatever the outcome). Its CIs are those of
+/// its plan, or, before it has a plan naming any, the affected CIs it was logged with.
+///
+/// Conflicts of a window asked for a change, each against the other
+/// changes on the schedule (a change never conflicts with itself) in a window sharing an
+/// instant with it (windows are half-open: touching windows do not overlap):
+/// - `same_ci`: one per other change and CI both change;
+/// - `related_ci`: one per other change and CI it changes within `hops` relationships of
+///   one of the asked CIs, either way (CIs they depend on and CIs depending on them), along
+///   the relationship types that carry impact under the graph's rules (or those set with
+///   [`ChangeSchedule::with_related_relationships`]); a change already reported as `same_ci`
+///   is not reported again; 0 hops disables it. Each CI is visited once, so cycles end;
+/// - `assignee_booked`: one per other change the same implementer implements;
+/// - `freeze`: one per freeze binding ([`ChangeCalendars`]) and CI it applies to whose open
+///   time the window shares (a global freeze once, without a CI);
+/// - `outside_maintenance`: one per maintenance binding and CI it applies to that does not
+///   hold the whole window (a global one once, without a CI).
+///
+/// Service-bound windows apply to the CIs a service depends on: a CI whose impact on the
+/// graph reaches the service, and the service CI itself.
+///
+/// The index: per CI, per implementer and overall, the bookings sorted by start with the
+/// longest length held; a check visits the asked CIs' and their related CIs' bookings only.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

@@ -1,59 +1,19 @@
 //! Freeze (blackout) and maintenance windows as calendar data, bound to CIs, to services or
 //! to every CI.
 //!
-//! Each window is a [`BusinessCalendar`] whose *open time* is the window, optionally limited
-//! to a period `[from, until)`:
-//! - a **maintenance** binding's open time is when its CIs may be changed: a change window
-//!   fits when it lies wholly inside it (`business_seconds_between(start, end) == end -
-//!   start`, and inside the period). Every maintenance binding that applies to a CI must hold
-//!   (a CI under a service's maintenance window and its own is changed only when both allow
-//!   it); a CI no maintenance binding applies to may be changed at any time.
-//! - a **freeze** binding's open time is the freeze: a change window that shares a second of
-//!   open time (within the period) with it is in the freeze.
-//!
-//! A binding applies to a CI when it is global (every CI), when it names the CI in `cis`, or
-//! when it names in `services` a service the CI supports: the CI itself, or a service in the
-//! CI's impact on the CMDB graph (the CIs a service depends on, transitively). The scheduler
-//! ([`ChangeSchedule`](super::ChangeSchedule)) asks the graph; this module holds the data.
-//!
-//! A calendar needs weekly hours or `always_open`; a dated freeze (a year-end freeze) is an
-//! `always_open` calendar limited by `from`/`until`. Instants are RFC 3339 strings.
-//!
-//! ```
-//! use smsys_processes::change::{ChangeCalendars, WindowKind};
-//!
-//! let calendars = ChangeCalendars::from_toml(r#"
-//!     [[freeze]]
-//!     name = "year-end"
-//!     global = true
-//!     from = "2026-12-20T00:00:00Z"
-//!     until = "2027-01-04T00:00:00Z"
-//!     calendar = { name = "year-end", version = 1, time_zone = "UTC", always_open = true }
-//!
-//!     [[maintenance]]
-//!     name = "payroll nights"
-//!     services = ["payroll"]
-//!     cis = ["db-7"]
-//!     # or: calendar_file = "calendars/nights.toml", read by `ChangeCalendars::load`
-//!     calendar = { name = "nights", version = 1, time_zone = "Europe/Paris", weekly = [
-//!         { day = "sat", intervals = [{ start = "22:00", end = "06:00" }] },
-//!     ] }
-//! "#)?;
-//! assert_eq!(calendars.bindings(WindowKind::Freeze).len(), 1);
-//! assert_eq!(calendars.bindings(WindowKind::Maintenance)[0].name(), "payroll nights");
-//! # Ok::<(), smsys_processes::change::ChangeCalendarsError>(())
-//! ```
+//! See [`ChangeCalendars`] for the rules and the TOML form.
+
+mod definition;
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use smsys_core::records::CiId;
 use smsys_core::records::change::ChangeWindow;
 
-use crate::{BusinessCalendar, CalendarDefinition, CalendarError};
+use crate::{BusinessCalendar, CalendarError};
 
 /// Whether a binding is a freeze or a maintenance window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -253,7 +213,55 @@ impl WindowBinding {
     }
 }
 
-/// Freeze and maintenance windows by CI, service and globally; see the [module](self) docs.
+/// Freeze and maintenance windows by CI, service and globally.
+///
+/// Each window is a [`BusinessCalendar`] whose *open time* is the window, optionally limited
+/// to a period `[from, until)`:
+/// - a **maintenance** binding's open time is when its CIs may be changed: a change window
+///   fits when it lies wholly inside it (`business_seconds_between(start, end) == end -
+///   start`, and inside the period). Every maintenance binding that applies to a CI must hold
+///   (a CI under a service's maintenance window and its own is changed only when both allow
+///   it); a CI no maintenance binding applies to may be changed at any time.
+/// - a **freeze** binding's open time is the freeze: a change window that shares a second of
+///   open time (within the period) with it is in the freeze.
+///
+/// A binding applies to a CI when it is global (every CI), when it names the CI in `cis`, or
+/// when it names in `services` a service the CI supports: the CI itself, or a service in the
+/// CI's impact on the CMDB graph (the CIs a service depends on, transitively). The scheduler
+/// ([`ChangeSchedule`](super::ChangeSchedule)) asks the graph; this type holds the data.
+///
+/// The TOML form: `[[freeze]]` and `[[maintenance]]` tables, each with a `name` (unique per
+/// kind), a scope (`global = true`, or `services` and/or `cis`), an optional period (`from`,
+/// `until`: RFC 3339 strings) and its calendar, inline (`calendar = { ... }`, a
+/// [`CalendarDefinition`](crate::CalendarDefinition)) or in a file (`calendar_file = "calendars/nights.toml"`, relative
+/// to the bindings' file, read by [`ChangeCalendars::load`] only). A calendar needs weekly
+/// hours or `always_open`; a dated freeze (a year-end freeze) is an `always_open` calendar
+/// limited by `from`/`until`.
+///
+/// ```
+/// use smsys_processes::change::{ChangeCalendars, WindowKind};
+///
+/// let calendars = ChangeCalendars::from_toml(r#"
+///     [[freeze]]
+///     name = "year-end"
+///     global = true
+///     from = "2026-12-20T00:00:00Z"
+///     until = "2027-01-04T00:00:00Z"
+///     calendar = { name = "year-end", version = 1, time_zone = "UTC", always_open = true }
+///
+///     [[maintenance]]
+///     name = "payroll nights"
+///     services = ["payroll"]
+///     cis = ["db-7"]
+///     calendar = { name = "nights", version = 1, time_zone = "Europe/Paris", weekly = [
+///         { day = "sat", intervals = [{ start = "22:00", end = "06:00" }] },
+///     ] }
+/// "#)?;
+/// assert_eq!(calendars.bindings(WindowKind::Freeze).len(), 1);
+/// assert_eq!(calendars.bindings(WindowKind::Maintenance)[0].name(), "payroll nights");
+/// # Ok::<(), smsys_processes::change::ChangeCalendarsError>(())
+/// ```
+///
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangeCalendars {
     freezes: Vec<WindowBinding>,
@@ -300,10 +308,10 @@ impl ChangeCalendars {
         self
     }
 
-    /// Reads the TOML list of bindings (see the [module](self) docs) with inline calendars;
+    /// Reads the TOML list of bindings (see [`ChangeCalendars`]) with inline calendars;
     /// a `calendar_file` is refused (use [`ChangeCalendars::load`]).
     pub fn from_toml(text: &str) -> Result<Self, ChangeCalendarsError> {
-        Self::parse(text, None)
+        definition::parse(text, None)
     }
 
     /// Reads the TOML file at `path`; each `calendar_file` is read relative to its directory.
@@ -311,32 +319,7 @@ impl ChangeCalendars {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ChangeCalendarsError::Parse(format!("cannot read {}: {e}", path.display()))
         })?;
-        Self::parse(&text, Some(path.parent().unwrap_or_else(|| Path::new("."))))
-    }
-
-    fn parse(text: &str, base: Option<&Path>) -> Result<Self, ChangeCalendarsError> {
-        let file: BindingsFile =
-            toml::from_str(text).map_err(|e| ChangeCalendarsError::Parse(e.to_string()))?;
-        let mut out = Self::new();
-        for (kind, written) in file
-            .freeze
-            .into_iter()
-            .map(|b| (WindowKind::Freeze, b))
-            .chain(
-                file.maintenance
-                    .into_iter()
-                    .map(|b| (WindowKind::Maintenance, b)),
-            )
-        {
-            let name = written.name.clone();
-            let taken = out.bindings(kind).iter().any(|b| b.name == name);
-            if name.is_empty() || taken {
-                return Err(ChangeCalendarsError::Name { kind, name });
-            }
-            let binding = written.validate(kind, base)?;
-            out = out.with(kind, binding);
-        }
-        Ok(out)
+        definition::parse(&text, Some(path.parent().unwrap_or_else(|| Path::new("."))))
     }
 
     /// The bindings of `kind`, in the order added.
@@ -399,94 +382,6 @@ fn slot(kind: WindowKind) -> usize {
     match kind {
         WindowKind::Freeze => 0,
         WindowKind::Maintenance => 1,
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BindingsFile {
-    #[serde(default)]
-    freeze: Vec<WrittenBinding>,
-    #[serde(default)]
-    maintenance: Vec<WrittenBinding>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WrittenBinding {
-    name: String,
-    #[serde(default)]
-    global: bool,
-    #[serde(default)]
-    services: BTreeSet<CiId>,
-    #[serde(default)]
-    cis: BTreeSet<CiId>,
-    #[serde(default)]
-    from: Option<DateTime<Utc>>,
-    #[serde(default)]
-    until: Option<DateTime<Utc>>,
-    #[serde(default)]
-    calendar: Option<CalendarDefinition>,
-    #[serde(default)]
-    calendar_file: Option<PathBuf>,
-}
-
-impl WrittenBinding {
-    fn validate(
-        self,
-        kind: WindowKind,
-        base: Option<&Path>,
-    ) -> Result<WindowBinding, ChangeCalendarsError> {
-        let name = self.name;
-        let source = |reason: &str| ChangeCalendarsError::Source {
-            kind,
-            name: name.clone(),
-            reason: reason.to_owned(),
-        };
-        let definition = match (self.calendar, self.calendar_file, base) {
-            (Some(definition), None, _) => definition,
-            (None, Some(file), Some(base)) => {
-                let path = base.join(file);
-                let text =
-                    std::fs::read_to_string(&path).map_err(|e| ChangeCalendarsError::File {
-                        kind,
-                        name: name.clone(),
-                        path: path.clone(),
-                        reason: e.to_string(),
-                    })?;
-                toml::from_str(&text).map_err(|e| ChangeCalendarsError::Calendar {
-                    kind,
-                    name: name.clone(),
-                    source: CalendarError::Parse(format!("{}: {e}", path.display())),
-                })?
-            }
-            (None, Some(_), None) => {
-                return Err(source(
-                    "calendar_file needs ChangeCalendars::load (from_toml reads no file)",
-                ));
-            }
-            (None, None, _) | (Some(_), Some(_), _) => {
-                return Err(source("give exactly one of calendar and calendar_file"));
-            }
-        };
-        let calendar =
-            BusinessCalendar::new(definition).map_err(|e| ChangeCalendarsError::Calendar {
-                kind,
-                name: name.clone(),
-                source: e,
-            })?;
-        let scope = WindowScope {
-            global: self.global,
-            services: self.services,
-            cis: self.cis,
-        };
-        WindowBinding::new(name.clone(), scope, calendar)
-            .ok_or_else(|| ChangeCalendarsError::Scope {
-                kind,
-                name: name.clone(),
-            })?
-            .during(self.from, self.until)
-            .ok_or(ChangeCalendarsError::Period { kind, name })
     }
 }
 
@@ -574,50 +469,5 @@ mod tests {
         assert!(calendars.binds_services());
         let maintenance = calendars.applying(WindowKind::Maintenance, &ci("db-2"), &[]);
         assert!(maintenance.is_empty());
-    }
-
-    #[test]
-    fn refusals_name_the_binding() {
-        let scope_less = r#"
-            [[freeze]]
-            name = "x"
-            calendar = { name = "a", version = 1, time_zone = "UTC", always_open = true }
-        "#;
-        assert!(matches!(
-            ChangeCalendars::from_toml(scope_less),
-            Err(ChangeCalendarsError::Scope { .. })
-        ));
-        let file = r#"
-            [[freeze]]
-            name = "x"
-            global = true
-            calendar_file = "x.toml"
-        "#;
-        let err = ChangeCalendars::from_toml(file).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("freeze binding x: calendar_file"),
-            "{err}"
-        );
-        let backwards = r#"
-            [[freeze]]
-            name = "x"
-            global = true
-            from = "2026-11-09T00:00:00Z"
-            until = "2026-11-09T00:00:00Z"
-            calendar = { name = "a", version = 1, time_zone = "UTC", always_open = true }
-        "#;
-        assert!(matches!(
-            ChangeCalendars::from_toml(backwards),
-            Err(ChangeCalendarsError::Period { .. })
-        ));
-        let bad_zone = r#"
-            [[maintenance]]
-            name = "m"
-            cis = ["db-1"]
-            calendar = { name = "a", version = 1, time_zone = "Mars/Olympus", always_open = true }
-        "#;
-        let err = ChangeCalendars::from_toml(bad_zone).unwrap_err();
-        assert!(err.to_string().contains("maintenance binding m"), "{err}");
     }
 }
