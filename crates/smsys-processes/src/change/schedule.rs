@@ -232,6 +232,11 @@ struct RelatedRule {
 /// - `outside_maintenance`: one per maintenance binding and CI it applies to that does not
 ///   hold the whole window (a global one once, without a CI).
 ///
+/// The conflicts come sorted by kind (in the order above), then other change, CI and detail.
+/// Each detail names the other change (or the binding and its calendar), the CI and both
+/// windows, e.g. `CHG-1 also changes db-1 in 2026-11-02T10:00:00Z to 2026-11-02T12:00:00Z,
+/// overlapping 2026-11-02T11:00:00Z to 2026-11-02T13:00:00Z`.
+///
 /// Service-bound windows apply to the CIs a service depends on: a CI whose impact on the
 /// graph reaches the service, and the service CI itself.
 ///

@@ -1,5 +1,5 @@
-//! The conflict search of the change schedule, over its indexes (the rules are in the
-//! parent module's docs).
+//! The conflict search of the change schedule, over its indexes (the rules are in
+//! `ChangeSchedule`'s docs).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -12,7 +12,7 @@ use crate::change::conflict::{Conflict, ConflictKind, ScheduleRequest};
 use crate::change::windows::{Via, WindowBinding, WindowKind};
 
 /// `2026-11-07T22:00:00Z to 2026-11-08T02:00:00Z`.
-pub(super) fn span(window: &ChangeWindow) -> String {
+fn span(window: &ChangeWindow) -> String {
     format!(
         "{} to {}",
         window.start.to_rfc3339_opts(SecondsFormat::Secs, true),
