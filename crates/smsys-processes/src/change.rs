@@ -37,7 +37,9 @@ mod decide;
 mod impact;
 pub mod reactors;
 mod risk;
+mod schedule;
 mod template;
+mod windows;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -57,7 +59,11 @@ pub use risk::{
     DatedRiskMatrix, RiskInput, RiskMatrices, RiskMatrix, RiskPolicy, RiskPolicyError, RiskVerdict,
     condition,
 };
+pub use schedule::{ChangeSchedule, PlannedChange};
 pub use template::{ChangeTemplate, ChangeTemplates, TemplateError};
+pub use windows::{
+    ChangeCalendars, ChangeCalendarsError, Via, WindowBinding, WindowKind, WindowScope,
+};
 
 const NORMAL: &str = include_str!("change/normal.toml");
 const STANDARD: &str = include_str!("change/standard.toml");

@@ -3,9 +3,8 @@
 //! [`CheckpointStore::load_checkpoint_for`](smsys_core::CheckpointStore::load_checkpoint_for)).
 
 use std::fmt;
-use std::future::Future;
 
-use smsys_core::{BackendError, FilterMismatch, LogFilter, Position, StoreError};
+use smsys_core::{BackendError, FilterMismatch, LogFilter, StoreError};
 
 /// Longest checkpoint name accepted, in bytes.
 pub const MAX_CHECKPOINT_NAME_LEN: usize = 256;
@@ -164,17 +163,20 @@ pub(crate) fn check_binding(
 /// (keeping a new name's checkpoint at the start). After binding it reads again, since another
 /// handle or node may have bound it first; a name without a checkpoint still has none to
 /// resume from.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) async fn load_bound<L, Loaded, B, Bound>(
     name: &CheckpointName,
     filter: &LogFilter,
     load: L,
     bind: B,
-) -> Result<Option<Position>, StoreError>
+) -> Result<Option<smsys_core::Position>, StoreError>
 where
     L: Fn() -> Loaded,
-    Loaded: Future<Output = Result<(Option<Position>, Option<String>), StoreError>>,
+    Loaded: std::future::Future<
+            Output = Result<(Option<smsys_core::Position>, Option<String>), StoreError>,
+        >,
     B: FnOnce(String) -> Bound,
-    Bound: Future<Output = Result<(), StoreError>>,
+    Bound: std::future::Future<Output = Result<(), StoreError>>,
 {
     let (position, kept) = load().await?;
     if check_binding(name, kept.as_deref(), filter)? == Binding::Bound {

@@ -63,6 +63,7 @@ pub enum KeyState {
 impl KeyState {
     /// What a key store's row holds: the key's bytes, or none (empty) once it was erased.
     /// Any other length is a damaged row, reported naming the key id.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn stored(key_id: &str, bytes: &[u8]) -> Result<Self, StoreError> {
         if bytes.is_empty() {
             return Ok(KeyState::Erased);
