@@ -1,36 +1,19 @@
-//! Change management end to end on a store: a normal change from request to review with a
-//! refused self-approval, a blocking conflict resolved by rescheduling and approvals reset by a
-//! revised plan; an emergency change closed only after its retrospective assessment and
-//! review; a failed change remediated and investigated; a standard change from its template.
-
-#![allow(
-    clippy::expect_used,
-    clippy::unwrap_used,
-    reason = "tests stop at the first broken expectation"
-)]
+//! On a store, through the command handler: a normal change from request to review, approvals
+//! reset by a revised plan, an emergency change closed after its retrospective assessment and
+//! review with a failure remediated, a standard change from its template.
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use smsys::core::records::change::{ChangePlan, ChangeWindow, ImplementationOutcome};
-use smsys::core::records::{Change, ChangeKind, Channel, Level, Phase, RecordKind, Reference};
-use smsys::core::{Actor, CommandHandler, CommandMeta, Context, EventStore, SequentialIds};
+use chrono::{DateTime, TimeDelta, Utc};
+use smsys::core::records::change::ImplementationOutcome;
+use smsys::core::records::{ChangeKind, Channel, Level, Phase, RecordKind};
 use smsys::processes::change::{
-    ApprovalPolicy, AssessChange, ChangeCommand, ChangeManagement, ChangePolicy, ChangeTemplate,
-    ChangeTemplates, Conflict, ConflictDetector, ConflictKind, LogChange, ScheduleRequest,
+    AssessChange, ChangeCommand, ChangePolicy, Conflict, ConflictDetector, ConflictKind, LogChange,
+    ScheduleRequest,
 };
 use smsys::processes::{LogRecord, RecordCommand};
-use smsys::store::MemoryEventStore;
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
-        .single()
-        .expect("valid")
-}
-
-fn id<T: std::str::FromStr<Err = E>, E: std::fmt::Debug>(text: &str) -> T {
-    text.parse().expect("valid")
-}
+use crate::harness::{Board, approvals, assessment, id, log, plan, t0, templates, window};
 
 /// A detector that reports a freeze for every window starting before `freeze_until`.
 #[derive(Debug)]
@@ -55,100 +38,6 @@ impl ConflictDetector for FreezeUntil {
             }]
         }
     }
-}
-
-struct Board {
-    changes: CommandHandler<ChangeManagement>,
-    ids: SequentialIds,
-    now: DateTime<Utc>,
-}
-
-impl Board {
-    fn new(policy: ChangePolicy) -> Self {
-        let store: Arc<dyn EventStore> = Arc::new(MemoryEventStore::new());
-        Self {
-            changes: CommandHandler::new(store, policy),
-            ids: SequentialIds::new(1),
-            now: t0(),
-        }
-    }
-
-    async fn try_as(
-        &mut self,
-        who: &str,
-        name: &str,
-        command: ChangeCommand,
-    ) -> Result<(), String> {
-        self.now += TimeDelta::minutes(1);
-        let stream = Change::stream(&id::<Reference, _>(name)).expect("valid");
-        let ctx = Context::new(self.now, &self.ids);
-        let meta = CommandMeta::new(Actor::new(who).expect("valid"));
-        let run = self.changes.execute(&stream, &command, &meta, &ctx);
-        run.await.map(|_| ()).map_err(|e| e.to_string())
-    }
-
-    async fn run_as(&mut self, who: &str, name: &str, command: ChangeCommand) {
-        let what = command.name();
-        self.try_as(who, name, command)
-            .await
-            .unwrap_or_else(|e| panic!("{what} on {name}: {e}"));
-    }
-
-    async fn state(&self, name: &str) -> Change {
-        let stream = Change::stream(&id::<Reference, _>(name)).expect("valid");
-        self.changes.load(&stream).await.expect("loads").state
-    }
-}
-
-fn log(name: &str, kind: ChangeKind) -> LogChange {
-    LogChange::new(
-        LogRecord::new(
-            id(name),
-            id("rita"),
-            Channel::Portal,
-            id("email"),
-            "patch the mail server",
-        )
-        .affected_cis(vec![id("mx-01")]),
-        kind,
-    )
-}
-
-fn plan(implementer: &str) -> ChangePlan {
-    ChangePlan {
-        cis: vec![id("mx-01")],
-        implementation: "apply the patch, restart".into(),
-        remediation: "reinstall the previous package".into(),
-        test_plan: "send a test mail".into(),
-        implementer: Some(id(implementer)),
-        ci_updates: Vec::new(),
-    }
-}
-
-fn window(start: DateTime<Utc>, hours: i64) -> ChangeWindow {
-    ChangeWindow {
-        start,
-        end: start + TimeDelta::hours(hours),
-        time_zone: "Europe/Paris".into(),
-    }
-}
-
-fn assessment() -> ChangeCommand {
-    ChangeCommand::Assess(AssessChange {
-        probability: Level::Low,
-        impact: Level::Medium,
-        benefit: "closes CVE-2026-1".into(),
-        cost: "2 hours".into(),
-        feasibility: "routine".into(),
-    })
-}
-
-fn approvals() -> ApprovalPolicy {
-    ApprovalPolicy::reference()
-        .with_members(&id("change-managers"), [id("rita"), id("carl")])
-        .and_then(|p| p.with_members(&id("cab"), [id("carl"), id("dana")]))
-        .and_then(|p| p.with_members(&id("ecab"), [id("erin"), id("ivan")]))
-        .expect("groups exist")
 }
 
 #[tokio::test]
@@ -403,20 +292,7 @@ async fn an_emergency_change_closes_after_its_retrospective_review_and_a_failure
 
 #[tokio::test]
 async fn a_standard_change_pins_its_template_and_needs_no_approval() {
-    let template = |version, implementation: &str| ChangeTemplate {
-        name: "restart-mx".into(),
-        version,
-        summary: "Restart a mail server".into(),
-        implementation: implementation.into(),
-        remediation: "start the previous binary".into(),
-        test_plan: String::new(),
-        withdrawn: false,
-    };
-    let templates = ChangeTemplates::new()
-        .with(template(1, "restart"))
-        .and_then(|t| t.with(template(2, "drain, restart, undrain")))
-        .expect("valid");
-    let policy = ChangePolicy::default().with_templates(templates);
+    let policy = ChangePolicy::default().with_templates(templates());
     let mut b = Board::new(policy);
     let record = LogRecord::new(
         id("CHG-4"),
