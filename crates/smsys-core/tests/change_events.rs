@@ -357,7 +357,10 @@ fn the_fixture_covers_every_transition_of_the_reference_lifecycles() {
         .iter()
         .filter_map(|e| match e {
             TypedEvent::Record(RecordEvent::Transitioned {
-                transition, from, to, ..
+                transition,
+                from,
+                to,
+                ..
             }) => Some((transition.clone(), from.clone(), to.clone())),
             TypedEvent::Logged(_) | TypedEvent::Record(_) | TypedEvent::Own(_) => None,
         })
@@ -392,7 +395,11 @@ fn the_fixture_folds_into_a_change() {
         .iter()
         .map(|a| a.approver.to_string())
         .collect();
-    assert_eq!(approvers, ["erin"], "only the approval given after the reset");
+    assert_eq!(
+        approvers,
+        ["erin"],
+        "only the approval given after the reset"
+    );
     assert_eq!(change.rejection(), None, "the reset clears the rejection");
     let authorisation = change.authorisation().expect("authorised after the reset");
     assert_eq!(authorisation.rule, "ecab");
@@ -410,6 +417,10 @@ fn the_fixture_folds_into_a_change() {
     );
     let review = change.review().expect("reviewed");
     assert!(!review.successful);
-    assert_eq!(change.record().status(), Some("closed"), "the last transition");
+    assert_eq!(
+        change.record().status(),
+        Some("closed"),
+        "the last transition"
+    );
     assert_eq!(change.record().phase(), Some(Phase::Closed));
 }
