@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use smsys::core::records::change::ImplementationOutcome;
-use smsys::core::records::{ChangeKind, RecordKind};
-use smsys::processes::change::{ChangeCommand, ChangeRule};
+use smsys::core::records::{ChangeEvent, ChangeKind, RecordKind};
+use smsys::processes::change::{ChangeCommand, ChangeRefusal, ChangeRule};
 use smsys::processes::{RecordCommand, RefusalReason};
 
 use crate::harness::{
@@ -238,22 +238,25 @@ fn path(kind: ChangeKind, status: &str) -> Vec<(&'static str, ChangeCommand)> {
 }
 
 /// The cell of a decision, as the legend says.
-fn cell(
-    decided: &Result<
-        Vec<smsys::core::records::ChangeEvent>,
-        smsys::processes::change::ChangeRefusal,
-    >,
-) -> char {
-    match decided {
-        Ok(_) => '+',
-        Err(refusal) => match &refusal.reason {
-            RefusalReason::NoTransition { .. }
-            | RefusalReason::Rule(ChangeRule::WrongStage { .. }) => '.',
-            RefusalReason::GuardFailed(_) => 'g',
-            RefusalReason::Final(_) => 'F',
-            RefusalReason::Unchanged => '=',
-            _ => 'x',
-        },
+fn cell(decided: &Result<Vec<ChangeEvent>, ChangeRefusal>) -> char {
+    use RefusalReason as R;
+    let Err(refusal) = decided else {
+        return '+';
+    };
+    let reason = &refusal.reason;
+    if matches!(
+        reason,
+        R::NoTransition { .. } | R::Rule(ChangeRule::WrongStage { .. })
+    ) {
+        '.'
+    } else if matches!(reason, R::GuardFailed(_)) {
+        'g'
+    } else if matches!(reason, R::Final(_)) {
+        'F'
+    } else if matches!(reason, R::Unchanged) {
+        '='
+    } else {
+        'x'
     }
 }
 
