@@ -1,43 +1,19 @@
-//! Change management end to end on a store: a normal change from request to review with a
-//! refused self-approval, a blocking conflict resolved by rescheduling and approvals reset by a
-//! revised plan; an emergency change closed only after its retrospective assessment and
-//! review; a failed change remediated and investigated; a standard change from its template.
-
-#![allow(
-    clippy::expect_used,
-    clippy::unwrap_used,
-    reason = "tests stop at the first broken expectation"
-)]
+//! On a store, through the command handler: a normal change from request to review, approvals
+//! reset by a revised plan, an emergency change closed after its retrospective assessment and
+//! review with a failure remediated, a standard change from its template.
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use smsys::core::records::change::PlannedCiUpdate;
-use smsys::core::records::change::{ChangePlan, ChangeWindow, ImplementationOutcome};
-use smsys::core::records::{Change, ChangeKind, Channel, Level, Phase, RecordKind, Reference};
-use smsys::core::records::{ConfigurationItem, KnownError, LinkKind};
-use smsys::core::{Actor, CommandHandler, CommandMeta, Context, EventStore, SequentialIds};
-use smsys::core::{LogFilter, Position, ProjectionRunner, Reacting, Reactor};
-use smsys::processes::KnownErrorPolicy;
-use smsys::processes::change::reactors::{CiUpdates, KnownErrorRetirement};
+use chrono::{DateTime, TimeDelta, Utc};
+use smsys::core::records::change::ImplementationOutcome;
+use smsys::core::records::{ChangeKind, Channel, Level, Phase, RecordKind};
 use smsys::processes::change::{
-    ApprovalPolicy, AssessChange, ChangeCommand, ChangeManagement, ChangePolicy, ChangeTemplate,
-    ChangeTemplates, Conflict, ConflictDetector, ConflictKind, LogChange, ScheduleRequest,
+    AssessChange, ChangeCommand, ChangePolicy, Conflict, ConflictDetector, ConflictKind, LogChange,
+    ScheduleRequest,
 };
-use smsys::processes::configuration::{CiCommand, CiManagement, CmdbPolicy};
-use smsys::processes::known_error::{KnownErrorCommand, KnownErrorManagement, LogKnownError};
 use smsys::processes::{LogRecord, RecordCommand};
-use smsys::store::MemoryEventStore;
 
-fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
-        .single()
-        .expect("valid")
-}
-
-fn id<T: std::str::FromStr<Err = E>, E: std::fmt::Debug>(text: &str) -> T {
-    text.parse().expect("valid")
-}
+use crate::harness::{Board, approvals, assessment, id, log, plan, t0, templates, window};
 
 /// A detector that reports a freeze for every window starting before `freeze_until`.
 #[derive(Debug)]
@@ -62,102 +38,6 @@ impl ConflictDetector for FreezeUntil {
             }]
         }
     }
-}
-
-struct Board {
-    store: Arc<dyn EventStore>,
-    changes: CommandHandler<ChangeManagement>,
-    ids: SequentialIds,
-    now: DateTime<Utc>,
-}
-
-impl Board {
-    fn new(policy: ChangePolicy) -> Self {
-        let store: Arc<dyn EventStore> = Arc::new(MemoryEventStore::new());
-        Self {
-            changes: CommandHandler::new(store.clone(), policy),
-            store,
-            ids: SequentialIds::new(1),
-            now: t0(),
-        }
-    }
-
-    async fn try_as(
-        &mut self,
-        who: &str,
-        name: &str,
-        command: ChangeCommand,
-    ) -> Result<(), String> {
-        self.now += TimeDelta::minutes(1);
-        let stream = Change::stream(&id::<Reference, _>(name)).expect("valid");
-        let ctx = Context::new(self.now, &self.ids);
-        let meta = CommandMeta::new(Actor::new(who).expect("valid"));
-        let run = self.changes.execute(&stream, &command, &meta, &ctx);
-        run.await.map(|_| ()).map_err(|e| e.to_string())
-    }
-
-    async fn run_as(&mut self, who: &str, name: &str, command: ChangeCommand) {
-        let what = command.name();
-        self.try_as(who, name, command)
-            .await
-            .unwrap_or_else(|e| panic!("{what} on {name}: {e}"));
-    }
-
-    async fn state(&self, name: &str) -> Change {
-        let stream = Change::stream(&id::<Reference, _>(name)).expect("valid");
-        self.changes.load(&stream).await.expect("loads").state
-    }
-}
-
-fn log(name: &str, kind: ChangeKind) -> LogChange {
-    LogChange::new(
-        LogRecord::new(
-            id(name),
-            id("rita"),
-            Channel::Portal,
-            id("email"),
-            "patch the mail server",
-        )
-        .affected_cis(vec![id("mx-01")]),
-        kind,
-    )
-}
-
-fn plan(implementer: &str) -> ChangePlan {
-    ChangePlan {
-        cis: vec![id("mx-01")],
-        implementation: "apply the patch, restart".into(),
-        remediation: "reinstall the previous package".into(),
-        test_plan: "send a test mail".into(),
-        implementer: Some(id(implementer)),
-        ci_updates: Vec::new(),
-    }
-}
-
-fn window(start: DateTime<Utc>, hours: i64) -> ChangeWindow {
-    ChangeWindow {
-        start,
-        end: start + TimeDelta::hours(hours),
-        time_zone: "Europe/Paris".into(),
-    }
-}
-
-fn assessment() -> ChangeCommand {
-    ChangeCommand::Assess(AssessChange {
-        probability: Level::Low,
-        impact: Level::Medium,
-        benefit: "closes CVE-2026-1".into(),
-        cost: "2 hours".into(),
-        feasibility: "routine".into(),
-    })
-}
-
-fn approvals() -> ApprovalPolicy {
-    ApprovalPolicy::reference()
-        .with_members(&id("change-managers"), [id("rita"), id("carl")])
-        .and_then(|p| p.with_members(&id("cab"), [id("carl"), id("dana")]))
-        .and_then(|p| p.with_members(&id("ecab"), [id("erin"), id("ivan")]))
-        .expect("groups exist")
 }
 
 #[tokio::test]
@@ -412,20 +292,7 @@ async fn an_emergency_change_closes_after_its_retrospective_review_and_a_failure
 
 #[tokio::test]
 async fn a_standard_change_pins_its_template_and_needs_no_approval() {
-    let template = |version, implementation: &str| ChangeTemplate {
-        name: "restart-mx".into(),
-        version,
-        summary: "Restart a mail server".into(),
-        implementation: implementation.into(),
-        remediation: "start the previous binary".into(),
-        test_plan: String::new(),
-        withdrawn: false,
-    };
-    let templates = ChangeTemplates::new()
-        .with(template(1, "restart"))
-        .and_then(|t| t.with(template(2, "drain, restart, undrain")))
-        .expect("valid");
-    let policy = ChangePolicy::default().with_templates(templates);
+    let policy = ChangePolicy::default().with_templates(templates());
     let mut b = Board::new(policy);
     let record = LogRecord::new(
         id("CHG-4"),
@@ -485,142 +352,4 @@ async fn a_standard_change_pins_its_template_and_needs_no_approval() {
     b.run_as("rita", "CHG-4", ChangeCommand::StartImplementation)
         .await;
     assert_eq!(b.state("CHG-4").await.record().status(), Some("implement"));
-}
-
-/// Catches `reactor` up from a fresh checkpoint (a node that remembers nothing).
-async fn react(store: &Arc<dyn EventStore>, reactor: impl Reactor) {
-    let reacting = Reacting::new(reactor, Arc::new(MemoryEventStore::new()));
-    ProjectionRunner::new(store.clone())
-        .with_batch_size(3)
-        .catch_up(&reacting)
-        .await
-        .expect("reacts");
-}
-
-#[tokio::test]
-async fn a_successful_change_updates_its_cis_and_retires_its_known_errors_once() {
-    let mut b = Board::new(ChangePolicy::default().with_approvals(approvals()));
-    let store = b.store.clone();
-    let cis = CommandHandler::<CiManagement>::new(store.clone(), CmdbPolicy::reference());
-    let known_errors =
-        CommandHandler::<KnownErrorManagement>::new(store.clone(), KnownErrorPolicy::default());
-    let ctx_ids = SequentialIds::new(1_000);
-    let ctx = Context::new(t0(), &ctx_ids);
-    let meta = CommandMeta::new(Actor::new("rita").expect("valid"));
-    let mx = ConfigurationItem::stream(&id("mx-01")).expect("valid");
-    let register = CiCommand::Register {
-        id: id("mx-01"),
-        ci_type: id("server"),
-        name: "mx-01".into(),
-        description: String::new(),
-        attributes: Default::default(),
-        change: Some(id("CHG-0")),
-    };
-    cis.execute(&mx, &register, &meta, &ctx)
-        .await
-        .expect("registered");
-    let ke = KnownError::stream(&id("KE-1")).expect("valid");
-    let log_ke = KnownErrorCommand::Log(
-        LogKnownError::new(
-            LogRecord::new(
-                id("KE-1"),
-                id("rita"),
-                Channel::Portal,
-                id("email"),
-                "mx drops mail",
-            ),
-            "mail dropped",
-        )
-        .workaround("resend"),
-    );
-    known_errors
-        .execute(&ke, &log_ke, &meta, &ctx)
-        .await
-        .expect("logged");
-    known_errors
-        .execute(&ke, &KnownErrorCommand::Publish, &meta, &ctx)
-        .await
-        .expect("published");
-
-    let mut planned = plan("ivan");
-    planned.ci_updates = vec![PlannedCiUpdate {
-        ci: id("mx-01"),
-        set: [(id("os"), "debian 13".into())].into_iter().collect(),
-        removed: Vec::new(),
-        status: None,
-    }];
-    b.run_as(
-        "rita",
-        "CHG-5",
-        ChangeCommand::log(log("CHG-5", ChangeKind::Emergency).plan(planned)),
-    )
-    .await;
-    b.run_as(
-        "rita",
-        "CHG-5",
-        RecordCommand::Link {
-            kind: LinkKind::KNOWN_ERROR,
-            target: "KE-1".into(),
-        }
-        .into(),
-    )
-    .await;
-    b.run_as(
-        "rita",
-        "CHG-5",
-        ChangeCommand::Schedule(window(t0() + TimeDelta::hours(1), 1)),
-    )
-    .await;
-    b.run_as("rita", "CHG-5", ChangeCommand::RequestAuthorisation)
-        .await;
-    b.run_as("erin", "CHG-5", ChangeCommand::Approve { group: None })
-        .await;
-    b.run_as("ivan", "CHG-5", ChangeCommand::StartImplementation)
-        .await;
-    b.run_as(
-        "ivan",
-        "CHG-5",
-        ChangeCommand::RecordImplementation {
-            outcome: ImplementationOutcome::Success,
-            notes: "upgraded".into(),
-        },
-    )
-    .await;
-
-    let reactor_actor = Actor::new("smsys.change").expect("valid");
-    for _ in 0..2 {
-        react(
-            &store,
-            CiUpdates::new(
-                CommandHandler::new(store.clone(), CmdbPolicy::reference()),
-                reactor_actor.clone(),
-            ),
-        )
-        .await;
-        react(
-            &store,
-            KnownErrorRetirement::new(
-                CommandHandler::new(store.clone(), KnownErrorPolicy::default()),
-                reactor_actor.clone(),
-            ),
-        )
-        .await;
-    }
-    let server = cis.load(&mx).await.expect("loads").state;
-    assert_eq!(server.attribute(&id("os")), Some(&"debian 13".into()));
-    let last = server.last_change().expect("changed");
-    assert_eq!(last.change.as_ref().map(|c| c.as_str()), Some("CHG-5"));
-    let known_error = known_errors.load(&ke).await.expect("loads").state;
-    let retired = known_error.retired().expect("retired by the change");
-    assert_eq!(retired.reason, "fixed by change CHG-5");
-
-    // Twice over the log, two nodes: one update, one retirement.
-    let mut events = store.read_all(Position::START, LogFilter::all());
-    let (mut updates, mut retirements) = (0, 0);
-    while let Some(event) = futures::StreamExt::next(&mut events).await {
-        let name = event.expect("reads").data.event_type().as_str().to_owned();
-        updates += usize::from(name == "configuration_item.attributes_updated");
-        retirements += usize::from(name == "known_error.retired");
-    }
-    assert_eq!((updates, retirements), (1, 1));
 }
