@@ -61,14 +61,16 @@ async fn a_normal_change_from_request_to_review() {
     b.run_as("rita", "CHG-1", RecordCommand::Start.into()).await;
     b.run_as("rita", "CHG-1", ChangeCommand::Plan(plan("ivan")))
         .await;
-    b.run_as("rita", "CHG-1", assessment()).await;
+    let refused = b.try_as("rita", "CHG-1", assessment()).await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("lead time")),
+        "assessed once a window gives its lead time: {refused:?}"
+    );
     let refused = b
         .try_as("rita", "CHG-1", ChangeCommand::RequestAuthorisation)
         .await;
     assert!(
-        refused
-            .as_ref()
-            .is_err_and(|e| e.contains("window_planned")),
+        refused.as_ref().is_err_and(|e| e.contains("guard")),
         "{refused:?}"
     );
 
@@ -91,6 +93,7 @@ async fn a_normal_change_from_request_to_review() {
     )
     .await;
     assert_eq!(b.state("CHG-1").await.warnings().len(), 1);
+    b.run_as("rita", "CHG-1", assessment()).await;
     b.run_as("rita", "CHG-1", ChangeCommand::RequestAuthorisation)
         .await;
 
@@ -167,6 +170,12 @@ async fn a_revised_plan_resets_the_approvals_given() {
     )
     .await;
     b.run_as("rita", "CHG-2", RecordCommand::Start.into()).await;
+    b.run_as(
+        "rita",
+        "CHG-2",
+        ChangeCommand::Schedule(window(t0() + TimeDelta::days(20), 1)),
+    )
+    .await;
     // High probability and impact: major, so two CAB members are needed.
     b.run_as(
         "rita",
@@ -178,12 +187,6 @@ async fn a_revised_plan_resets_the_approvals_given() {
             cost: String::new(),
             feasibility: String::new(),
         }),
-    )
-    .await;
-    b.run_as(
-        "rita",
-        "CHG-2",
-        ChangeCommand::Schedule(window(t0() + TimeDelta::days(20), 1)),
     )
     .await;
     b.run_as("rita", "CHG-2", ChangeCommand::RequestAuthorisation)
@@ -200,11 +203,52 @@ async fn a_revised_plan_resets_the_approvals_given() {
     assert_eq!(b.state("CHG-2").await.approvals().len(), 1);
     let mut revised = plan("ivan");
     revised.implementation = "apply the patch in two steps".into();
+    // A normal change awaiting authorisation is not replanned in place: it goes back through
+    // assessment, and the approvals given no longer count.
+    let in_place = b
+        .try_as("rita", "CHG-2", ChangeCommand::Plan(revised.clone()))
+        .await;
+    assert!(
+        in_place
+            .as_ref()
+            .is_err_and(|e| e.contains("stage authorise")),
+        "{in_place:?}"
+    );
+    b.run_as(
+        "rita",
+        "CHG-2",
+        ChangeCommand::Revert {
+            reason: "the patch goes in two steps".into(),
+        },
+    )
+    .await;
+    let change = b.state("CHG-2").await;
+    assert!(change.approvals().is_empty(), "reset by the revert");
+    assert_eq!(change.resets(), 1);
+    b.run_as("rita", "CHG-2", RecordCommand::Start.into()).await;
     b.run_as("rita", "CHG-2", ChangeCommand::Plan(revised))
         .await;
-    let change = b.state("CHG-2").await;
-    assert!(change.approvals().is_empty(), "reset by the revised plan");
-    assert_eq!(change.resets(), 1);
+    let stale = b
+        .try_as("rita", "CHG-2", ChangeCommand::RequestAuthorisation)
+        .await;
+    assert!(
+        stale.as_ref().is_err_and(|e| e.contains("assessed")),
+        "the assessment was of the first plan: {stale:?}"
+    );
+    b.run_as(
+        "rita",
+        "CHG-2",
+        ChangeCommand::Assess(AssessChange {
+            probability: Level::High,
+            impact: Level::High,
+            benefit: String::new(),
+            cost: String::new(),
+            feasibility: String::new(),
+        }),
+    )
+    .await;
+    b.run_as("rita", "CHG-2", ChangeCommand::RequestAuthorisation)
+        .await;
     b.run_as("carl", "CHG-2", ChangeCommand::Approve { group: None })
         .await;
     assert_eq!(b.state("CHG-2").await.record().status(), Some("authorise"));
@@ -352,4 +396,63 @@ async fn a_standard_change_pins_its_template_and_needs_no_approval() {
     b.run_as("rita", "CHG-4", ChangeCommand::StartImplementation)
         .await;
     assert_eq!(b.state("CHG-4").await.record().status(), Some("implement"));
+}
+
+#[tokio::test]
+async fn a_change_neither_migrates_past_its_rules_nor_is_implemented_by_an_approver() {
+    use smsys::core::records::DefinitionRef;
+    let mut b = Board::new(ChangePolicy::default().with_approvals(approvals()));
+    b.run_as(
+        "rita",
+        "CHG-6",
+        ChangeCommand::log(log("CHG-6", ChangeKind::Normal).plan(plan("ivan"))),
+    )
+    .await;
+    b.run_as("rita", "CHG-6", RecordCommand::Start.into()).await;
+    let migrate = |name: &str, from: &str, to: &str| {
+        ChangeCommand::from(RecordCommand::MigrateLifecycle {
+            to: DefinitionRef {
+                name: name.into(),
+                version: 1,
+            },
+            mapping: [(from.to_owned(), to.to_owned())].into_iter().collect(),
+        })
+    };
+    // Into the standard lifecycle's implementation, skipping assessment and authorisation.
+    let skip = b
+        .try_as(
+            "rita",
+            "CHG-6",
+            migrate("change_standard", "assess", "implement"),
+        )
+        .await;
+    assert!(
+        skip.as_ref()
+            .is_err_and(|e| e.contains("another lifecycle")),
+        "{skip:?}"
+    );
+    assert_eq!(b.state("CHG-6").await.record().status(), Some("assess"));
+
+    b.run_as(
+        "rita",
+        "CHG-6",
+        ChangeCommand::Schedule(window(t0() + TimeDelta::days(20), 1)),
+    )
+    .await;
+    b.run_as("rita", "CHG-6", assessment()).await;
+    b.run_as("rita", "CHG-6", ChangeCommand::RequestAuthorisation)
+        .await;
+    b.run_as("carl", "CHG-6", ChangeCommand::Approve { group: None })
+        .await;
+    let own = b
+        .try_as("carl", "CHG-6", ChangeCommand::StartImplementation)
+        .await;
+    assert!(
+        own.as_ref()
+            .is_err_and(|e| e.contains("approved this change")),
+        "{own:?}"
+    );
+    b.run_as("ivan", "CHG-6", ChangeCommand::StartImplementation)
+        .await;
+    assert_eq!(b.state("CHG-6").await.record().status(), Some("implement"));
 }

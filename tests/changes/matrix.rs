@@ -19,7 +19,7 @@ use crate::harness::{
 /// Legend: `+` accepted; `.` not taken in this status (no such transition, wrong stage);
 /// `g` a guard of the transition does not hold; `F` the change is closed or cancelled, which
 /// is final; `=` nothing would change; `x` refused by another rule (already logged, nothing
-/// failed to investigate).
+/// failed to investigate, a normal change assessed before its window gives the lead time).
 const STANDARD: &str = "
 status     log  plan assess ask  sched appr rej  impl ok   fail remed invst revw revert start close cancel
 new        x    +    +      .    +     .    .    .    .    .    .     x     .    .      .     .     +
@@ -35,8 +35,8 @@ cancelled  x    F    F      F    F     F    F    F    F    F    F     F     F   
 const NORMAL: &str = "
 status     log  plan assess ask  sched appr rej  impl ok   fail remed invst revw revert start close cancel
 new        x    +    .      .    +     .    .    .    .    .    .     x     .    .      +     .     +
-assess     x    +    +      g    +     .    .    .    .    .    .     x     .    +      .     .     +
-authorise  x    +    .      .    +     +    +    .    .    .    .     x     .    +      .     .     +
+assess     x    +    x      g    +     .    .    .    .    .    .     x     .    +      .     .     +
+authorise  x    .    .      .    .     +    +    .    .    .    .     x     .    +      .     .     +
 scheduled  x    .    .      .    +     .    .    +    .    .    .     x     .    +      .     .     +
 implement  x    .    .      .    .     .    .    .    +    +    .     x     .    .      .     .     .
 failed     x    .    .      .    .     .    .    .    .    .    +     +     .    .      .     .     .
@@ -167,8 +167,8 @@ fn path(kind: ChangeKind, status: &str) -> Vec<(&'static str, ChangeCommand)> {
         (ChangeKind::Normal, "authorise") => then(
             "assess",
             vec![
-                (REQUESTER, assessment()),
                 (REQUESTER, scheduled),
+                (REQUESTER, assessment()),
                 (REQUESTER, C::RequestAuthorisation),
             ],
         ),

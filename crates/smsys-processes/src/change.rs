@@ -98,7 +98,7 @@ impl Trigger {
 impl Guard {
     /// A plan with an implementation and a remediation plan is recorded (changes).
     pub const PLANNED: Guard = Guard::from_static("planned");
-    /// An assessment is recorded (changes).
+    /// An assessment of the current plan and window is recorded (changes).
     pub const ASSESSED: Guard = Guard::from_static("assessed");
     /// The change is authorised (changes).
     pub const AUTHORISED: Guard = Guard::from_static("authorised");
@@ -438,6 +438,9 @@ pub enum ChangeRule {
         /// The group named, if any.
         group: Option<GroupId>,
     },
+    /// An approver of the change may not implement it.
+    #[error("{0} approved this change, so may not implement it")]
+    ApproverImplements(PersonId),
     /// The approver approved already since the last reset.
     #[error("{0} approved this change already")]
     AlreadyApproved(PersonId),
@@ -456,6 +459,23 @@ pub enum ChangeRule {
     /// Conflicts that block scheduling.
     #[error("the window conflicts: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Conflicts(Vec<Conflict>),
+    /// A normal change assessed before its window is planned (the lead time is part of its
+    /// risk).
+    #[error(
+        "a normal change is assessed once its window is planned: the lead time is part of its risk"
+    )]
+    NoWindow,
+    /// A lifecycle migration to another kind's lifecycle, or that moves the change to another
+    /// stage: either would skip the rules of the stage it is in.
+    #[error(
+        "a change migrates only to a version of its own lifecycle ({lifecycle}), keeping its stage: {why}"
+    )]
+    Migration {
+        /// Its lifecycle's name.
+        lifecycle: String,
+        /// What the migration would do.
+        why: String,
+    },
     /// An investigation of a change that did not fail.
     #[error("the implementation did not fail, so there is no failure to investigate")]
     NotFailed,
@@ -530,7 +550,7 @@ impl RecordRules for ChangeManagement {
                 !p.implementation.trim().is_empty() && !p.remediation.trim().is_empty()
             })
         } else if *guard == Guard::ASSESSED {
-            change.assessment().is_some()
+            change.assessment_current()
         } else if *guard == Guard::AUTHORISED {
             change.authorisation().is_some()
         } else if *guard == Guard::WINDOW_PLANNED {

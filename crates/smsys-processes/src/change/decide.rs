@@ -6,7 +6,8 @@ use smsys_core::records::change::{
     ImplementationOutcome,
 };
 use smsys_core::records::{
-    Change, ChangeEvent, ChangeKind, GroupId, PersonId, RecordKind, TransitionDetail, TypedEvent,
+    Change, ChangeEvent, ChangeKind, GroupId, NoteKind, PersonId, RecordEvent, RecordKind,
+    TransitionDetail, TypedEvent,
 };
 use smsys_core::{Aggregate, Context};
 
@@ -16,7 +17,7 @@ use super::{
 };
 use crate::lifecycle::Trigger;
 use crate::record::{
-    Decision, RefusalReason, decide_shared, log_record, refuse, required, transition,
+    Decision, RecordCommand, RefusalReason, decide_shared, log_record, refuse, required, transition,
 };
 
 type Reason = RefusalReason<ChangeRule>;
@@ -333,15 +334,31 @@ fn decide_own(
         transition::<ChangeManagement>(state, policy, trigger, None, detail, ctx.now())
     };
     let own = |event| TypedEvent::Own(event);
-    let before_implementation: &[&str] = &[stage::NEW, stage::ASSESS, stage::AUTHORISE];
+    // A normal change is planned before it asks for authorisation (a revised plan goes back
+    // through assessment: revert it); an emergency change may be replanned while it awaits
+    // its expedited authority, which resets the approvals given.
+    let (planning, scheduling): (&[&str], &[&str]) = match kind {
+        ChangeKind::Normal => (
+            &[stage::NEW, stage::ASSESS],
+            &[stage::NEW, stage::ASSESS, stage::SCHEDULED],
+        ),
+        ChangeKind::Emergency => (
+            &[stage::NEW, stage::AUTHORISE],
+            &[stage::NEW, stage::AUTHORISE, stage::SCHEDULED],
+        ),
+        ChangeKind::Standard => (&[stage::NEW], &[stage::NEW, stage::SCHEDULED]),
+    };
     match command {
         C::Plan(given) => {
-            in_stage(state, policy, command, before_implementation)?;
+            in_stage(state, policy, command, planning)?;
             plan(state, given, policy, &mut d)?;
         }
         C::Assess(input) => {
             if kind == ChangeKind::Normal {
                 in_stage(state, policy, command, &[stage::ASSESS])?;
+                if state.window().is_none() {
+                    return Err(rule(ChangeRule::NoWindow));
+                }
             }
             let assessment = assess(state, input, policy, ctx)?;
             d.push(own(ChangeControlEvent::Assessed(assessment)));
@@ -354,9 +371,7 @@ fn decide_own(
             )?);
         }
         C::Schedule(window) => {
-            let mut allowed = before_implementation.to_vec();
-            allowed.push(stage::SCHEDULED);
-            in_stage(state, policy, command, &allowed)?;
+            in_stage(state, policy, command, scheduling)?;
             d.push(own(schedule(state, window, policy, ctx)?));
             if current_stage(state, policy) == Some(stage::NEW) && kind == ChangeKind::Standard {
                 let moved = step(d.state(), &Trigger::SCHEDULE, TransitionDetail::Plain)?;
@@ -404,6 +419,11 @@ fn decide_own(
             d.push(moved);
         }
         C::StartImplementation => {
+            let actor = ctx.actor().map(PersonId::from);
+            let approved = state.authorisation().into_iter().flat_map(|a| &a.approvers);
+            if let Some(approver) = actor.filter(|a| approved.clone().any(|p| p == a)) {
+                return Err(rule(ChangeRule::ApproverImplements(approver)));
+            }
             d.push(step(state, &Trigger::IMPLEMENT, TransitionDetail::Plain)?);
         }
         C::RecordImplementation { outcome, notes } => {
@@ -457,15 +477,60 @@ fn decide_own(
         }
         C::Revert { reason } => {
             required(reason, "reason to revert")?;
-            d.push(own(ChangeControlEvent::ApprovalsReset {
-                reason: format!("reverted to new: {reason}"),
-            }));
+            let reason = format!("reverted to new: {reason}");
+            if state.approvals().is_empty() && state.authorisation().is_none() {
+                d.push(TypedEvent::Record(RecordEvent::Noted {
+                    kind: NoteKind::WorkNote,
+                    text: reason,
+                }));
+            } else {
+                d.push(own(ChangeControlEvent::ApprovalsReset { reason }));
+            }
             let moved = step(d.state(), &Trigger::REVERT, TransitionDetail::Plain)?;
             d.push(moved);
         }
         C::Log(_) | C::Record(_) => {}
     }
     Ok(d.into_events())
+}
+
+/// A change migrates only to a version of its own lifecycle, keeping its stage: moving to
+/// another kind's lifecycle, or to a status of another stage, would skip the guards of the
+/// stage it is in (an unauthorised change mapped to implementation, an emergency change's
+/// review mapped past its retrospective assessment).
+fn check_migration(
+    state: &Change,
+    command: &RecordCommand,
+    policy: &ChangePolicy,
+) -> Result<(), Reason> {
+    let RecordCommand::MigrateLifecycle { to, mapping } = command else {
+        return Ok(());
+    };
+    let record = state.record();
+    let (Some(current), Some(status)) = (record.lifecycle(), record.status()) else {
+        return Err(RefusalReason::NotLogged);
+    };
+    let refuse = |why: String| {
+        rule(ChangeRule::Migration {
+            lifecycle: current.name.clone(),
+            why,
+        })
+    };
+    if to.name != current.name {
+        return Err(refuse(format!("{} is another lifecycle", to.name)));
+    }
+    let stage_now = current_stage(state, policy);
+    let target = policy.record.lifecycles.get(to);
+    let mapped = mapping.get(status).map(String::as_str).unwrap_or(status);
+    let stage_then = target.and_then(|l| l.stage(mapped));
+    if stage_then.is_some() && stage_then != stage_now {
+        return Err(refuse(format!(
+            "{status} (stage {}) would become {mapped} (stage {})",
+            stage_now.unwrap_or("none"),
+            stage_then.unwrap_or("none")
+        )));
+    }
+    Ok(())
 }
 
 impl Aggregate for ChangeManagement {
@@ -482,7 +547,8 @@ impl Aggregate for ChangeManagement {
     ) -> Result<Vec<ChangeEvent>, ChangeRefusal> {
         let decided = match command {
             ChangeCommand::Log(input) => log(state, input, policy, ctx),
-            ChangeCommand::Record(c) => decide_shared::<Self>(state, c, policy, ctx),
+            ChangeCommand::Record(c) => check_migration(state, c, policy)
+                .and_then(|()| decide_shared::<Self>(state, c, policy, ctx)),
             ChangeCommand::Plan(_)
             | ChangeCommand::Assess(_)
             | ChangeCommand::RequestAuthorisation

@@ -95,6 +95,8 @@ pub struct Change {
     plan: Option<ChangePlan>,
     plan_revision: u32,
     assessment: Option<Assessment>,
+    /// The plan revision and window the assessment was made on.
+    assessed_on: Option<(u32, Option<ChangeWindow>)>,
     approvals: Vec<Approval>,
     rejection: Option<Rejection>,
     authorisation: Option<Authorisation>,
@@ -127,6 +129,12 @@ impl Change {
     /// The latest assessment.
     pub fn assessment(&self) -> Option<&Assessment> {
         self.assessment.as_ref()
+    }
+    /// Whether the latest assessment was made on the current plan and window (a revised plan
+    /// or a new window makes it stale: its impact and lead time may no longer hold).
+    pub fn assessment_current(&self) -> bool {
+        self.assessment.is_some()
+            && self.assessed_on.as_ref() == Some(&(self.plan_revision, self.window.clone()))
     }
     /// The approvals that count (since the last reset).
     pub fn approvals(&self) -> &[Approval] {
@@ -215,6 +223,7 @@ impl Change {
             }
             ChangeControlEvent::Assessed(assessment) => {
                 self.assessment = Some(assessment.clone());
+                self.assessed_on = Some((self.plan_revision, self.window.clone()));
             }
             ChangeControlEvent::ApprovalGiven { approver, group } => {
                 self.approvals.push(Approval {
