@@ -24,6 +24,7 @@
 //! ```
 
 mod attribute;
+mod ci_index;
 pub mod configuration_item;
 mod detail;
 mod event;
@@ -40,6 +41,7 @@ mod state;
 pub mod verification;
 
 pub use attribute::{AttributeName, AttributeValue, Attributes};
+pub use ci_index::{CiGraphStore, CiRow, Direction, GraphWalk};
 pub use configuration_item::{CiEvent, ConfigurationItem};
 pub use detail::{Channel, Escalation, NoteKind, TransitionDetail};
 pub use event::{Logged, RecordEvent};
