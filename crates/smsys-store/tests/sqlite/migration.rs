@@ -55,7 +55,10 @@ fn a_version_2_file_gains_append_boundaries_and_keeps_its_events() {
             let version: u32 = conn
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .unwrap();
-            assert_eq!(version, 4, "migrated to the latest (4: the configuration graph)");
+            assert_eq!(
+                version, 4,
+                "migrated to the latest (4: the configuration graph)"
+            );
             assert!(has_column(&conn, "events", "append_len"));
             assert!(has_column(&conn, "checkpoints", "filter"));
             let unknown: i64 = conn
