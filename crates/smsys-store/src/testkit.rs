@@ -50,6 +50,7 @@ mod boundary;
 pub mod cases;
 pub mod ci_graph;
 mod ci_graph_model;
+mod ci_graph_walks;
 mod filters;
 mod fixture;
 pub mod history;
