@@ -94,8 +94,7 @@ impl CiGraphStore for SqliteCiGraph {
     }
 
     async fn checkpoint(&self) -> Result<Option<Position>, StoreError> {
-        self.read(|conn, name| rows::load_checkpoint(conn, name))
-            .await
+        self.read(rows::load_checkpoint).await
     }
 
     async fn checkpoint_for(&self, filter: &LogFilter) -> Result<Option<Position>, StoreError> {
@@ -261,7 +260,9 @@ impl CiGraphRow {
 }
 
 fn encode_all(rows: Vec<CiRow>) -> Result<Vec<CiGraphRow>, StoreError> {
-    rows.iter().map(CiGraphRow::encode).collect()
+    rows.into_iter()
+        .map(|row| CiGraphRow::encode(&row))
+        .collect()
 }
 
 /// Replaces the rows of their CIs and their edges and saves the graph's checkpoint. Runs
