@@ -17,6 +17,14 @@
 //! - `cmdb_graph/as_of_whole_graph`: the whole graph at 60 % of the log;
 //!   `cmdb_graph/history_one_ci` and `cmdb_graph/ci_as_of_one_ci`: one CI.
 //!
+//! - `cmdb_graph_store/sqlite/index_10k`: the same CMDB at 10k CIs (10 clusters; 100k would
+//!   make one sample take minutes) projected by `CiGraphIndexer` into a fresh SQLite store's
+//!   own tables, in batches of 512 (rows, edges and checkpoint in one transaction each);
+//!   `cmdb_graph_store/sqlite/walk_1k`: the store's walk from a cluster root (999
+//!   dependents) under `ImpactRules::walk`, one query per level in one read transaction;
+//!   `cmdb_graph_store/memory/impact_1k`: the in-memory `CmdbGraph::impact` of the same root
+//!   on the same 10k CIs, the baseline.
+//!
 //! The memory the folded graph holds (and the raw adjacency) is measured with a counting
 //! global allocator and printed.
 
@@ -29,11 +37,13 @@
 use std::alloc::System;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hint::black_box;
+use std::sync::Arc;
 
 use cap::Cap;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
+use smsys_core::records::CiGraphStore;
 use smsys_core::records::configuration_item::CiRegistered;
 use smsys_core::records::{
     AttributeName, AttributeValue, CiEvent, CiId, CiType, ConfigurationItem, Relationship,
@@ -41,8 +51,9 @@ use smsys_core::records::{
 use smsys_core::{
     Actor, DomainEvent, EventData, EventId, Metadata, Position, Projection, RecordedEvent, Version,
 };
-use smsys_processes::CmdbGraph;
+use smsys_processes::{CiGraphIndexer, CmdbGraph};
 use smsys_store::testkit::records::mix;
+use smsys_store::{CheckpointName, SqliteCiGraph, SqliteEventStore};
 
 #[global_allocator]
 static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
@@ -169,14 +180,19 @@ fn recorded(n: u64) -> Vec<RecordedEvent> {
     out
 }
 
-fn fold(events: &[RecordedEvent]) -> CmdbGraph {
-    // `connects_to` carries impact both ways here, as in the raw adjacency below.
+/// The impact rules of the bench: `connects_to` carries impact both ways here, as in the raw
+/// adjacency below.
+fn rules() -> smsys::processes::ImpactRules {
     let mut rules = smsys::processes::ImpactRules::default();
     rules.propagation.insert(
         Relationship::CONNECTS_TO,
         smsys::processes::cmdb_graph::Propagation::Both,
     );
-    let graph = CmdbGraph::new().with_rules(rules);
+    rules
+}
+
+fn fold(events: &[RecordedEvent]) -> CmdbGraph {
+    let graph = CmdbGraph::new().with_rules(rules());
     futures::executor::block_on(async {
         for batch in events.chunks(512) {
             let last = batch.last().unwrap().position;
@@ -375,5 +391,85 @@ fn cmdb_graph(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, cmdb_graph);
+/// A fresh SQLite store in its own directory, and its (empty) graph.
+fn fresh_graph(runtime: &tokio::runtime::Runtime) -> (tempfile::TempDir, SqliteCiGraph) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = runtime
+        .block_on(SqliteEventStore::open(dir.path().join("cmdb.db")))
+        .unwrap();
+    let graph = store.ci_graph(CheckpointName::new("ci_graph.v1").unwrap());
+    (dir, graph)
+}
+
+/// Projects `events` into `graph` in batches of 512, as the projection runner would.
+fn index(runtime: &tokio::runtime::Runtime, graph: &SqliteCiGraph, events: &[RecordedEvent]) {
+    let indexer = CiGraphIndexer::new(Arc::new(graph.clone()));
+    runtime.block_on(async {
+        for batch in events.chunks(512) {
+            let last = batch.last().unwrap().position;
+            indexer.apply(batch, last).await.unwrap();
+        }
+    });
+}
+
+fn cmdb_graph_store(c: &mut Criterion) {
+    let n = if std::env::args().any(|a| a == "--test") {
+        2_000
+    } else {
+        10_000
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let events = recorded(n);
+    let mut group = c.benchmark_group("cmdb_graph_store");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function("sqlite/index_10k", |b| {
+        b.iter_batched(
+            || fresh_graph(&runtime),
+            |(dir, graph)| {
+                index(&runtime, &graph, &events);
+                (dir, graph)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.throughput(Throughput::Elements(1));
+
+    let (_dir, graph) = fresh_graph(&runtime);
+    index(&runtime, &graph, &events);
+    assert_eq!(runtime.block_on(graph.count()).unwrap(), n);
+    let memory = fold(&events);
+    let root = id(CLUSTER * (n / CLUSTER / 2));
+    let walk = rules().walk();
+    let expected: Vec<(CiId, u32)> = memory
+        .impact(&root)
+        .affected()
+        .iter()
+        .map(|a| (a.id.clone(), a.distance))
+        .collect();
+    assert_eq!(expected.len() as u64, CLUSTER - 1);
+    group.bench_function("sqlite/walk_1k", |b| {
+        b.iter(|| {
+            let found = runtime
+                .block_on(graph.walk(black_box(&root), &walk))
+                .unwrap();
+            assert_eq!(found, expected);
+            found
+        });
+    });
+    group.bench_function("memory/impact_1k", |b| {
+        b.iter(|| {
+            let impact = memory.impact(black_box(&root));
+            assert_eq!(impact.len(), expected.len());
+            impact
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cmdb_graph, cmdb_graph_store);
 criterion_main!(benches);

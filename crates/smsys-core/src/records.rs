@@ -25,6 +25,7 @@
 
 mod attribute;
 pub mod change;
+mod ci_index;
 pub mod configuration_item;
 mod detail;
 mod event;
@@ -42,6 +43,7 @@ pub mod verification;
 
 pub use attribute::{AttributeName, AttributeValue, Attributes};
 pub use change::{Change, ChangeEvent, ChangeKind};
+pub use ci_index::{CiGraphStore, CiRow, Direction, GraphWalk};
 pub use configuration_item::{CiEvent, ConfigurationItem};
 pub use detail::{Channel, Escalation, NoteKind, TransitionDetail};
 pub use event::{Logged, RecordEvent};

@@ -15,11 +15,16 @@
 //!   past position or instant, a [`GraphSnapshot`] with the same queries;
 //!   [`CmdbGraph::ci_as_of`] and [`CmdbGraph::history`]: one CI, cheaply.
 //!
+//! The same graph in a store's own tables, for many nodes sharing one database:
+//! [`CiGraphIndexer`] keeps a [`CiGraphStore`](smsys_core::records::CiGraphStore), and
+//! [`ImpactRules::walk`] asks it the question [`CmdbGraph::impact`] answers.
+//!
 //! See [`CmdbGraph`] for an example.
 
 mod graph;
 mod history;
 mod impact;
+mod indexer;
 mod snapshot;
 
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -33,6 +38,7 @@ use smsys_core::{
 };
 
 pub use impact::{AffectedCi, Impact, ImpactRules, Propagation};
+pub use indexer::CiGraphIndexer;
 pub use snapshot::{CiNode, GraphSnapshot};
 
 use history::Model;

@@ -73,7 +73,7 @@ pub use calendar::{
     Interval, WeeklyHours,
 };
 pub use clock::{Clock, RandomIds, SystemClock};
-pub use cmdb_graph::{CmdbGraph, ImpactRules};
+pub use cmdb_graph::{CiGraphIndexer, CmdbGraph, ImpactRules};
 pub use configuration::{CiCommand, CiManagement, CmdbPolicy};
 pub use incident::{IncidentCommand, IncidentManagement, IncidentPolicy};
 pub use known_error::{KnownErrorCommand, KnownErrorManagement, KnownErrorPolicy};

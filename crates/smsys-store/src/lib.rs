@@ -10,7 +10,9 @@
 //! and the record index ([`RecordIndexStore`](smsys_core::records::RecordIndexStore)) has a
 //! reference implementation in memory, [`MemoryRecordIndex`], and durable ones in the SQLite
 //! file (`SqliteEventStore::record_index`) and the PostgreSQL schema
-//! (`PgEventStore::record_index`) whose rows and checkpoint commit together.
+//! (`PgEventStore::record_index`) whose rows and checkpoint commit together. The
+//! configuration graph ([`CiGraphStore`](smsys_core::records::CiGraphStore)) lives beside it
+//! the same way: [`MemoryCiGraph`], `SqliteEventStore::ci_graph` and `PgEventStore::ci_graph`.
 //!
 //! Tenants never read each other's events: a log per tenant ([`tenancy`], which also says what
 //! each backend lets one tenant notice of the others), in memory ([`MemoryTenants`]), a file
@@ -24,6 +26,7 @@
 #![deny(missing_docs)]
 
 mod checkpoint;
+mod ci_graph;
 mod memory;
 pub mod paging;
 #[cfg(feature = "postgres")]
@@ -37,13 +40,15 @@ pub mod tenancy;
 pub mod testkit;
 
 pub use checkpoint::{CheckpointName, CheckpointNameError, MAX_CHECKPOINT_NAME_LEN};
-pub use memory::{MemoryEventStore, MemoryRecordIndex, MemorySnapshotStore};
+pub use memory::{MemoryCiGraph, MemoryEventStore, MemoryRecordIndex, MemorySnapshotStore};
 #[cfg(feature = "postgres")]
-pub use postgres::{PgEventStore, PgEventStoreBuilder, PgRecordIndex, PgTenants, PgTenantsBuilder};
+pub use postgres::{
+    PgCiGraph, PgEventStore, PgEventStoreBuilder, PgRecordIndex, PgTenants, PgTenantsBuilder,
+};
 pub use record_index::CursorError;
 #[cfg(feature = "sqlite")]
 pub use sqlite::{
-    Durability, MAX_TENANT_FILE_NAME_LEN, OpenError, SqliteEventStore, SqliteOptions,
-    SqliteRecordIndex, SqliteTenants, SqliteTenantsError,
+    Durability, MAX_TENANT_FILE_NAME_LEN, OpenError, SqliteCiGraph, SqliteEventStore,
+    SqliteOptions, SqliteRecordIndex, SqliteTenants, SqliteTenantsError,
 };
 pub use tenancy::MemoryTenants;

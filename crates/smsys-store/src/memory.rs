@@ -15,8 +15,10 @@ use tokio::sync::watch;
 use crate::checkpoint::{Binding, CheckpointName, check_binding, filter_text};
 use crate::paging::{PagedStore, log_pages, stream_pages, subscription};
 
+mod ci_graph;
 mod record_index;
 
+pub use ci_graph::MemoryCiGraph;
 pub use record_index::MemoryRecordIndex;
 
 #[derive(Default)]

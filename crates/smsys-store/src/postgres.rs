@@ -64,6 +64,7 @@ use crate::paging::{PagedStore, log_pages, stream_pages, subscription};
 mod append;
 mod batch;
 mod checkpoint;
+mod ci_graph;
 mod config;
 mod error;
 mod keys;
@@ -77,6 +78,7 @@ mod tenants;
 mod wakeup;
 
 pub use crate::checkpoint::{CheckpointName, MAX_CHECKPOINT_NAME_LEN};
+pub use ci_graph::PgCiGraph;
 pub use config::{MAX_SCHEMA_NAME_LEN, PgEventStoreBuilder, SchemaName};
 pub use error::{LogHeldBack, PgError};
 pub use keys::PgKeyStore;

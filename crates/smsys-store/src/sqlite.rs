@@ -54,6 +54,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::paging::{PAGE_SIZE, PagedStore, stream_pages, subscription};
 
+mod ci_graph;
 mod error;
 mod index;
 mod keys;
@@ -64,6 +65,7 @@ mod schema;
 mod tenants;
 mod writer;
 
+pub use ci_graph::SqliteCiGraph;
 use error::BACKEND;
 pub use index::SqliteRecordIndex;
 pub use keys::SqliteKeyStore;

@@ -31,3 +31,7 @@ mod memory {
 mod memory_read_side {
     smsys_store::read_side_suite!(smsys_store::testkit::MemoryReadSide);
 }
+
+mod memory_ci_graph {
+    smsys_store::ci_graph_suite!(smsys_store::testkit::ci_graph::MemoryCiGraphs);
+}

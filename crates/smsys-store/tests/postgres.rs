@@ -2,7 +2,8 @@
 //! once, terminated connections, batched appends (`postgres/batch.rs`), writers of the same
 //! streams at any isolation level (`postgres/contention.rs`), how failures are classed
 //! (`postgres/failures.rs`), opening schemas of earlier releases (`postgres/migration.rs`), the
-//! record index (`postgres/record_index.rs`) and random edits behind the store's back that
+//! record index (`postgres/record_index.rs`), the configuration graph suite
+//! (`postgres/ci_graph.rs`) and random edits behind the store's back that
 //! `verify` must name (`postgres/tamper.rs`).
 //!
 //! Connection settings come from `SMSYS_TEST_DATABASE_URL`, e.g.
@@ -36,6 +37,8 @@ use smsys_store::testkit::{Fixture, Harness, ReadSideHarness, event};
 
 #[path = "postgres/batch.rs"]
 mod batch;
+#[path = "postgres/ci_graph.rs"]
+mod ci_graph;
 #[path = "postgres/contention.rs"]
 mod contention;
 #[path = "postgres/failures.rs"]

@@ -1,6 +1,7 @@
 //! The SQLite store: the conformance and read-side suites on temp files, crash tests that
 //! SIGKILL a child process mid-append and mid-index-batch, corruption and foreign files,
-//! durability modes, snapshots, reopening, and the record index beside the log.
+//! durability modes, snapshots, reopening, the record index beside the log, and the
+//! configuration graph suite (`sqlite/ci_graph.rs`).
 
 #![allow(
     clippy::expect_used,
@@ -31,6 +32,8 @@ use smsys_store::{
 };
 use tempfile::TempDir;
 
+#[path = "sqlite/ci_graph.rs"]
+mod ci_graph;
 #[path = "sqlite/migration.rs"]
 mod migration;
 

@@ -169,7 +169,7 @@ impl Statements {
 /// `U+0001` becomes `U+0001 U+0001`. One to one, so equality is kept; every other text is
 /// unchanged. (Statuses come from lifecycle definitions; the other filtered names are ids
 /// that refuse control characters.)
-fn status_text(status: &str) -> Cow<'_, str> {
+pub(super) fn status_text(status: &str) -> Cow<'_, str> {
     if !status.contains(['\0', '\u{1}']) {
         return Cow::Borrowed(status);
     }

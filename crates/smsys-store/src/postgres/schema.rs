@@ -29,6 +29,11 @@
 //!   due instant over open records only (`open_group_due`, a partial index a query on open
 //!   phases can use).
 //! - `record_index_cis`: (index, stream, configuration item), for the `ci` filter.
+//! - `ci_rows` (migration 5): the rows of every configuration graph (`graph_name` tells
+//!   versions apart), one per (graph, CI): the full row as `json`, its type and status
+//!   (`NULL` until registered; status with NUL escaped as in `record_index`).
+//! - `ci_edges` (migration 5): (graph, source, relationship, target), one per relationship of
+//!   a row, indexed from both ends for walks.
 //! - `schema_migrations`: which of the migrations below ran.
 
 use smsys_core::{Metadata, TenantId};
@@ -194,6 +199,32 @@ ALTER TABLE {schema}.events
             r#"
 ALTER TABLE {schema}.events ADD COLUMN append_len integer CHECK (append_len >= 0);
 ALTER TABLE {schema}.checkpoints ADD COLUMN "filter" text;
+"#,
+        )],
+    },
+    Migration {
+        version: 5,
+        description: "configuration graph",
+        steps: &[Step::Sql(
+            r#"
+CREATE TABLE {schema}.ci_rows (
+    graph_name text COLLATE "C" NOT NULL,
+    ci_id      text COLLATE "C" NOT NULL,
+    ci_type    text COLLATE "C",
+    status     text COLLATE "C",
+    row_json   json NOT NULL,
+    CONSTRAINT ci_rows_pkey PRIMARY KEY (graph_name, ci_id)
+);
+CREATE INDEX ci_rows_type ON {schema}.ci_rows (graph_name, ci_type, ci_id);
+
+CREATE TABLE {schema}.ci_edges (
+    graph_name   text COLLATE "C" NOT NULL,
+    source_id    text COLLATE "C" NOT NULL,
+    relationship text COLLATE "C" NOT NULL,
+    target_id    text COLLATE "C" NOT NULL,
+    CONSTRAINT ci_edges_pkey PRIMARY KEY (graph_name, source_id, relationship, target_id)
+);
+CREATE INDEX ci_edges_to ON {schema}.ci_edges (graph_name, target_id, relationship, source_id);
 "#,
         )],
     },

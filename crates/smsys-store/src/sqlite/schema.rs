@@ -100,6 +100,28 @@ const MIGRATIONS: &[&str] = &[
     // kept with each checkpoint (text; NULL when none was kept).
     r#"ALTER TABLE events ADD COLUMN append_len INTEGER CHECK (append_len >= 0);
     ALTER TABLE checkpoints ADD COLUMN "filter" TEXT;"#,
+    // 4: the configuration graph. One row per (graph name, CI): the whole row as JSON and the
+    // columns queries select on (type and status NULL until the CI is registered); one edge
+    // per (graph name, source, relationship, target), indexed from both ends for walks. A
+    // graph's checkpoint is the checkpoint row under its name, written with its rows.
+    "CREATE TABLE ci_rows (
+        graph_name TEXT NOT NULL,
+        ci         TEXT NOT NULL,
+        ci_type    TEXT,
+        name       TEXT NOT NULL,
+        status     TEXT,
+        row        TEXT NOT NULL,
+        UNIQUE (graph_name, ci)
+    ) STRICT;
+    CREATE INDEX ci_rows_type ON ci_rows (graph_name, ci_type, ci);
+    CREATE TABLE ci_edges (
+        graph_name   TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        relationship TEXT NOT NULL,
+        target       TEXT NOT NULL,
+        PRIMARY KEY (graph_name, source, relationship, target)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX ci_edges_to ON ci_edges (graph_name, target, relationship, source);",
 ];
 
 /// The tables each migration creates (entry `i` for migration `i + 1`): a file whose header
@@ -108,6 +130,7 @@ const TABLES: &[&[&str]] = &[
     &["streams", "events", "snapshots"],
     &["checkpoints", "record_index", "record_index_ci"],
     &[],
+    &["ci_rows", "ci_edges"],
 ];
 
 /// Refuses a file whose header claims `schema_version` but that lacks a table of it (a

@@ -8,10 +8,10 @@
 //! against the file and the batch, and each accepted append is written under its own savepoint
 //! so a failing write does not undo its neighbours. A batched append ([`Command::AppendBatch`],
 //! one caller's many parts) is handled part by part exactly the same way, in the same
-//! transaction. Every other write (a snapshot, a checkpoint, a batch of record index rows with
-//! the index's checkpoint, clearing an index) is a [`Write`] under its own savepoint too. One
-//! `COMMIT` (one fsync under `synchronous=FULL`) then makes the whole batch durable,
-//! subscriptions are woken, and every caller gets its own answer.
+//! transaction. Every other write (a snapshot, a checkpoint, a batch of record index or
+//! configuration graph rows with its checkpoint, clearing either) is a [`Write`] under its own
+//! savepoint too. One `COMMIT` (one fsync under `synchronous=FULL`) then makes the whole
+//! batch durable, subscriptions are woken, and every caller gets its own answer.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use smsys_core::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::ci_graph::{self, CiGraphRow};
 use super::error;
 use super::index::{self, IndexRow};
 use super::rows::{self, StoredPosition, StreamHead};
@@ -77,6 +78,10 @@ impl Command {
                 write: Write::IndexRows { rows, .. },
                 ..
             } => rows.len(),
+            Command::Write {
+                write: Write::CiRows { rows, .. },
+                ..
+            } => rows.iter().map(CiGraphRow::weight).sum(),
             Command::Write { .. } | Command::Close { .. } => 1,
         }
     }
@@ -119,6 +124,15 @@ pub(crate) enum Write {
     },
     /// Remove an index's rows and checkpoint.
     ClearIndex { index: CheckpointName },
+    /// Replace rows (and their edges) of a configuration graph and save its checkpoint, all
+    /// or nothing.
+    CiRows {
+        graph: CheckpointName,
+        rows: Vec<CiGraphRow>,
+        checkpoint: StoredPosition,
+    },
+    /// Remove a configuration graph's rows, edges and checkpoint.
+    ClearCiGraph { graph: CheckpointName },
     /// Bind a checkpoint to a filter unless it is bound already (kept at the start when
     /// there is none yet).
     BindCheckpoint {
@@ -134,6 +148,8 @@ impl Write {
             Write::Checkpoint { .. } => "save checkpoint",
             Write::IndexRows { .. } => "apply record index rows",
             Write::ClearIndex { .. } => "clear record index",
+            Write::CiRows { .. } => "apply ci graph rows",
+            Write::ClearCiGraph { .. } => "clear ci graph",
             Write::BindCheckpoint { .. } => "bind checkpoint",
         }
     }
@@ -148,6 +164,12 @@ impl Write {
                 checkpoint,
             } => index::write_rows(conn, index, rows, *checkpoint),
             Write::ClearIndex { index } => index::clear(conn, index),
+            Write::CiRows {
+                graph,
+                rows,
+                checkpoint,
+            } => ci_graph::write_rows(conn, graph, rows, *checkpoint),
+            Write::ClearCiGraph { graph } => ci_graph::clear(conn, graph),
             Write::BindCheckpoint { name, filter } => rows::bind_checkpoint(conn, name, filter),
         }
     }

@@ -34,12 +34,15 @@ fn a_version_2_file_gains_append_boundaries_and_keeps_its_events() {
             .unwrap();
         let written = all(&store).await;
         store.close().await;
-        // The file as schema version 2 left it: no append boundaries, no checkpoint filters.
+        // The file as schema version 2 left it: no append boundaries, no checkpoint filters,
+        // no configuration graph.
         {
             let conn = rusqlite::Connection::open(&path).unwrap();
             conn.execute_batch(
                 "ALTER TABLE events DROP COLUMN append_len;
                  ALTER TABLE checkpoints DROP COLUMN \"filter\";
+                 DROP TABLE ci_rows;
+                 DROP TABLE ci_edges;
                  PRAGMA user_version = 2;",
             )
             .unwrap();
@@ -52,7 +55,10 @@ fn a_version_2_file_gains_append_boundaries_and_keeps_its_events() {
             let version: u32 = conn
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .unwrap();
-            assert_eq!(version, 3, "migrated");
+            assert_eq!(
+                version, 4,
+                "migrated to the latest (4: the configuration graph)"
+            );
             assert!(has_column(&conn, "events", "append_len"));
             assert!(has_column(&conn, "checkpoints", "filter"));
             let unknown: i64 = conn
