@@ -23,131 +23,33 @@
     reason = "benches report failures by panicking"
 )]
 
+#[path = "support/estate.rs"]
+mod estate;
+use estate::*;
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use smsys_core::records::change::{ChangeControlEvent, ChangeLogged, ChangePlan, ChangeWindow};
-use smsys_core::records::configuration_item::CiRegistered;
 use smsys_core::records::{
-    Change, ChangeEvent, ChangeKind, Channel, CiEvent, CiId, CiType, ConfigurationItem,
-    DefinitionRef, Logged, PersonId, RecordKind, Reference, Relationship, TypedEvent,
+    Change, ChangeEvent, ChangeKind, Channel, CiId, DefinitionRef, Logged, PersonId, RecordKind,
+    Reference, TypedEvent,
 };
-use smsys_core::{
-    Actor, DomainEvent, EventData, EventId, Metadata, Position, Projection, RecordedEvent,
-    StreamId, Version,
-};
+use smsys_core::{Projection, RecordedEvent};
 use smsys_processes::CmdbGraph;
 use smsys_processes::change::{
     ChangeCalendars, ChangeSchedule, ConflictDetector, ConflictKind, ScheduleRequest,
 };
 use smsys_store::testkit::records::mix;
 
-const CIS: u64 = 100_000;
 const CHANGES: u64 = 10_000;
-const CLUSTER: u64 = 1_000;
 const PEOPLE: u64 = 200;
-const BACKS_UP: Relationship = Relationship::from_static("backs_up");
-
-fn start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 9, 1, 0, 0, 0).unwrap()
-}
-
-fn id(i: u64) -> CiId {
-    format!("ci-{i:06}").parse().unwrap()
-}
-
-/// As in `benches/cmdb_graph.rs`.
-fn relationships(i: u64, n: u64) -> Vec<(Relationship, u64)> {
-    let local = i % CLUSTER;
-    let base = i - local;
-    if local == 0 {
-        return (1..=3).map(|k| (BACKS_UP, (i + k) % n)).collect();
-    }
-    let first = if mix(i, 1).is_multiple_of(2) {
-        Relationship::DEPENDS_ON
-    } else {
-        Relationship::RUNS_ON
-    };
-    let second = if mix(i, 2).is_multiple_of(10) {
-        Relationship::CONNECTS_TO
-    } else {
-        Relationship::PART_OF
-    };
-    vec![
-        (first, base + mix(i, 3) % local),
-        (second, base + mix(i, 4) % local),
-        (BACKS_UP, mix(i, 5) % n),
-    ]
-}
-
-fn ci_events(i: u64, n: u64) -> Vec<CiEvent> {
-    let ci_type = match i % CLUSTER {
-        0 => "server",
-        l if l % 100 == 99 => "service",
-        _ => "application",
-    };
-    let mut events = vec![CiEvent::Registered(CiRegistered {
-        id: id(i),
-        ci_type: CiType::new(ci_type).unwrap(),
-        name: format!("CI {i}"),
-        description: String::new(),
-        status: "live".into(),
-        attributes: BTreeMap::new(),
-        change: None,
-    })];
-    for (relationship, target) in relationships(i, n) {
-        events.push(CiEvent::RelationshipAdded {
-            relationship,
-            target: id(target),
-            change: None,
-        });
-    }
-    events
-}
-
-struct Log {
-    out: Vec<RecordedEvent>,
-    position: u64,
-}
-
-impl Log {
-    fn push<E: DomainEvent>(&mut self, stream: &StreamId, version: u64, event: &E) {
-        self.position += 1;
-        let at = start() + TimeDelta::seconds(self.position as i64);
-        let eid = EventId::from_uuid(uuid::Uuid::from_u128(u128::from(self.position))).unwrap();
-        let data = EventData::new(
-            event.event_type(),
-            event.schema_version(),
-            event.to_payload().unwrap(),
-            Metadata::new(eid, Actor::new("agent:bench").unwrap(), at),
-        )
-        .unwrap();
-        self.out.push(RecordedEvent::record(
-            stream.clone(),
-            Version::new(version),
-            Position::from_sequence(self.position),
-            data,
-            at,
-            None,
-        ));
-    }
-}
 
 fn graph_events(n: u64) -> Vec<RecordedEvent> {
-    let mut log = Log {
-        out: Vec::new(),
-        position: 0,
-    };
-    for i in 0..n {
-        let stream = ConfigurationItem::stream(&id(i)).unwrap();
-        for (v, event) in (1u64..).zip(ci_events(i, n)) {
-            log.push(&stream, v, &event);
-        }
-    }
-    log.out
+    recorded(n)
 }
 
 /// Change `c`: its CIs, implementer and window (hours from the start).
@@ -175,10 +77,7 @@ fn person(p: u64) -> PersonId {
 }
 
 fn change_events(changes: u64, n: u64) -> Vec<RecordedEvent> {
-    let mut log = Log {
-        out: Vec::new(),
-        position: 1_000_000,
-    };
+    let mut log = Log::new("agent:bench").after(1_000_000);
     for c in 0..changes {
         let (cis, implementer, span) = change_of(c, n);
         let reference: Reference = format!("CHG-{c}").parse().unwrap();

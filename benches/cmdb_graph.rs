@@ -34,151 +34,27 @@
     reason = "benches report failures by panicking"
 )]
 
+#[path = "support/estate.rs"]
+mod estate;
+use estate::*;
+
 use std::alloc::System;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hint::black_box;
 use std::sync::Arc;
 
 use cap::Cap;
-use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::Value;
 use smsys_core::records::CiGraphStore;
-use smsys_core::records::configuration_item::CiRegistered;
-use smsys_core::records::{
-    AttributeName, AttributeValue, CiEvent, CiId, CiType, ConfigurationItem, Relationship,
-};
-use smsys_core::{
-    Actor, DomainEvent, EventData, EventId, Metadata, Position, Projection, RecordedEvent, Version,
-};
+use smsys_core::records::{CiId, Relationship};
+use smsys_core::{Projection, RecordedEvent};
 use smsys_processes::{CiGraphIndexer, CmdbGraph};
 use smsys_store::testkit::records::mix;
 use smsys_store::{CheckpointName, SqliteCiGraph, SqliteEventStore};
 
 #[global_allocator]
 static ALLOCATOR: Cap<System> = Cap::new(System, usize::MAX);
-
-const CIS: u64 = 100_000;
-const CLUSTER: u64 = 1_000;
-const BACKS_UP: Relationship = Relationship::from_static("backs_up");
-
-fn start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
-}
-
-fn id(i: u64) -> CiId {
-    format!("ci-{i:06}").parse().unwrap()
-}
-
-/// The relationships CI `i` records, of `n` CIs.
-fn relationships(i: u64, n: u64) -> Vec<(Relationship, u64)> {
-    let local = i % CLUSTER;
-    let base = i - local;
-    if local == 0 {
-        return (1..=3).map(|k| (BACKS_UP, (i + k) % n)).collect();
-    }
-    let first = if mix(i, 1).is_multiple_of(2) {
-        Relationship::DEPENDS_ON
-    } else {
-        Relationship::RUNS_ON
-    };
-    let second = if mix(i, 2).is_multiple_of(10) {
-        Relationship::CONNECTS_TO
-    } else {
-        Relationship::PART_OF
-    };
-    vec![
-        (first, base + mix(i, 3) % local),
-        (second, base + mix(i, 4) % local),
-        (BACKS_UP, mix(i, 5) % n),
-    ]
-}
-
-/// The events of CI `i`.
-fn ci_events(i: u64, n: u64) -> Vec<CiEvent> {
-    let ci_type = match i % CLUSTER {
-        0 => "server",
-        l if l % 100 == 99 => "service",
-        _ => "application",
-    };
-    let attribute = |name: &str, value: String| {
-        (
-            AttributeName::new(name).unwrap(),
-            AttributeValue::from(value.as_str()),
-        )
-    };
-    let mut events = vec![CiEvent::Registered(CiRegistered {
-        id: id(i),
-        ci_type: CiType::new(ci_type).unwrap(),
-        name: format!("CI {i}"),
-        description: "a generated configuration item".into(),
-        status: "live".into(),
-        attributes: [
-            attribute("location", format!("dc-{}", mix(i, 6) % 4)),
-            attribute("owner", format!("team-{}", mix(i, 7) % 50)),
-        ]
-        .into_iter()
-        .collect(),
-        change: None,
-    })];
-    for (relationship, target) in relationships(i, n) {
-        events.push(CiEvent::RelationshipAdded {
-            relationship,
-            target: id(target),
-            change: None,
-        });
-    }
-    if mix(i, 8).is_multiple_of(10) {
-        events.push(CiEvent::AttributesUpdated {
-            set: [attribute("owner", "team-x".into())].into_iter().collect(),
-            removed: Vec::new(),
-            change: "CHG-1".parse().ok(),
-        });
-    }
-    if mix(i, 9).is_multiple_of(50) {
-        events.push(CiEvent::StatusChanged {
-            from: "live".into(),
-            to: "maintenance".into(),
-            reason: String::new(),
-            change: None,
-        });
-    }
-    events
-}
-
-/// The recorded events of `n` CIs, CI by CI.
-fn recorded(n: u64) -> Vec<RecordedEvent> {
-    let actor = Actor::new("cmdb:discovery").unwrap();
-    let mut out = Vec::new();
-    let mut position = 0;
-    for i in 0..n {
-        let stream = ConfigurationItem::stream(&id(i)).unwrap();
-        let mut previous = None;
-        for (v, event) in (1u64..).zip(ci_events(i, n)) {
-            position += 1;
-            let at = start() + TimeDelta::seconds(position as i64);
-            let eid = EventId::from_uuid(uuid::Uuid::from_u128(u128::from(position))).unwrap();
-            let data = EventData::new(
-                event.event_type(),
-                event.schema_version(),
-                event.to_payload().unwrap(),
-                Metadata::new(eid, actor.clone(), at),
-            )
-            .unwrap();
-            let e = RecordedEvent::record(
-                stream.clone(),
-                Version::new(v),
-                Position::from_sequence(position),
-                data,
-                at,
-                previous,
-            );
-            previous = Some(e.hash);
-            out.push(e);
-        }
-    }
-    out
-}
 
 /// The impact rules of the bench: `connects_to` carries impact both ways here, as in the raw
 /// adjacency below.
