@@ -26,8 +26,10 @@
 //!   approvers authorises the change; a rejection needs a reason and ends it.
 //! - **Schedule** ([`ChangeCommand::Schedule`]): a window checked by the
 //!   [`ConflictDetector`]; the conflicts the [`ConflictPolicy`] names block, the others are
-//!   recorded as warnings. Rescheduling checks again and keeps the approvals: they approve the
-//!   plan, not the date.
+//!   recorded as warnings. A normal change takes its window before its assessment (the lead
+//!   time is part of its risk) and is rescheduled after authorisation only by reverting it
+//!   (its approvals no longer count); a standard or emergency change is rescheduled in place,
+//!   checked again.
 //! - **Implementation and review**: the outcome; a failure executes the remediation plan and
 //!   is investigated; the post-implementation review closes it.
 

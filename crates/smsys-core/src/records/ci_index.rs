@@ -197,7 +197,10 @@ impl GraphWalk {
 
 /// Where the configuration graph lives. Stores implement it next to the log, so a batch of
 /// rows, their edges and the checkpoint are written in one transaction, and many nodes share
-/// one graph without each folding the log.
+/// one graph without each folding the log. One indexer writes a graph of a given name (as one
+/// writes a record index): the stores do not compare a row's version with the stored one, so
+/// two indexers of one name racing could put an older row back until the next replay; the
+/// others only read.
 ///
 /// Semantics every store keeps (the memory store is the reference):
 /// - a row is keyed by its CI id; its edges are its [`CiRow::relationships`], replaced with it;

@@ -338,10 +338,9 @@ fn decide_own(
     // through assessment: revert it); an emergency change may be replanned while it awaits
     // its expedited authority, which resets the approvals given.
     let (planning, scheduling): (&[&str], &[&str]) = match kind {
-        ChangeKind::Normal => (
-            &[stage::NEW, stage::ASSESS],
-            &[stage::NEW, stage::ASSESS, stage::SCHEDULED],
-        ),
+        // Its window is part of its assessment, on which it was authorised: rescheduled
+        // after authorisation only through a revert.
+        ChangeKind::Normal => (&[stage::NEW, stage::ASSESS], &[stage::NEW, stage::ASSESS]),
         ChangeKind::Emergency => (
             &[stage::NEW, stage::AUTHORISE],
             &[stage::NEW, stage::AUTHORISE, stage::SCHEDULED],

@@ -138,7 +138,15 @@ impl Projection for CiGraphIndexer {
             loaded.into_iter().map(|row| (row, false)).collect();
         for (event, slot, typed) in decoded {
             let (Some((row, changed)), Some(id)) = (rows.get_mut(slot), ids.get(slot)) else {
-                continue;
+                return Err(ProjectionError::event(
+                    self.graph.name(),
+                    event,
+                    format!(
+                        "the graph store answered {} rows for {} ids",
+                        rows.len(),
+                        ids.len()
+                    ),
+                ));
             };
             let row = match row {
                 Some(row) => row,
