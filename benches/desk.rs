@@ -1,7 +1,7 @@
 //! Commands per second through the command handler: a whole incident lifecycle (7 commands),
 //! a whole problem lifecycle (9 commands: log, assess, analyse, root cause, workaround, fix,
 //! resolve, effectiveness review, close) and a whole normal change lifecycle (10 commands:
-//! log with a plan, start, assess, schedule, request authorisation, approve, implement,
+//! log with a plan, start, schedule, assess, request authorisation, approve, implement,
 //! record the implementation, review, close) per record, on one task and on 8 concurrent
 //! tasks with distinct records, on SQLite and in memory.
 //!
@@ -167,6 +167,7 @@ fn change_lifecycle(n: u64, now: DateTime<Utc>) -> Vec<(ChangeCommand, TimeDelta
             now,
         ),
         (RecordCommand::Start.into(), now),
+        (ChangeCommand::Schedule(window), now),
         (
             ChangeCommand::Assess(AssessChange {
                 probability: Level::Low,
@@ -177,7 +178,6 @@ fn change_lifecycle(n: u64, now: DateTime<Utc>) -> Vec<(ChangeCommand, TimeDelta
             }),
             now,
         ),
-        (ChangeCommand::Schedule(window), now),
         (ChangeCommand::RequestAuthorisation, now),
         (ChangeCommand::Approve { group: None }, now),
         (ChangeCommand::StartImplementation, now),
