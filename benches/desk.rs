@@ -136,7 +136,8 @@ fn problem_lifecycle(n: u64, resolved: DateTime<Utc>) -> Vec<(ProblemCommand, Ti
     ]
 }
 
-/// A normal change from request to closure; the bench's actor approves.
+/// A normal change from request to closure: requested by rita, run by the bench's actor,
+/// approved by carl, implemented by ivan.
 fn change_lifecycle(n: u64, now: DateTime<Utc>) -> Vec<(ChangeCommand, TimeDelta)> {
     let log = LogRecord::new(
         format!("CHG-{n}").parse().expect("valid"),
@@ -209,6 +210,9 @@ struct Bench<A: Aggregate> {
     ids: SequentialIds,
     next: AtomicU64,
     meta: CommandMeta,
+    /// Who runs a command, where it is not the bench's actor (a change's approver and
+    /// implementer are neither its requester nor each other).
+    actor_of: fn(&A::Command) -> Option<&'static str>,
     now: DateTime<Utc>,
 }
 
@@ -228,8 +232,23 @@ impl<A: Aggregate> Bench<A> {
             ids: SequentialIds::new(ids_at),
             next: AtomicU64::new(0),
             meta: CommandMeta::new(Actor::new("bench").expect("valid")),
+            actor_of: |_| None,
             now: DateTime::UNIX_EPOCH + TimeDelta::days(20_000),
         })
+    }
+
+    /// Runs the commands `actor_of` names as those actors.
+    fn acting(self: Arc<Self>, actor_of: fn(&A::Command) -> Option<&'static str>) -> Arc<Self> {
+        let mut bench = Arc::try_unwrap(self).unwrap_or_else(|_| unreachable!("not shared yet"));
+        bench.actor_of = actor_of;
+        Arc::new(bench)
+    }
+
+    fn meta_for(&self, command: &A::Command) -> CommandMeta {
+        match (self.actor_of)(command) {
+            Some(actor) => CommandMeta::new(Actor::new(actor).expect("valid")),
+            None => self.meta.clone(),
+        }
     }
 
     async fn one_record(&self) {
@@ -242,7 +261,7 @@ impl<A: Aggregate> Bench<A> {
             let ctx = Context::new(self.now + after, &self.ids);
             let done = self
                 .handler
-                .execute(&stream, &command, &self.meta, &ctx)
+                .execute(&stream, &command, &self.meta_for(&command), &ctx)
                 .await
                 .expect("accepted");
             assert!(done.append.is_some(), "every command records events");
@@ -315,12 +334,25 @@ fn commands(c: &mut Criterion) {
         let approvals = ApprovalPolicy::reference()
             .with_members(
                 &"change-managers".parse().expect("valid"),
-                ["bench".parse().expect("valid")],
+                ["carl".parse().expect("valid")],
             )
             .expect("the group exists");
         let changes = CommandHandler::new(store, ChangePolicy::default().with_approvals(approvals));
         let changes =
-            Bench::<ChangeManagement>::new(changes, change_lifecycle, "CHG", 1_790_000_000_002);
+            Bench::<ChangeManagement>::new(changes, change_lifecycle, "CHG", 1_790_000_000_002)
+                .acting(|command| {
+                    if matches!(command, ChangeCommand::Approve { .. }) {
+                        Some("carl")
+                    } else if matches!(
+                        command,
+                        ChangeCommand::StartImplementation
+                            | ChangeCommand::RecordImplementation { .. }
+                    ) {
+                        Some("ivan")
+                    } else {
+                        None
+                    }
+                });
         lifecycles(&mut group, &rt, "change", &changes);
         group.finish();
     }
