@@ -473,13 +473,14 @@ fn garbage_foreign_and_newer_files_are_refused_untouched() {
             .unwrap();
         let before = std::fs::read(&newer).unwrap();
         let r = SqliteEventStore::open(&newer).await;
+        // Whatever this release supports, it is older than 99 and named in the refusal.
         assert!(
             matches!(
                 r,
                 Err(OpenError::SchemaTooNew {
                     found: 99,
-                    supported: 3
-                })
+                    supported
+                }) if (1..99).contains(&supported)
             ),
             "{r:?}"
         );
