@@ -61,6 +61,7 @@ pub mod known_error;
 pub mod lifecycle;
 mod priority;
 pub mod problem;
+mod reacting;
 pub mod record;
 pub mod request;
 pub mod sla;
@@ -91,4 +92,29 @@ pub(crate) fn stream_filter<S: smsys_core::EventSourced>() -> smsys_core::LogFil
         Ok(category) => smsys_core::LogFilter::all().category(category),
         Err(e) => unreachable!("the category of a shipped stream type is valid: {e}"),
     }
+}
+
+/// The events of `S`'s streams among `events`, decoded through `upcasters`, all before any is
+/// folded: a read model that fails on one event of a batch is left as it was. `reader` names
+/// the read model in the error.
+pub(crate) fn decode_batch<'e, S: smsys_core::EventSourced>(
+    reader: &str,
+    upcasters: &smsys_core::Upcasters,
+    events: &'e [smsys_core::RecordedEvent],
+) -> Result<Vec<(&'e smsys_core::RecordedEvent, S::Event)>, smsys_core::ProjectionError> {
+    let mut decoded = Vec::with_capacity(events.len());
+    for event in events {
+        if event.stream.category_str() != S::CATEGORY {
+            continue;
+        }
+        let typed = upcasters
+            .decode::<S::Event>(
+                event.data.event_type(),
+                event.data.schema_version(),
+                event.data.payload().clone(),
+            )
+            .map_err(|e| smsys_core::ProjectionError::event(reader, event, e))?;
+        decoded.push((event, typed));
+    }
+    Ok(decoded)
 }

@@ -25,7 +25,7 @@ use smsys_core::{
 
 use crate::configuration::{CiCommand, CiManagement};
 use crate::known_error::{KnownErrorCommand, KnownErrorManagement};
-use crate::problem::reactors::{AsOf, Ran, failed, linked, run, skipped, state_as_of};
+use crate::reacting::{AsOf, Ran, failed, linked, run, skipped, state_as_of};
 
 const IMPLEMENTED: &str = "implemented";
 

@@ -428,22 +428,7 @@ impl Projection for ChangeSchedule {
         events: &[RecordedEvent],
         checkpoint: Position,
     ) -> Result<(), ProjectionError> {
-        // Decoded first, so a batch that fails leaves the schedule as it was.
-        let mut decoded = Vec::with_capacity(events.len());
-        for event in events {
-            if event.stream.category_str() != Change::CATEGORY {
-                continue;
-            }
-            let typed = self
-                .upcasters
-                .decode::<<Change as EventSourced>::Event>(
-                    event.data.event_type(),
-                    event.data.schema_version(),
-                    event.data.payload().clone(),
-                )
-                .map_err(|e| ProjectionError::event(&self.name, event, e))?;
-            decoded.push((event, typed));
-        }
+        let decoded = crate::decode_batch::<Change>(&self.name, &self.upcasters, events)?;
         let mut book = self.book.write().unwrap_or_else(PoisonError::into_inner);
         for (event, typed) in decoded {
             book.fold(event, &typed);

@@ -147,22 +147,7 @@ impl Projection for ProblemBoard {
         events: &[RecordedEvent],
         checkpoint: Position,
     ) -> Result<(), ProjectionError> {
-        // Decoded first, so a batch that fails leaves the board as it was.
-        let mut decoded = Vec::with_capacity(events.len());
-        for event in events {
-            if event.stream.category_str() != Problem::CATEGORY {
-                continue;
-            }
-            let typed = self
-                .upcasters
-                .decode::<<Problem as EventSourced>::Event>(
-                    event.data.event_type(),
-                    event.data.schema_version(),
-                    event.data.payload().clone(),
-                )
-                .map_err(|e| ProjectionError::event(&self.name, event, e))?;
-            decoded.push((event, typed));
-        }
+        let decoded = crate::decode_batch::<Problem>(&self.name, &self.upcasters, events)?;
         let mut board = self.board.write().unwrap_or_else(PoisonError::into_inner);
         for (event, typed) in decoded {
             let entry = board
