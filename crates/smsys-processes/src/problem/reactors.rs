@@ -11,7 +11,7 @@
 //!
 //! Run each with [`Reacting`](smsys_core::Reacting) and a durable checkpoint store. Delivery
 //! is at least once; every command a reactor runs takes its ids from the triggering event
-//! ([`DerivedIds`]) and its instant from the trigger's, so a replay, a restart or a second
+//! ([`DerivedIds`](smsys_core::DerivedIds)) and its instant from the trigger's, so a replay, a restart or a second
 //! node appends nothing new. A command the target record refuses (it is closed, not logged,
 //! already linked) is logged through `tracing` and skipped: a policy never stalls on one
 //! record. A failure to load or to store stops the reactor before the event, to be retried.
