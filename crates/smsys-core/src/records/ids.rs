@@ -187,6 +187,8 @@ impl LinkKind {
     pub const INCIDENT: LinkKind = LinkKind::from_static("incident");
     /// A known error record.
     pub const KNOWN_ERROR: LinkKind = LinkKind::from_static("known_error");
+    /// A release record.
+    pub const RELEASE: LinkKind = LinkKind::from_static("release");
 }
 
 static_name!(

@@ -218,11 +218,39 @@ fn shipped() -> Result<PersonalData, PersonalDataError> {
         &[("/findings", text())],
     )?;
     let change = add(change, "change", "reviewed", &[("/findings", text())])?;
+    let release = shared_personal_data("release")?;
+    let release = add(
+        release,
+        "release",
+        "approval_rejected",
+        &[("/reason", text())],
+    )?;
+    let release = add(
+        release,
+        "release",
+        "criterion_verified",
+        &[("/evidence", text())],
+    )?;
+    let release = add(release, "release", "deployed", &[("/notes", text())])?;
+    let release = add(release, "release", "rolled_back", &[("/notes", text())])?;
+    let release = add(
+        release,
+        "release",
+        "early_life_waived",
+        &[("/reason", text())],
+    )?;
+    let release = add(
+        release,
+        "release",
+        "early_life_reviewed",
+        &[("/findings", text())],
+    )?;
     incident
         .merge(request)?
         .merge(problem)?
         .merge(known_error)?
-        .merge(change)
+        .merge(change)?
+        .merge(release)
 }
 
 #[cfg(test)]
