@@ -63,6 +63,7 @@ mod priority;
 pub mod problem;
 mod reacting;
 pub mod record;
+pub mod release;
 pub mod request;
 pub mod sla;
 pub mod trend;
@@ -82,6 +83,7 @@ pub use lifecycle::{Lifecycle, LifecycleBuilder, LifecycleError, LifecycleRegist
 pub use priority::PriorityMatrix;
 pub use problem::{ProblemCommand, ProblemManagement, ProblemPolicy};
 pub use record::{LogRecord, RecordCommand, RecordPolicy, RecordRules, Refusal, RefusalReason};
+pub use release::{ReleaseCommand, ReleaseManagement, ReleasePolicy};
 pub use request::{RequestCommand, RequestManagement, RequestPolicy};
 pub use trend::{IncidentTrends, TrendCandidate, TrendPolicy};
 

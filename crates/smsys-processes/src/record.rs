@@ -11,8 +11,8 @@ mod refusal;
 use smsys_core::records::{RecordEvent, RecordKind};
 
 pub use command::{LogRecord, RecordCommand};
-pub(crate) use decide::required;
 pub use decide::{Decision, decide_shared, log_record, refuse, transition};
+pub(crate) use decide::{current_stage, migration_keeps_stage, required};
 pub use policy::RecordPolicy;
 pub use refusal::{Refusal, RefusalReason};
 

@@ -421,11 +421,20 @@ mod tests {
 
     #[test]
     fn a_baseline_hash_covers_every_field_and_ignores_input_order() {
-        let a = Baseline::new(Position::from_sequence(7), vec![ci("b", "live"), ci("a", "live")]);
-        let b = Baseline::new(Position::from_sequence(7), vec![ci("a", "live"), ci("b", "live")]);
+        let a = Baseline::new(
+            Position::from_sequence(7),
+            vec![ci("b", "live"), ci("a", "live")],
+        );
+        let b = Baseline::new(
+            Position::from_sequence(7),
+            vec![ci("a", "live"), ci("b", "live")],
+        );
         assert_eq!(a, b);
         assert!(a.is_intact());
-        let moved = Baseline::new(Position::from_sequence(8), vec![ci("a", "live"), ci("b", "live")]);
+        let moved = Baseline::new(
+            Position::from_sequence(8),
+            vec![ci("a", "live"), ci("b", "live")],
+        );
         assert_ne!(a.hash, moved.hash);
         let mut altered = a.clone();
         altered.cis[0].status = "maintenance".into();

@@ -28,9 +28,7 @@ fn rule(rule: ChangeRule) -> Reason {
 
 /// The stage of the change's current status under its lifecycle.
 fn current_stage<'p>(state: &Change, policy: &'p ChangePolicy) -> Option<&'p str> {
-    let record = state.record();
-    let lifecycle = policy.record.lifecycles.get(record.lifecycle()?)?;
-    lifecycle.stage(record.status()?)
+    crate::record::current_stage(state.record(), &policy.record)
 }
 
 /// Refuses `command` unless the change is in one of `stages`.
@@ -502,34 +500,12 @@ fn check_migration(
     command: &RecordCommand,
     policy: &ChangePolicy,
 ) -> Result<(), Reason> {
-    let RecordCommand::MigrateLifecycle { to, mapping } = command else {
-        return Ok(());
-    };
-    let record = state.record();
-    let (Some(current), Some(status)) = (record.lifecycle(), record.status()) else {
-        return Err(RefusalReason::NotLogged);
-    };
-    let refuse = |why: String| {
-        rule(ChangeRule::Migration {
-            lifecycle: current.name.clone(),
-            why,
-        })
-    };
-    if to.name != current.name {
-        return Err(refuse(format!("{} is another lifecycle", to.name)));
-    }
-    let stage_now = current_stage(state, policy);
-    let target = policy.record.lifecycles.get(to);
-    let mapped = mapping.get(status).map(String::as_str).unwrap_or(status);
-    let stage_then = target.and_then(|l| l.stage(mapped));
-    if stage_then.is_some() && stage_then != stage_now {
-        return Err(refuse(format!(
-            "{status} (stage {}) would become {mapped} (stage {})",
-            stage_now.unwrap_or("none"),
-            stage_then.unwrap_or("none")
-        )));
-    }
-    Ok(())
+    crate::record::migration_keeps_stage(state.record(), command, &policy.record).map_err(
+        |refused| match refused {
+            Ok((lifecycle, why)) => rule(ChangeRule::Migration { lifecycle, why }),
+            Err(reason) => reason,
+        },
+    )
 }
 
 impl Aggregate for ChangeManagement {

@@ -341,6 +341,14 @@ impl ChangeSchedule {
         book.booking(*book.by_reference.get(reference)?).cloned()
     }
 
+    /// The change `reference` as the schedule has folded it, on the schedule or not.
+    pub fn change(&self, reference: &Reference) -> Option<Change> {
+        let book = self.read();
+        let slot = usize::try_from(*book.by_reference.get(reference)?).ok()?;
+        let entry = book.entries.get(slot)?;
+        Some(entry.change.clone())
+    }
+
     /// How many changes are on the schedule.
     pub fn len(&self) -> usize {
         self.read()

@@ -490,3 +490,50 @@ pub fn decide_shared<T: RecordRules>(
     }
     Ok(d.into_events())
 }
+
+/// The stage of the record's current status under its lifecycle.
+pub(crate) fn current_stage<'p>(
+    record: &smsys_core::records::RecordState,
+    policy: &'p crate::record::RecordPolicy,
+) -> Option<&'p str> {
+    let lifecycle = policy.lifecycles.get(record.lifecycle()?)?;
+    lifecycle.stage(record.status()?)
+}
+
+/// Why a lifecycle migration would skip the rules of the stage the record is in: a
+/// migration to another lifecycle, or one that maps its status to another stage. `Ok` for
+/// any other command. The error is the record's lifecycle name and what the migration would
+/// do.
+pub(crate) fn migration_keeps_stage<R>(
+    record: &smsys_core::records::RecordState,
+    command: &RecordCommand,
+    policy: &crate::record::RecordPolicy,
+) -> Result<(), Result<(String, String), RefusalReason<R>>> {
+    let RecordCommand::MigrateLifecycle { to, mapping } = command else {
+        return Ok(());
+    };
+    let (Some(current), Some(status)) = (record.lifecycle(), record.status()) else {
+        return Err(Err(RefusalReason::NotLogged));
+    };
+    if to.name != current.name {
+        return Err(Ok((
+            current.name.clone(),
+            format!("{} is another lifecycle", to.name),
+        )));
+    }
+    let stage_now = current_stage(record, policy);
+    let target = policy.lifecycles.get(to);
+    let mapped = mapping.get(status).map(String::as_str).unwrap_or(status);
+    let stage_then = target.and_then(|l| l.stage(mapped));
+    if stage_then.is_some() && stage_then != stage_now {
+        return Err(Ok((
+            current.name.clone(),
+            format!(
+                "{status} (stage {}) would become {mapped} (stage {})",
+                stage_now.unwrap_or("none"),
+                stage_then.unwrap_or("none")
+            ),
+        )));
+    }
+    Ok(())
+}

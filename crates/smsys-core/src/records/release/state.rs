@@ -373,7 +373,11 @@ impl Release {
                 self.waiver = Some(EarlyLifeReview {
                     successful: None,
                     findings: reason.clone(),
-                    incidents: self.correlations.iter().map(|c| c.incident.clone()).collect(),
+                    incidents: self
+                        .correlations
+                        .iter()
+                        .map(|c| c.incident.clone())
+                        .collect(),
                     by,
                     at,
                 });

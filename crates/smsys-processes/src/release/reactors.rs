@@ -1,0 +1,1 @@
+//! What a release does to other records, as reactors.
