@@ -436,7 +436,7 @@ mod tests {
             vec![ci("a", "live"), ci("b", "live")],
         );
         assert_ne!(a.hash, moved.hash);
-        let mut altered = a.clone();
+        let mut altered = a;
         altered.cis[0].status = "maintenance".into();
         assert!(!altered.is_intact());
     }

@@ -247,7 +247,7 @@ fn decide_own(
             }
             if approvers.len() >= applies.quorum as usize {
                 d.push(own(E::Authorised {
-                    rule: applies.name.clone(),
+                    rule: applies.name,
                     approvers,
                 }));
                 let moved = step(d.state(), &Trigger::APPROVE)?;
