@@ -25,8 +25,7 @@ use smsys::core::records::change::{
     ChangePlan, ChangeWindow, ImplementationOutcome, PlannedCiUpdate,
 };
 use smsys::core::records::{
-    AttributeValue, Change, ChangeKind, Channel, ConfigurationItem, Level, RecordKind, Reference,
-    Relationship,
+    AttributeValue, Change, ChangeKind, Channel, Level, RecordKind, Reference,
 };
 use smsys::core::{
     Actor, CommandHandler, CommandMeta, Context, EventStore, ProjectionRunner, Reacting,
@@ -37,17 +36,13 @@ use smsys::processes::change::{
     ApprovalPolicy, AssessChange, ChangeCalendars, ChangeCommand, ChangeManagement, ChangePolicy,
     ChangeSchedule, ChangeTemplate, ChangeTemplates, GraphImpact, LogChange,
 };
-use smsys::processes::{CiCommand, CiManagement, CmdbGraph, CmdbPolicy, LogRecord, RecordCommand};
+use smsys::processes::{CiManagement, CmdbGraph, CmdbPolicy, LogRecord, RecordCommand};
 use smsys::store::SqliteEventStore;
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+#[path = "support/estate.rs"]
+mod estate;
 
-fn id<T: std::str::FromStr>(text: &str) -> Result<T, Error>
-where
-    T::Err: std::error::Error + Send + Sync + 'static,
-{
-    Ok(text.parse()?)
-}
+use estate::{Error, id};
 
 /// The year-end freeze on the web shop, and the server's Saturday-night maintenance window.
 const CALENDARS: &str = r#"
@@ -108,14 +103,6 @@ impl Desk {
                 Ok(())
             }
         }
-    }
-
-    async fn ci(&self, ci: &str, command: CiCommand) -> Result<(), Error> {
-        let stream = ConfigurationItem::stream(&id(ci)?)?;
-        let ctx = Context::new(self.now, &self.ids);
-        let meta = CommandMeta::new(Actor::new("cmdb.engineer")?);
-        self.cis.execute(&stream, &command, &meta, &ctx).await?;
-        Ok(())
     }
 
     /// Brings the CI graph and the change schedule up to the log.
@@ -185,61 +172,6 @@ fn assessment(probability: Level, impact: Level) -> ChangeCommand {
     })
 }
 
-async fn build_estate(desk: &Desk) -> Result<(), Error> {
-    let build: Reference = id("CHG-0001")?;
-    let change = Some(build.clone());
-    let estate = [
-        ("sw-core", "network_device", vec![("role", "switch")]),
-        ("srv-web-01", "server", vec![("os", "debian 12")]),
-        ("shop", "application", vec![]),
-        (
-            "webshop",
-            "service",
-            vec![
-                ("owner", "e-commerce"),
-                ("customers", "web customers, sales"),
-                ("criticality", "high"),
-            ],
-        ),
-    ];
-    for (ci, ci_type, attributes) in estate {
-        let attributes = attributes
-            .into_iter()
-            .map(|(name, value)| Ok((id(name)?, AttributeValue::from(value))))
-            .collect::<Result<_, Error>>()?;
-        let register = CiCommand::Register {
-            id: id(ci)?,
-            ci_type: id(ci_type)?,
-            name: ci.into(),
-            description: String::new(),
-            attributes,
-            change: change.clone(),
-        };
-        desk.ci(ci, register).await?;
-        for to in ["ordered", "in_build", "live"] {
-            let status = CiCommand::ChangeStatus {
-                to: to.into(),
-                reason: String::new(),
-                change: change.clone(),
-            };
-            desk.ci(ci, status).await?;
-        }
-    }
-    for (from, relationship, to) in [
-        ("srv-web-01", Relationship::CONNECTS_TO, "sw-core"),
-        ("shop", Relationship::RUNS_ON, "srv-web-01"),
-        ("webshop", Relationship::DEPENDS_ON, "shop"),
-    ] {
-        let relate = CiCommand::AddRelationship {
-            relationship,
-            target: id(to)?,
-            change: change.clone(),
-        };
-        desk.ci(from, relate).await?;
-    }
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     match run().await {
@@ -286,7 +218,7 @@ async fn run() -> Result<(), Error> {
         ids: SequentialIds::new(1),
         now: at(2026, 12, 1, 9, 0)?,
     };
-    build_estate(&desk).await?;
+    estate::build(&desk.cis, (desk.now, &desk.ids), "CHG-0001").await?;
     let saturday = at(2026, 12, 12, 20, 0)?; // 21:00 in Berlin
 
     println!("1. Standard change CHG-0098 from template restart-web");
