@@ -2,8 +2,11 @@
 //! a whole problem lifecycle (9 commands: log, assess, analyse, root cause, workaround, fix,
 //! resolve, effectiveness review, close) and a whole normal change lifecycle (10 commands:
 //! log with a plan, start, schedule, assess, request authorisation, approve, implement,
-//! record the implementation, review, close) per record, on one task and on 8 concurrent
-//! tasks with distinct records, on SQLite and in memory.
+//! record the implementation, review, close) and a whole release lifecycle (13 commands: log
+//! with a plan, build, two criteria verified, accept, approve, baseline of its CI from the
+//! configuration graph, start deployment, test and production deployed, early life waived,
+//! reviewed, close) per record, on one task and on 8 concurrent tasks with distinct records,
+//! on SQLite and in memory.
 //!
 //! `cargo bench --bench desk`; CI runs each once with `cargo bench -- --test`.
 
@@ -19,17 +22,19 @@ use chrono::{DateTime, TimeDelta, Utc};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use smsys::core::records::change::{ChangePlan, ChangeWindow, ImplementationOutcome};
-use smsys::core::records::{ChangeKind, Channel, Level, NoteKind};
+use smsys::core::records::release::{DeploymentOutcome, ReleasePlan};
+use smsys::core::records::{ChangeKind, Channel, ConfigurationItem, Level, NoteKind, ReleaseKind};
 use smsys::core::{
     Actor, Aggregate, CommandHandler, CommandMeta, Context, EventSourced, EventStore,
-    SequentialIds, StreamId,
+    ProjectionRunner, SequentialIds, StreamId,
 };
 use smsys::processes::change::{
     ApprovalPolicy, AssessChange, ChangeCommand, ChangeManagement, ChangePolicy, LogChange,
 };
+use smsys::processes::release::{LogRelease, ReleaseCommand, ReleaseManagement, ReleasePolicy};
 use smsys::processes::{
-    IncidentCommand, IncidentManagement, IncidentPolicy, LogRecord, ProblemCommand,
-    ProblemManagement, ProblemPolicy, RecordCommand,
+    CiCommand, CiManagement, CmdbGraph, CmdbPolicy, IncidentCommand, IncidentManagement,
+    IncidentPolicy, LogRecord, ProblemCommand, ProblemManagement, ProblemPolicy, RecordCommand,
 };
 use smsys::store::{MemoryEventStore, SqliteEventStore};
 
@@ -200,6 +205,101 @@ fn change_lifecycle(n: u64, now: DateTime<Utc>) -> Vec<(ChangeCommand, TimeDelta
     ]
 }
 
+/// A minor release from plan to closure: requested by rita, verified and run by the bench's
+/// actor, approved by carl, deployed by ivan, its early life waived.
+fn release_lifecycle(n: u64, _: DateTime<Utc>) -> Vec<(ReleaseCommand, TimeDelta)> {
+    let log = LogRecord::new(
+        format!("REL-{n}").parse().expect("valid"),
+        "rita".parse().expect("valid"),
+        Channel::Portal,
+        "email".parse().expect("valid"),
+        "relay 2.1",
+    )
+    .affected_cis(vec!["mx-01".parse().expect("valid")]);
+    let plan = ReleasePlan {
+        cis: vec!["mx-01".parse().expect("valid")],
+        deployment: "rolling restart".into(),
+        rollback: "reinstall 2.0".into(),
+        deployer: Some("ivan".parse().expect("valid")),
+        ..ReleasePlan::default()
+    };
+    let verify = |criterion: &str| ReleaseCommand::VerifyCriterion {
+        criterion: criterion.into(),
+        passed: true,
+        evidence: "run 42".into(),
+    };
+    let deploy = |environment: &str| ReleaseCommand::RecordDeployment {
+        environment: environment.into(),
+        outcome: DeploymentOutcome::Success,
+        notes: "deployed".into(),
+    };
+    let now = TimeDelta::zero();
+    vec![
+        (
+            ReleaseCommand::log(LogRelease::new(log, ReleaseKind::Minor).plan(plan)),
+            now,
+        ),
+        (
+            ReleaseCommand::RecordBuild {
+                build: "2.1.0".into(),
+                notes: String::new(),
+            },
+            now,
+        ),
+        (verify("regression_tests"), now),
+        (verify("operational_readiness"), now),
+        (ReleaseCommand::Accept, now),
+        (ReleaseCommand::Approve { group: None }, now),
+        (ReleaseCommand::TakeBaseline, now),
+        (ReleaseCommand::StartDeployment, now),
+        (deploy("test"), now),
+        (deploy("production"), now),
+        (
+            ReleaseCommand::WaiveEarlyLife {
+                reason: "bench".into(),
+            },
+            now,
+        ),
+        (
+            ReleaseCommand::RecordEarlyLifeReview {
+                successful: true,
+                findings: "no incidents".into(),
+            },
+            now,
+        ),
+        (RecordCommand::Close.into(), now),
+    ]
+}
+
+/// A configuration graph holding `mx-01`, the CI the bench's releases baseline.
+fn graph(rt: &tokio::runtime::Runtime) -> Arc<CmdbGraph> {
+    let store: Arc<dyn EventStore> = Arc::new(MemoryEventStore::new());
+    let cis = CommandHandler::<CiManagement>::new(store.clone(), CmdbPolicy::reference());
+    let register = CiCommand::Register {
+        id: "mx-01".parse().expect("valid"),
+        ci_type: "server".parse().expect("valid"),
+        name: "mx-01".into(),
+        description: String::new(),
+        attributes: Default::default(),
+        change: Some("CHG-1".parse().expect("valid")),
+    };
+    let stream = ConfigurationItem::stream(&"mx-01".parse().expect("valid")).expect("valid");
+    let ids = SequentialIds::new(1);
+    let ctx = Context::new(DateTime::UNIX_EPOCH, &ids);
+    let meta = CommandMeta::new(Actor::new("cmdb").expect("valid"));
+    let graph = Arc::new(CmdbGraph::new());
+    rt.block_on(async {
+        cis.execute(&stream, &register, &meta, &ctx)
+            .await
+            .expect("registered");
+        ProjectionRunner::new(store)
+            .catch_up(graph.as_ref())
+            .await
+            .expect("caught up");
+    });
+    graph
+}
+
 /// A record type's lifecycle: its commands, each with how long after the start it runs.
 type Lifecycle<A> = fn(u64, DateTime<Utc>) -> Vec<(<A as Aggregate>::Command, TimeDelta)>;
 
@@ -317,6 +417,7 @@ fn commands(c: &mut Criterion) {
             .expect("opens"),
     );
     let memory: Arc<dyn EventStore> = Arc::new(MemoryEventStore::new());
+    let graph = graph(&rt);
     for (name, store) in [("sqlite", sqlite), ("memory", memory)] {
         let mut group = c.benchmark_group(format!("desk/{name}"));
         let incidents = CommandHandler::new(store.clone(), IncidentPolicy::default());
@@ -337,7 +438,10 @@ fn commands(c: &mut Criterion) {
                 ["carl".parse().expect("valid")],
             )
             .expect("the group exists");
-        let changes = CommandHandler::new(store, ChangePolicy::default().with_approvals(approvals));
+        let changes = CommandHandler::new(
+            store.clone(),
+            ChangePolicy::default().with_approvals(approvals.clone()),
+        );
         let changes =
             Bench::<ChangeManagement>::new(changes, change_lifecycle, "CHG", 1_790_000_000_002)
                 .acting(|command| {
@@ -354,6 +458,20 @@ fn commands(c: &mut Criterion) {
                     }
                 });
         lifecycles(&mut group, &rt, "change", &changes);
+        let releases = ReleasePolicy::default()
+            .with_approvals(approvals)
+            .with_baselines(graph.clone());
+        let releases = CommandHandler::new(store, releases);
+        let releases =
+            Bench::<ReleaseManagement>::new(releases, release_lifecycle, "REL", 1_790_000_000_003)
+                .acting(|command| match command {
+                    ReleaseCommand::Approve { .. } => Some("carl"),
+                    ReleaseCommand::StartDeployment | ReleaseCommand::RecordDeployment { .. } => {
+                        Some("ivan")
+                    }
+                    _ => None,
+                });
+        lifecycles(&mut group, &rt, "release", &releases);
         group.finish();
     }
 }
