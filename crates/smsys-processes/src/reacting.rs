@@ -1,6 +1,7 @@
 //! What every reactor of this crate shares: running a command on another record in reaction
 //! to an event (ids derived from it, its instant, it as the cause), logging a refusal, reading
-//! a record as of one of its versions, and naming a failure to retry.
+//! a record as of one of its versions, the reference of a record opened in reaction to an
+//! event, and naming a failure to retry.
 
 use std::error::Error as StdError;
 
@@ -43,6 +44,65 @@ pub(crate) async fn run<A: Aggregate>(
         Err(CommandError::Rejected(refusal)) => Ok(Ran::Refused(refusal.to_string())),
         Err(error) => Err(error),
     }
+}
+
+/// Runs `command` on `stream` through `handler` for `reactor`, acting as `actor`, in reaction
+/// to `event` (ids derived from it and `purpose`, as [`run`] does): whether it was recorded
+/// (now or before); a refusal is logged through [`skipped`].
+pub(crate) async fn react_on<A: Aggregate>(
+    handler: &CommandHandler<A>,
+    (reactor, actor): (&str, &Actor),
+    stream: &StreamId,
+    command: &A::Command,
+    event: &RecordedEvent,
+    purpose: &str,
+) -> Result<bool, ProjectionError>
+where
+    A::Rejection: std::fmt::Display,
+{
+    let ran = run(
+        handler,
+        stream,
+        command,
+        (event, event.event_id()),
+        purpose,
+        actor,
+    )
+    .await
+    .map_err(|e| failed(reactor, event, e))?;
+    match &ran {
+        Ran::Done => Ok(true),
+        Ran::Refused(why) => {
+            skipped(reactor, stream, event, why);
+            Ok(false)
+        }
+    }
+}
+
+/// The record of type `K` opened in reaction to `event`: `<prefix>-<entity>-<version>`
+/// (`entity` the id of the event's stream, `version` the event's), or, when that is too long
+/// for a reference, `<prefix>-<16 hex digits derived from the stream>-<version>`; `None` when
+/// the prefix itself makes no valid reference. The same event always names the same record,
+/// so a second delivery finds it logged.
+pub(crate) fn reference_for<K: RecordKind>(
+    prefix: &str,
+    event: &RecordedEvent,
+) -> Option<(Reference, StreamId)> {
+    let full = format!("{prefix}-{}-{}", event.stream.entity_id(), event.version);
+    let short = || {
+        let digest = EventId::derived(event.stream.as_str())
+            .as_uuid()
+            .simple()
+            .to_string();
+        let digest = digest.get(..16).unwrap_or(&digest).to_owned();
+        format!("{prefix}-{digest}-{}", event.version)
+    };
+    let reference = full
+        .parse::<Reference>()
+        .or_else(|_| short().parse::<Reference>())
+        .ok()?;
+    let stream = K::stream(&reference).ok()?;
+    Some((reference, stream))
 }
 
 /// Logs a refused reaction (it is skipped, not retried).

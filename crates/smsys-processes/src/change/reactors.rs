@@ -14,18 +14,18 @@
 //! retired already) is logged through `tracing` and skipped.
 
 use async_trait::async_trait;
-use smsys_core::records::change::{ChangeControlEvent, ImplementationOutcome};
+use smsys_core::records::change::{ChangeControlEvent, ImplementationOutcome, PlannedCiUpdate};
 use smsys_core::records::{
     Change, ChangeEvent, ConfigurationItem, KnownError, LinkKind, RecordKind, Reference, TypedEvent,
 };
 use smsys_core::{
-    Actor, Aggregate, CommandHandler, DomainEvent, EventSourced, LogFilter, ProjectionError,
-    Reactor, RecordedEvent, StreamId,
+    Actor, CommandHandler, DomainEvent, EventSourced, LogFilter, ProjectionError, Reactor,
+    RecordedEvent,
 };
 
 use crate::configuration::{CiCommand, CiManagement};
 use crate::known_error::{KnownErrorCommand, KnownErrorManagement};
-use crate::reacting::{AsOf, Ran, failed, linked, run, skipped, state_as_of};
+use crate::reacting::{AsOf, failed, linked, react_on, state_as_of};
 
 const IMPLEMENTED: &str = "implemented";
 
@@ -63,30 +63,39 @@ async fn succeeded(
     Ok(Some((change, reference)))
 }
 
-/// Runs `command` through `handler` for `reactor`, logging a refusal.
-async fn react_on<A: Aggregate>(
-    handler: &CommandHandler<A>,
-    (reactor, actor): (&str, &Actor),
-    stream: &StreamId,
-    command: &A::Command,
+/// Applies `updates` through the CMDB in reaction to `event`, for `reactor` acting as
+/// `actor`: per update, its attributes set and removed, then its status, each command naming
+/// `reference` (the change or release that makes the update) and taking its ids from `event`
+/// and `<purpose>/<reference>/<n>/<ci>/<step>`, so a second delivery appends nothing new. A
+/// status change gives `reason`. A refusal is logged and skipped.
+pub(crate) async fn apply_ci_updates(
+    cis: &CommandHandler<CiManagement>,
+    who: (&str, &Actor),
     event: &RecordedEvent,
-    purpose: &str,
-) -> Result<(), ProjectionError>
-where
-    A::Rejection: std::fmt::Display,
-{
-    let ran = run(
-        handler,
-        stream,
-        command,
-        (event, event.event_id()),
-        purpose,
-        actor,
-    )
-    .await
-    .map_err(|e| failed(reactor, event, e))?;
-    if let Ran::Refused(why) = &ran {
-        skipped(reactor, stream, event, why);
+    updates: &[PlannedCiUpdate],
+    (reference, purpose, reason): (&Reference, &str, &str),
+) -> Result<(), ProjectionError> {
+    for (n, update) in updates.iter().enumerate() {
+        let Ok(stream) = ConfigurationItem::stream(&update.ci) else {
+            continue;
+        };
+        let purpose = |step: &str| format!("{purpose}/{reference}/{n}/{}/{step}", update.ci);
+        if !update.set.is_empty() || !update.removed.is_empty() {
+            let command = CiCommand::UpdateAttributes {
+                set: update.set.clone(),
+                removed: update.removed.clone(),
+                change: Some(reference.clone()),
+            };
+            react_on(cis, who, &stream, &command, event, &purpose("attributes")).await?;
+        }
+        if let Some(status) = &update.status {
+            let command = CiCommand::ChangeStatus {
+                to: status.clone(),
+                reason: reason.to_owned(),
+                change: Some(reference.clone()),
+            };
+            react_on(cis, who, &stream, &command, event, &purpose("status")).await?;
+        }
     }
     Ok(())
 }
@@ -143,38 +152,9 @@ impl Reactor for CiUpdates {
         };
         let updates = change.plan().map_or(&[][..], |p| p.ci_updates.as_slice());
         let who = (self.name.as_str(), &self.actor);
-        for (n, update) in updates.iter().enumerate() {
-            let Ok(stream) = ConfigurationItem::stream(&update.ci) else {
-                continue;
-            };
-            let purpose =
-                |step: &str| format!("change-ci-update/{reference}/{n}/{}/{step}", update.ci);
-            if !update.set.is_empty() || !update.removed.is_empty() {
-                let command = CiCommand::UpdateAttributes {
-                    set: update.set.clone(),
-                    removed: update.removed.clone(),
-                    change: Some(reference.clone()),
-                };
-                react_on(
-                    &self.cis,
-                    who,
-                    &stream,
-                    &command,
-                    event,
-                    &purpose("attributes"),
-                )
-                .await?;
-            }
-            if let Some(status) = &update.status {
-                let command = CiCommand::ChangeStatus {
-                    to: status.clone(),
-                    reason: format!("implemented by change {reference}"),
-                    change: Some(reference.clone()),
-                };
-                react_on(&self.cis, who, &stream, &command, event, &purpose("status")).await?;
-            }
-        }
-        Ok(())
+        let reason = format!("implemented by change {reference}");
+        let cause = (&reference, "change-ci-update", reason.as_str());
+        apply_ci_updates(&self.cis, who, event, updates, cause).await
     }
 }
 

@@ -5,15 +5,16 @@
 use async_trait::async_trait;
 use smsys_core::records::{
     Change, ChangeKind, Channel, CiId, CmdbVerification, Discrepancy, Incident, PersonId,
-    RecordKind, Reference, ServiceId, VerificationEvent,
+    Reference, ServiceId, VerificationEvent,
 };
 use smsys_core::{
     Actor, AppendError, CausationId, CommandError, CommandHandler, CommandMeta, Context,
-    DerivedIds, DomainEvent, EventId, LogFilter, ProjectionError, Reactor, RecordedEvent, StreamId,
+    DerivedIds, DomainEvent, LogFilter, ProjectionError, Reactor, RecordedEvent, StreamId,
 };
 
 use crate::change::{ChangeCommand, ChangeManagement, LogChange};
 use crate::incident::{IncidentCommand, IncidentManagement};
+use crate::reacting::reference_for;
 use crate::record::LogRecord;
 
 /// The kinds of discrepancy, as a policy names them.
@@ -101,30 +102,6 @@ impl DiscrepancyIncidents {
         self.name = name.into();
         self
     }
-}
-
-/// The record opened for the discrepancy `event`: `<prefix>-<verification>-<n>`, or, when
-/// that is too long for a reference, `<prefix>-<16 hex digits derived from the
-/// verification>-<n>`; `None` when the prefix itself makes no valid reference.
-fn reference_for<K: RecordKind>(
-    prefix: &str,
-    event: &RecordedEvent,
-) -> Option<(Reference, StreamId)> {
-    let full = format!("{prefix}-{}-{}", event.stream.entity_id(), event.version);
-    let short = || {
-        let digest = EventId::derived(event.stream.as_str())
-            .as_uuid()
-            .simple()
-            .to_string();
-        let digest = digest.get(..16).unwrap_or(&digest).to_owned();
-        format!("{prefix}-{digest}-{}", event.version)
-    };
-    let reference = full
-        .parse::<Reference>()
-        .or_else(|_| short().parse::<Reference>())
-        .ok()?;
-    let stream = K::stream(&reference).ok()?;
-    Some((reference, stream))
 }
 
 /// The discrepancy `event` records, if it records one of `kinds`.
