@@ -25,6 +25,7 @@
 #[path = "support/estate.rs"]
 mod estate;
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -33,7 +34,7 @@ use smsys::core::records::change::PlannedCiUpdate;
 use smsys::core::records::change::{ChangeWindow, ImplementationOutcome};
 use smsys::core::records::release::{DeploymentOutcome, ReleasePlan};
 use smsys::core::records::{
-    AttributeValue, Change, Channel, Incident, LinkKind, RecordKind, Release, ReleaseKind,
+    AttributeValue, Change, Channel, CiEvent, Incident, LinkKind, RecordKind, Release, ReleaseKind,
 };
 use smsys::core::{
     Actor, Aggregate, CommandHandler, CommandMeta, Context, EventStore, ProjectionRunner, Reacting,
@@ -49,7 +50,7 @@ use smsys::processes::release::reactors::{
 use smsys::processes::release::{LogRelease, ReleaseCommand, ReleaseManagement, ReleasePolicy};
 use smsys::processes::{
     CiManagement, CmdbGraph, CmdbPolicy, IncidentCommand, IncidentManagement, IncidentPolicy,
-    LogRecord, RecordCommand,
+    KnownErrorPolicy, LogRecord, ProblemPolicy, RecordCommand,
 };
 use smsys::store::SqliteEventStore;
 
@@ -63,14 +64,14 @@ struct Desk {
     graph: Arc<CmdbGraph>,
     schedule: Arc<ChangeSchedule>,
     ids: SequentialIds,
-    now: DateTime<Utc>,
+    now: Cell<DateTime<Utc>>,
 }
 
 impl Desk {
     /// Runs `command` through `handler` on `stream` as `who`, five minutes after the last
     /// command, with the read models caught up first; the refusal as an error.
     async fn exec<A: Aggregate>(
-        &mut self,
+        &self,
         handler: &CommandHandler<A>,
         who: &str,
         stream: StreamId,
@@ -79,22 +80,21 @@ impl Desk {
     where
         A::Rejection: std::error::Error + Send + Sync + 'static,
     {
-        self.now += TimeDelta::minutes(5);
+        self.now.set(self.now.get() + TimeDelta::minutes(5));
         self.catch_up().await?;
-        let ctx = Context::new(self.now, &self.ids);
+        let ctx = Context::new(self.now.get(), &self.ids);
         let meta = CommandMeta::new(Actor::new(who)?);
         handler.execute(&stream, &command, &meta, &ctx).await?;
         self.react().await
     }
 
-    async fn release(&mut self, who: &str, command: ReleaseCommand) -> Result<(), Error> {
-        let handler = self.releases.clone();
+    async fn release(&self, who: &str, command: ReleaseCommand) -> Result<(), Error> {
         let stream = Release::stream(&id("REL-0001")?)?;
-        self.exec(&handler, who, stream, command).await
+        self.exec(&self.releases, who, stream, command).await
     }
 
     /// Runs a release command and prints its refusal, which is expected.
-    async fn refused(&mut self, who: &str, command: ReleaseCommand) -> Result<(), Error> {
+    async fn refused(&self, who: &str, command: ReleaseCommand) -> Result<(), Error> {
         match self.release(who, command).await {
             Ok(()) => Err("expected a refusal".into()),
             Err(why) => {
@@ -104,14 +104,13 @@ impl Desk {
         }
     }
 
-    async fn change(&mut self, who: &str, command: ChangeCommand) -> Result<(), Error> {
-        let handler = self.changes.clone();
+    async fn change(&self, who: &str, command: ChangeCommand) -> Result<(), Error> {
         let stream = Change::stream(&id("CHG-0098")?)?;
-        self.exec(&handler, who, stream, command).await
+        self.exec(&self.changes, who, stream, command).await
     }
 
     /// Logs incident `reference` on `service` and `ci`.
-    async fn incident(&mut self, reference: &str, service: &str, ci: &str) -> Result<(), Error> {
+    async fn incident(&self, reference: &str, service: &str, ci: &str) -> Result<(), Error> {
         let log = LogRecord::new(
             id(reference)?,
             id("carol")?,
@@ -120,10 +119,14 @@ impl Desk {
             "orders time out",
         )
         .affected_cis(vec![id(ci)?]);
-        let handler = self.incidents.clone();
         let stream = Incident::stream(&id(reference)?)?;
-        self.exec(&handler, "agent.desk", stream, IncidentCommand::Log(log))
-            .await
+        self.exec(
+            &self.incidents,
+            "agent.desk",
+            stream,
+            IncidentCommand::Log(log),
+        )
+        .await
     }
 
     /// Brings the CI graph and the change schedule up to the log.
@@ -140,27 +143,39 @@ impl Desk {
         let log: Arc<dyn EventStore> = self.store.clone();
         let actor = Actor::new("smsys.release")?;
         let runner = ProjectionRunner::new(self.store.clone());
-        let kinds = ReleasePolicy::default().kinds;
-        let correlation =
-            EarlyLifeCorrelation::new(self.releases.clone(), self.incidents.clone(), actor.clone());
-        runner
-            .catch_up(&Reacting::new(correlation, log.clone()))
-            .await?;
-        let updates = ReleaseCiUpdates::new(self.cis.clone(), actor.clone());
-        runner
-            .catch_up(&Reacting::new(updates, log.clone()))
-            .await?;
-        let failures = FailedDeployments::new(
-            self.incidents.clone(),
-            self.releases.clone(),
-            kinds.clone(),
+        let releases = || CommandHandler::new(log.clone(), self.releases.services().clone());
+        let incidents = || CommandHandler::new(log.clone(), IncidentPolicy::default());
+        let changes = CommandHandler::new(log.clone(), self.changes.services().clone());
+        let correlation = EarlyLifeCorrelation::new(releases(), incidents(), actor.clone());
+        let updates = ReleaseCiUpdates::new(
+            CommandHandler::new(log.clone(), CmdbPolicy::reference()),
             actor.clone(),
         );
+        let failures = FailedDeployments::new(
+            releases(),
+            incidents(),
+            CommandHandler::new(log.clone(), ProblemPolicy::default()),
+            actor.clone(),
+        );
+        let closure = ReleaseClosure::new(
+            changes,
+            CommandHandler::new(log.clone(), KnownErrorPolicy::default()),
+            self.releases.services().clone(),
+            actor,
+        );
+        let checkpoints = || self.store.clone();
         runner
-            .catch_up(&Reacting::new(failures, log.clone()))
+            .catch_up(&Reacting::new(correlation, checkpoints()))
             .await?;
-        let closure = ReleaseClosure::new(self.changes.clone(), kinds, actor);
-        runner.catch_up(&Reacting::new(closure, log)).await?;
+        runner
+            .catch_up(&Reacting::new(updates, checkpoints()))
+            .await?;
+        runner
+            .catch_up(&Reacting::new(failures, checkpoints()))
+            .await?;
+        runner
+            .catch_up(&Reacting::new(closure, checkpoints()))
+            .await?;
         Ok(())
     }
 
@@ -230,14 +245,14 @@ async fn open() -> Result<(Desk, tempfile::TempDir), Error> {
         graph,
         schedule,
         ids: SequentialIds::new(1),
-        now: at(2026, 12, 1, 9, 0)?,
+        now: Cell::new(at(2026, 12, 1, 9, 0)?),
     };
-    estate::build(&desk.cis, (desk.now, &desk.ids), "CHG-0001").await?;
+    estate::build(&desk.cis, (desk.now.get(), &desk.ids), "CHG-0001").await?;
     Ok((desk, dir))
 }
 
 async fn run() -> Result<(), Error> {
-    let (mut desk, _dir) = open().await?;
+    let (desk, _dir) = open().await?;
     let shop_cis = vec![id("shop")?, id("srv-web-01")?];
 
     println!("0. Standard change CHG-0098 (upgrade the shop), scheduled without approval");
@@ -254,7 +269,7 @@ async fn run() -> Result<(), Error> {
         ChangeCommand::log(LogChange::standard(record, "upgrade-shop")),
     )
     .await?;
-    let start = desk.now + TimeDelta::hours(2);
+    let start = desk.now.get() + TimeDelta::hours(2);
     let window = ChangeWindow {
         start,
         end: start + TimeDelta::days(2),
@@ -339,17 +354,30 @@ async fn run() -> Result<(), Error> {
     );
 
     println!("2. Baseline before deployment");
-    desk.release("ivan", ReleaseCommand::StartDeployment)
-        .await
-        .err()
-        .map(|why| println!("   deploying without one refused: {why}"));
+    println!("   deploying without one:");
+    desk.refused("ivan", ReleaseCommand::StartDeployment)
+        .await?;
     desk.release("ivan", ReleaseCommand::TakeBaseline).await?;
     let rel = desk.state().await?;
     let first = rel.baseline().ok_or("no baseline")?.clone();
     for ci in &first.cis {
+        let attributes: Vec<String> = ci
+            .attributes
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let relationships: Vec<String> = ci
+            .relationships
+            .iter()
+            .map(|(relationship, to)| format!("{relationship} {to}"))
+            .collect();
         println!(
-            "   {} ({}) {} {:?}",
-            ci.id, ci.ci_type, ci.status, ci.attributes
+            "   {} ({}, {}): {}; {}",
+            ci.id,
+            ci.ci_type,
+            ci.status,
+            attributes.join(", "),
+            relationships.join(", ")
         );
     }
     println!(
@@ -443,14 +471,21 @@ async fn run() -> Result<(), Error> {
         rel.deployments().len(),
         status(&rel)
     );
-    println!(
-        "   the CMDB's shop: version {:?}, last changed by {:?}",
-        shop.attributes.get(&id("version")?),
+    let updated_by =
         desk.graph
             .history(&id("shop")?)
-            .last()
-            .map(|(_, _, event)| format!("{event:?}"))
-            .unwrap_or_default()
+            .into_iter()
+            .rev()
+            .find_map(|(_, _, event)| match event {
+                CiEvent::AttributesUpdated { change, .. } => change,
+                _ => None,
+            });
+    println!(
+        "   the CMDB's shop: version {}, updated under {}",
+        shop.attributes
+            .get(&id("version")?)
+            .map_or_else(|| "none".to_owned(), ToString::to_string),
+        updated_by.map_or_else(|| "nothing".to_owned(), |r| r.to_string())
     );
 
     println!("5. Incidents in early life");
@@ -464,12 +499,22 @@ async fn run() -> Result<(), Error> {
             .load(&Incident::stream(&correlation.incident)?)
             .await?
             .state;
+        let cis: Vec<String> = correlation.cis.iter().map(ToString::to_string).collect();
+        let links: Vec<String> = incident
+            .record()
+            .links()
+            .iter()
+            .map(|(kind, target)| format!("{kind} {target}"))
+            .collect();
         println!(
-            "   {} correlated on {:?}; the incident links to {:?}",
+            "   {} correlated (CIs: {}); the incident links to {}",
             correlation.incident,
-            correlation.cis,
-            incident.record().links()
+            cis.join(", "),
+            links.join(", ")
         );
+    }
+    if !rel.correlated(&id("INC-0103")?) {
+        println!("   INC-0103 (intranet, sw-core) is not the release's: not correlated");
     }
 
     println!("6. Early-life review and closure");
@@ -481,7 +526,7 @@ async fn run() -> Result<(), Error> {
         },
     )
     .await?;
-    desk.now = until;
+    desk.now.set(until);
     desk.release(
         "rita",
         ReleaseCommand::RecordEarlyLifeReview {
@@ -493,10 +538,11 @@ async fn run() -> Result<(), Error> {
     desk.release("rita", RecordCommand::Close.into()).await?;
     let rel = desk.state().await?;
     let review = rel.review().ok_or("no review")?;
+    let listed: Vec<String> = review.incidents.iter().map(ToString::to_string).collect();
     println!(
-        "   reviewed (successful: {:?}) listing {:?}: {}",
-        review.successful,
-        review.incidents,
+        "   reviewed (successful: {}) listing {}: {}",
+        review.successful.unwrap_or(false),
+        listed.join(", "),
         status(&rel)
     );
     let change = desk
@@ -505,9 +551,9 @@ async fn run() -> Result<(), Error> {
         .await?
         .state;
     println!(
-        "   CHG-0098: {} (review: {:?})",
+        "   CHG-0098: {} (its review: {})",
         change.record().status().unwrap_or("not logged"),
-        change.review().map(|r| r.findings.as_str())
+        change.review().map_or("none", |r| r.findings.as_str())
     );
     Ok(())
 }
