@@ -476,9 +476,12 @@ async fn run() -> Result<(), Error> {
             .history(&id("shop")?)
             .into_iter()
             .rev()
-            .find_map(|(_, _, event)| match event {
-                CiEvent::AttributesUpdated { change, .. } => change,
-                _ => None,
+            .find_map(|(_, _, event)| {
+                if let CiEvent::AttributesUpdated { change, .. } = event {
+                    change
+                } else {
+                    None
+                }
             });
     println!(
         "   the CMDB's shop: version {}, updated under {}",
