@@ -345,7 +345,7 @@ async fn run() -> Result<(), Error> {
         .await?;
     let rel = desk.state().await?;
     println!(
-        "   criteria met: {}, approved under rule {:?}: {}",
+        "   criteria met: {}, approved under rule {}: {}",
         rel.criteria_met(),
         rel.authorisation()
             .map(|a| a.rule.as_str())
