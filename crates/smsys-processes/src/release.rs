@@ -406,6 +406,10 @@ pub enum ReleaseRule {
         /// `not authorised`, `unknown`, or `unchecked (no change authorisations configured)`.
         why: &'static str,
     },
+    /// A change link of the release's scope that names no change reference, so its
+    /// authorisation cannot be checked.
+    #[error("the release's scope links change {0:?}, which is not a change reference: unlink it")]
+    NotAChange(String),
     /// A deployment recorded for another environment than the next one.
     #[error("the next environment to deploy is {expected}, not {given:?}")]
     WrongEnvironment {

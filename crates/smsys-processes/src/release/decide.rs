@@ -1,9 +1,10 @@
 //! `decide` for releases: logging, planning, build, acceptance, approvals, baselines,
 //! deployments, rollbacks and early life.
 
+use chrono::{DateTime, Utc};
 use smsys_core::records::release::{DeploymentOutcome, ReleaseControlEvent, ReleaseLogged};
 use smsys_core::records::{
-    GroupId, PersonId, RecordKind, Release, ReleaseEvent, TransitionDetail, TypedEvent,
+    GroupId, PersonId, RecordKind, Reference, Release, ReleaseEvent, TransitionDetail, TypedEvent,
 };
 use smsys_core::{Aggregate, Context};
 
@@ -125,9 +126,14 @@ fn approver_of(
     Ok((approver, group, applies.clone()))
 }
 
-/// Refuses unless every change in the release's scope is authorised.
+/// Refuses unless every change in the release's scope is authorised (a link that names no
+/// change reference cannot be checked, so it is not).
 fn changes_authorised(state: &Release, policy: &ReleasePolicy) -> Result<(), Reason> {
-    for change in crate::reacting::linked(state.record(), &smsys_core::records::LinkKind::CHANGE) {
+    let kind = smsys_core::records::LinkKind::CHANGE;
+    for (_, target) in state.record().links().iter().filter(|(k, _)| *k == kind) {
+        let Ok(change) = target.parse::<Reference>() else {
+            return Err(rule(ReleaseRule::NotAChange(target.clone())));
+        };
         let why = match policy.changes.as_ref().map(|c| c.authorised(&change)) {
             Some(Some(true)) => continue,
             Some(Some(false)) => "not authorised",
@@ -338,7 +344,11 @@ fn decide_own(
                     d.push(moved);
                 }
                 DeploymentOutcome::Success if d.state().next_environment().is_none() => {
-                    let until = ctx.now() + kind_policy(state, policy)?.early_life();
+                    // A window too long to add (a policy's "forever") never ends by itself.
+                    let until = ctx
+                        .now()
+                        .checked_add_signed(kind_policy(state, policy)?.early_life())
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
                     d.push(own(E::EarlyLifeStarted { until }));
                     let moved = step(d.state(), &Trigger::COMPLETE)?;
                     d.push(moved);
@@ -366,9 +376,10 @@ fn decide_own(
             service,
         } => {
             in_stage(state, policy, command, &[stage::EARLY_LIFE])?;
+            early_life_open(state)?;
             let (from, until) = state.early_life().ok_or(RefusalReason::Unchanged)?;
             let at = ctx.now();
-            if at < from || at >= until || state.waiver().is_some() || state.review().is_some() {
+            if at < from || at >= until {
                 return Err(rule(ReleaseRule::OutsideEarlyLife {
                     window: format!("{} to {}", from.to_rfc3339(), until.to_rfc3339()),
                     at: at.to_rfc3339(),
