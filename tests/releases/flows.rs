@@ -6,33 +6,24 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use smsys::core::records::change::{ChangePlan, ChangeWindow};
 use smsys::core::records::release::DeploymentOutcome;
-use smsys::core::records::{
-    AttributeValue, CiId, LinkKind, Phase, RecordKind, Relationship, ReleaseKind,
-};
-use smsys::core::records::{Change, ChangeKind, Channel, PersonId, Reference};
-use smsys::core::{Actor, CommandHandler, CommandMeta, Context, ProjectionRunner, SequentialIds};
-use smsys::processes::change::{
-    ChangeCommand, ChangeManagement, ChangePolicy, ChangeSchedule, LogChange,
-};
+use smsys::core::records::{AttributeValue, CiId, Phase, RecordKind, Relationship, ReleaseKind};
+use smsys::core::records::{PersonId, Reference};
 use smsys::processes::configuration::CiCommand;
 use smsys::processes::lifecycle::Guard;
-use smsys::processes::release::{
-    BaselineError, ReleaseCommand, ReleaseKinds, ReleasePolicy, ReleaseRule,
-};
-use smsys::processes::{CmdbGraph, LogRecord, RecordCommand, RefusalReason};
+use smsys::processes::release::{ReleaseCommand, ReleasePolicy, ReleaseRule};
+use smsys::processes::{CmdbGraph, RecordCommand, RefusalReason};
 
 use crate::harness::{
-    Authorisations, Board, DEPLOYER, Desk, OPERATOR, OUTSIDER, REQUESTER, approvals,
-    early_life_days, id, log_planned, release_cis,
+    Authorisations, Board, DEPLOYER, OPERATOR, OUTSIDER, REQUESTER, approvals, early_life_days, id,
+    log_planned, release_cis,
 };
 
 type C = ReleaseCommand;
 
 /// `app-01` (an application running on `srv-01`) and `srv-01` (a server), registered through
 /// the CMDB, and the graph caught up.
-async fn configuration(b: &mut Board) {
+pub(crate) async fn configuration(b: &mut Board) {
     let register = |ci: &str, ci_type: &str, attribute: &str, value: &str| CiCommand::Register {
         id: id(ci),
         ci_type: id(ci_type),
@@ -61,7 +52,7 @@ async fn configuration(b: &mut Board) {
 
 /// A board whose baselines come from a configuration graph and whose change authorisations
 /// are set by the test.
-async fn board() -> (Board, Arc<CmdbGraph>, Arc<Authorisations>) {
+pub(crate) async fn board() -> (Board, Arc<CmdbGraph>, Arc<Authorisations>) {
     let graph = Arc::new(CmdbGraph::new());
     let changes = Arc::new(Authorisations::default());
     let policy = ReleasePolicy::default()
@@ -73,13 +64,13 @@ async fn board() -> (Board, Arc<CmdbGraph>, Arc<Authorisations>) {
     (b, graph, changes)
 }
 
-fn criteria(kind: ReleaseKind) -> Vec<String> {
+pub(crate) fn criteria(kind: ReleaseKind) -> Vec<String> {
     let kinds = smsys::processes::release::ReleaseKinds::reference();
     let requires = kinds.get(kind).expect("a policy");
     requires.criteria.iter().map(|c| c.name.clone()).collect()
 }
 
-fn verify(criterion: &str, passed: bool) -> ReleaseCommand {
+pub(crate) fn verify(criterion: &str, passed: bool) -> ReleaseCommand {
     C::VerifyCriterion {
         criterion: criterion.into(),
         passed,
@@ -87,7 +78,7 @@ fn verify(criterion: &str, passed: bool) -> ReleaseCommand {
     }
 }
 
-fn deploy(environment: &str, outcome: DeploymentOutcome) -> ReleaseCommand {
+pub(crate) fn deploy(environment: &str, outcome: DeploymentOutcome) -> ReleaseCommand {
     C::RecordDeployment {
         environment: environment.into(),
         outcome,
@@ -96,7 +87,7 @@ fn deploy(environment: &str, outcome: DeploymentOutcome) -> ReleaseCommand {
 }
 
 /// Release `name` of `kind` logged, built, every criterion verified and accepted.
-async fn accepted(b: &mut Board, name: &str, kind: ReleaseKind) {
+pub(crate) async fn accepted(b: &mut Board, name: &str, kind: ReleaseKind) {
     b.run_as(REQUESTER, name, log_planned(name, kind)).await;
     let build = C::RecordBuild {
         build: "2.5.0".into(),
@@ -527,280 +518,4 @@ async fn a_rejected_release_is_final() {
     assert_eq!(rejection.approver, id::<PersonId, _>("carl"));
     let reason = b.refused("dana", r, C::Approve { group: None }).await;
     assert_eq!(reason, RefusalReason::Final(Phase::Cancelled));
-}
-
-#[tokio::test]
-async fn a_baseline_needs_a_source_that_knows_every_ci() {
-    // No source configured.
-    let mut b = Board::new(
-        Arc::new(CmdbGraph::new()),
-        ReleasePolicy::default().with_approvals(approvals()),
-    );
-    accepted(&mut b, "REL-4", ReleaseKind::Emergency).await;
-    b.run_as("erin", "REL-4", C::Approve { group: None }).await;
-    let reason = b.refused(REQUESTER, "REL-4", C::TakeBaseline).await;
-    assert_eq!(reason, RefusalReason::Rule(ReleaseRule::NoBaselineSource));
-
-    // A graph that has read nothing yet, then one that lacks a CI.
-    let graph = Arc::new(CmdbGraph::new());
-    let policy = ReleasePolicy::default()
-        .with_approvals(approvals())
-        .with_baselines(graph.clone());
-    let mut b = Board::new(graph, policy);
-    accepted(&mut b, "REL-5", ReleaseKind::Emergency).await;
-    b.run_as("erin", "REL-5", C::Approve { group: None }).await;
-    let reason = b.refused(REQUESTER, "REL-5", C::TakeBaseline).await;
-    let expected = ReleaseRule::Baseline(BaselineError::NotReady);
-    assert_eq!(reason, RefusalReason::Rule(expected));
-    let server = CiCommand::Register {
-        id: id("srv-01"),
-        ci_type: id("server"),
-        name: "srv-01".into(),
-        description: String::new(),
-        attributes: Default::default(),
-        change: Some(id("CHG-0")),
-    };
-    b.ci("srv-01", server).await;
-    b.sync().await;
-    let reason = b.refused(REQUESTER, "REL-5", C::TakeBaseline).await;
-    let expected = ReleaseRule::Baseline(BaselineError::UnknownCis(vec![id("app-01")]));
-    assert_eq!(reason, RefusalReason::Rule(expected));
-    let message = smsys::processes::release::ReleaseRule::Baseline(BaselineError::UnknownCis(
-        vec![id("app-01")],
-    ))
-    .to_string();
-    assert!(message.contains("app-01"), "{message}");
-
-    // A release with no CI at all.
-    let mut b = Board::new(Arc::new(CmdbGraph::new()), crate::harness::policy());
-    let mut bare = crate::harness::plan(DEPLOYER);
-    bare.cis.clear();
-    let record = LogRecord::new(
-        id("REL-6"),
-        id(REQUESTER),
-        Channel::Portal,
-        id("email"),
-        "docs",
-    );
-    let log = smsys::processes::release::LogRelease::new(record, ReleaseKind::Emergency).plan(bare);
-    b.run_as(REQUESTER, "REL-6", C::log(log)).await;
-    b.run_as(
-        REQUESTER,
-        "REL-6",
-        C::RecordBuild {
-            build: "1".into(),
-            notes: String::new(),
-        },
-    )
-    .await;
-    b.run_as(REQUESTER, "REL-6", verify("smoke_tests", true))
-        .await;
-    b.run_as(REQUESTER, "REL-6", C::Accept).await;
-    b.run_as("erin", "REL-6", C::Approve { group: None }).await;
-    let reason = b.refused(REQUESTER, "REL-6", C::TakeBaseline).await;
-    assert_eq!(reason, RefusalReason::Rule(ReleaseRule::NothingToBaseline));
-}
-
-/// Release `name` approved and baselined, linked to `changes`.
-async fn baselined(b: &mut Board, name: &str, changes: &[&str]) {
-    accepted(b, name, ReleaseKind::Emergency).await;
-    for change in changes {
-        let link = RecordCommand::Link {
-            kind: LinkKind::CHANGE,
-            target: (*change).into(),
-        };
-        b.run_as(REQUESTER, name, link.into()).await;
-    }
-    b.run_as("erin", name, C::Approve { group: None }).await;
-    b.run_as(REQUESTER, name, C::TakeBaseline).await;
-}
-
-fn not_authorised(change: &str, why: &'static str) -> RefusalReason<ReleaseRule> {
-    RefusalReason::Rule(ReleaseRule::ChangeNotAuthorised {
-        change: id(change),
-        why,
-    })
-}
-
-#[tokio::test]
-async fn a_release_deploys_only_while_its_changes_are_authorised() {
-    let (mut b, _, changes) = board().await;
-    let r = "REL-7";
-    baselined(&mut b, r, &["CHG-1"]).await;
-    let reason = b.refused(OPERATOR, r, C::StartDeployment).await;
-    assert_eq!(reason, not_authorised("CHG-1", "unknown"));
-    changes.set("CHG-1", false);
-    let reason = b.refused(OPERATOR, r, C::StartDeployment).await;
-    assert_eq!(reason, not_authorised("CHG-1", "not authorised"));
-    let message = smsys::processes::release::ReleaseRule::ChangeNotAuthorised {
-        change: id("CHG-1"),
-        why: "not authorised",
-    }
-    .to_string();
-    assert!(message.contains("CHG-1") && message.contains("not authorised"));
-    changes.set("CHG-1", true);
-    b.run_as(OPERATOR, r, C::StartDeployment).await;
-
-    // A change linked mid-deployment, not authorised: no successful deployment records.
-    let link = RecordCommand::Link {
-        kind: LinkKind::CHANGE,
-        target: "CHG-2".into(),
-    };
-    b.run_as(REQUESTER, r, link.into()).await;
-    changes.set("CHG-2", false);
-    let reason = b
-        .refused(
-            OPERATOR,
-            r,
-            deploy("production", DeploymentOutcome::Success),
-        )
-        .await;
-    assert_eq!(reason, not_authorised("CHG-2", "not authorised"));
-    changes.set("CHG-2", true);
-    let release = b
-        .run_as(
-            OPERATOR,
-            r,
-            deploy("production", DeploymentOutcome::Success),
-        )
-        .await;
-    assert_eq!(release.record().status(), Some("early_life"));
-}
-
-#[tokio::test]
-async fn without_change_authorisations_only_a_release_without_changes_deploys() {
-    let graph = Arc::new(CmdbGraph::new());
-    let policy = ReleasePolicy::default()
-        .with_approvals(approvals())
-        .with_baselines(graph.clone());
-    let mut b = Board::new(graph, policy);
-    configuration(&mut b).await;
-    baselined(&mut b, "REL-8", &["CHG-1"]).await;
-    let reason = b.refused(OPERATOR, "REL-8", C::StartDeployment).await;
-    let why = "unchecked (no change authorisations configured)";
-    assert_eq!(reason, not_authorised("CHG-1", why));
-    baselined(&mut b, "REL-9", &[]).await;
-    let release = b.run_as(OPERATOR, "REL-9", C::StartDeployment).await;
-    assert_eq!(release.record().status(), Some("deploying"));
-}
-
-/// Runs `command` on change `name` as `who` at `now`; it must be accepted.
-async fn change_as(
-    (changes, ids): (&CommandHandler<ChangeManagement>, &SequentialIds),
-    who: &str,
-    name: &str,
-    command: ChangeCommand,
-    now: chrono::DateTime<chrono::Utc>,
-) {
-    let stream = Change::stream(&id(name)).expect("valid");
-    let meta = CommandMeta::new(Actor::new(who).expect("valid"));
-    changes
-        .execute(&stream, &command, &meta, &Context::new(now, ids))
-        .await
-        .unwrap_or_else(|e| panic!("{} on {name}: {e}", command.name()));
-}
-
-#[tokio::test]
-async fn a_change_schedule_fed_by_the_log_says_whether_the_changes_are_authorised() {
-    let graph = Arc::new(CmdbGraph::new());
-    let schedule = Arc::new(ChangeSchedule::new("change_schedule", graph.clone()));
-    let policy = ReleasePolicy::default()
-        .with_approvals(approvals())
-        .with_baselines(graph.clone())
-        .with_changes(schedule.clone());
-    let mut b = Board::new(graph, policy);
-    configuration(&mut b).await;
-    let runner = ProjectionRunner::new(b.store().clone());
-    let handler = CommandHandler::<ChangeManagement>::new(
-        b.store().clone(),
-        ChangePolicy::default().with_approvals(approvals()),
-    );
-    let ids = SequentialIds::new(500);
-    let changes = (&handler, &ids);
-    let r = "REL-10";
-    baselined(&mut b, r, &["CHG-7"]).await;
-    runner.catch_up(&*schedule).await.expect("folds");
-    let reason = b.refused(OPERATOR, r, C::StartDeployment).await;
-    assert_eq!(reason, not_authorised("CHG-7", "unknown"));
-
-    let plan = ChangePlan {
-        cis: vec![id("app-01")],
-        implementation: "upgrade".into(),
-        remediation: "downgrade".into(),
-        test_plan: String::new(),
-        implementer: Some(id("ivan")),
-        ci_updates: Vec::new(),
-    };
-    let record = LogRecord::new(
-        id("CHG-7"),
-        id(REQUESTER),
-        Channel::Portal,
-        id("email"),
-        "upgrade mail",
-    );
-    let log = ChangeCommand::log(LogChange::new(record, ChangeKind::Emergency).plan(plan));
-    change_as(changes, REQUESTER, "CHG-7", log, b.now()).await;
-    runner.catch_up(&*schedule).await.expect("folds");
-    let reason = b.refused(OPERATOR, r, C::StartDeployment).await;
-    assert_eq!(reason, not_authorised("CHG-7", "not authorised"));
-
-    let window = ChangeWindow {
-        start: b.now() + TimeDelta::hours(1),
-        end: b.now() + TimeDelta::hours(2),
-        time_zone: "Europe/Paris".into(),
-    };
-    change_as(
-        changes,
-        REQUESTER,
-        "CHG-7",
-        ChangeCommand::Schedule(window),
-        b.now(),
-    )
-    .await;
-    let ask = ChangeCommand::RequestAuthorisation;
-    change_as(changes, REQUESTER, "CHG-7", ask, b.now()).await;
-    let approve = ChangeCommand::Approve { group: None };
-    change_as(changes, "erin", "CHG-7", approve, b.now()).await;
-    runner.catch_up(&*schedule).await.expect("folds");
-    let release = b.run_as(OPERATOR, r, C::StartDeployment).await;
-    assert_eq!(release.record().status(), Some("deploying"));
-}
-
-#[tokio::test]
-async fn a_change_link_that_names_no_change_blocks_the_deployment() {
-    let (mut b, _, _) = board().await;
-    let r = "REL-11";
-    baselined(&mut b, r, &["CHG 7"]).await;
-    let reason = b.refused(OPERATOR, r, C::StartDeployment).await;
-    let expected = ReleaseRule::NotAChange("CHG 7".into());
-    assert_eq!(reason, RefusalReason::Rule(expected));
-    let unlink = RecordCommand::Unlink {
-        kind: LinkKind::CHANGE,
-        target: "CHG 7".into(),
-    };
-    b.run_as(REQUESTER, r, unlink.into()).await;
-    b.run_as(OPERATOR, r, C::StartDeployment).await;
-}
-
-#[test]
-fn an_early_life_too_long_to_add_never_ends_and_does_not_panic() {
-    let mut kinds = ReleaseKinds::reference();
-    if let Some(emergency) = kinds.kinds.get_mut(&ReleaseKind::Emergency) {
-        emergency.early_life_days = u32::MAX;
-    }
-    let mut desk = Desk::new(Arc::new(crate::harness::policy().with_kinds(kinds)));
-    desk.ok(REQUESTER, &log_planned("REL-12", ReleaseKind::Emergency));
-    let build = C::RecordBuild {
-        build: "1".into(),
-        notes: String::new(),
-    };
-    desk.ok(REQUESTER, &build);
-    desk.ok(REQUESTER, &verify("smoke_tests", true));
-    desk.ok(REQUESTER, &C::Accept);
-    desk.ok("erin", &C::Approve { group: None });
-    desk.ok(REQUESTER, &C::TakeBaseline);
-    desk.ok(OPERATOR, &C::StartDeployment);
-    desk.ok(OPERATOR, &deploy("production", DeploymentOutcome::Success));
-    let (_, until) = desk.state.early_life().expect("opened");
-    assert_eq!(until, chrono::DateTime::<chrono::Utc>::MAX_UTC);
 }

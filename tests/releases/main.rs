@@ -6,6 +6,8 @@
 //!   deployment environment by environment, a failure rolled back to its baseline, a second
 //!   attempt on a new baseline, early life, its review and closure; a release whose changes
 //!   are not authorised does not deploy.
+//! - `scope`: a release deploys only while the changes it delivers are authorised.
+//! - `baselines`: a baseline must come from a source, be intact and cover every CI.
 //! - `matrix`: every stage of the reference lifecycle (reached by real commands) x every
 //!   release command, accepted or refused, compared to the table written out in the test.
 //! - `invariants`: random commands by random actors at random times never deploy without an
@@ -22,8 +24,10 @@
     reason = "tests stop at the first broken expectation and pass refusals on as they are"
 )]
 
+mod baselines;
 mod flows;
 mod harness;
 mod invariants;
 mod matrix;
+mod scope;
 // The reactor tests join here: `mod reactor_harness;` and `mod reactors;`.

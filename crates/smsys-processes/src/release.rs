@@ -38,7 +38,7 @@ pub mod reactors;
 
 use std::sync::Arc;
 
-use smsys_core::records::release::{DeploymentOutcome, ReleasePlan};
+use smsys_core::records::release::{Baseline, DeploymentOutcome, ReleasePlan};
 use smsys_core::records::{GroupId, PersonId, Phase, Reference, Release, ReleaseKind};
 
 use crate::change::ApprovalPolicy;
@@ -81,7 +81,8 @@ impl Guard {
     pub const BUILT: Guard = Guard::from_static("built");
     /// Every acceptance criterion's latest verification passed (releases).
     pub const CRITERIA_MET: Guard = Guard::from_static("criteria_met");
-    /// A baseline stands for the next deployment: taken, and no rollback since (releases).
+    /// A baseline stands for the next deployment: taken, intact (its hash is the hash of its
+    /// state), and no rollback since (releases).
     pub const BASELINE_TAKEN: Guard = Guard::from_static("baseline_taken");
     /// Every environment was deployed in the current attempt (releases).
     pub const DEPLOYED_EVERYWHERE: Guard = Guard::from_static("deployed_everywhere");
@@ -520,7 +521,7 @@ impl RecordRules for ReleaseManagement {
         } else if *guard == Guard::AUTHORISED {
             release.authorisation().is_some()
         } else if *guard == Guard::BASELINE_TAKEN {
-            release.baseline().is_some()
+            release.baseline().is_some_and(Baseline::is_intact)
         } else if *guard == Guard::DEPLOYED_EVERYWHERE {
             release.baseline().is_some() && release.next_environment().is_none()
         } else if *guard == Guard::DEPLOYMENT_FAILED {

@@ -2,14 +2,17 @@
 //! deployments, rollbacks and early life.
 
 use chrono::{DateTime, Utc};
-use smsys_core::records::release::{DeploymentOutcome, ReleaseControlEvent, ReleaseLogged};
+use smsys_core::records::release::{
+    Baseline, DeploymentOutcome, ReleaseControlEvent, ReleaseLogged,
+};
 use smsys_core::records::{
-    GroupId, PersonId, RecordKind, Reference, Release, ReleaseEvent, TransitionDetail, TypedEvent,
+    CiId, GroupId, PersonId, RecordKind, Reference, Release, ReleaseEvent, TransitionDetail,
+    TypedEvent,
 };
 use smsys_core::{Aggregate, Context};
 
 use super::{
-    LogRelease, ReleaseCommand, ReleaseKindPolicy, ReleaseManagement, ReleasePolicy,
+    BaselineError, LogRelease, ReleaseCommand, ReleaseKindPolicy, ReleaseManagement, ReleasePolicy,
     ReleaseRefusal, ReleaseRule, stage,
 };
 use crate::lifecycle::Trigger;
@@ -143,6 +146,28 @@ fn changes_authorised(state: &Release, policy: &ReleasePolicy) -> Result<(), Rea
         return Err(rule(ReleaseRule::ChangeNotAuthorised { change, why }));
     }
     Ok(())
+}
+
+/// Refuses a baseline (from a source the policy names, not necessarily the CMDB graph) whose
+/// hash is not the hash of its state, or that leaves out a CI of the release.
+fn check_baseline(baseline: &Baseline, cis: &[CiId]) -> Result<(), Reason> {
+    let refused = |e| Err(rule(ReleaseRule::Baseline(e)));
+    if !baseline.is_intact() {
+        return refused(BaselineError::NotIntact {
+            recorded: baseline.hash.clone(),
+            computed: baseline.computed_hash(),
+        });
+    }
+    let missing: Vec<CiId> = cis
+        .iter()
+        .filter(|ci| baseline.ci(ci).is_none())
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        refused(BaselineError::Incomplete(missing))
+    }
 }
 
 /// Refuses an actor who approved the release.
@@ -300,6 +325,7 @@ fn decide_own(
             let baseline = source
                 .baseline(&cis)
                 .map_err(|e| rule(ReleaseRule::Baseline(e)))?;
+            check_baseline(&baseline, &cis)?;
             if state.baseline() == Some(&baseline) {
                 return Err(RefusalReason::Unchanged);
             }
