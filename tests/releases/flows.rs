@@ -463,6 +463,36 @@ async fn an_emergency_release_reviewed_early_under_a_waiver() {
     let (from, until) = release.early_life().expect("opened");
     let days = TimeDelta::days(early_life_days(ReleaseKind::Emergency));
     assert_eq!(until - from, days);
+    // A correlation records the release's CIs and service the incident names, nothing else.
+    let unrelated = |cis: &[&str], service: Option<&str>| C::CorrelateIncident {
+        incident: id("INC-4"),
+        cis: cis.iter().map(|ci| id(ci)).collect(),
+        service: service.map(id),
+    };
+    for (cis, service, why) in [
+        (&[][..], None, "it names no CI or service of the release"),
+        (
+            &["app-01", "db-09"][..],
+            None,
+            "CI db-09 is not the release's",
+        ),
+        (
+            &["srv-01"][..],
+            Some("payroll"),
+            "service payroll is not the release's",
+        ),
+    ] {
+        let reason = b.refused("smsys", r, unrelated(cis, service)).await;
+        let expected = ReleaseRule::Unrelated {
+            incident: id("INC-4"),
+            why: why.into(),
+        };
+        assert_eq!(reason, RefusalReason::Rule(expected));
+    }
+    let release = b
+        .run_as("smsys", r, unrelated(&["srv-01"], Some("email")))
+        .await;
+    assert_eq!(release.correlations().len(), 1);
     b.advance(TimeDelta::hours(2));
     let waive = C::WaiveEarlyLife {
         reason: "the fix is verified; the service owner signs off".into(),

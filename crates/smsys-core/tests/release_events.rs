@@ -418,3 +418,43 @@ fn the_fixture_folds_into_a_release() {
     );
     assert_eq!(release.record().phase(), Some(Phase::Closed));
 }
+
+/// A baseline with numbers, flags and texts among its attributes stays intact through its
+/// stored form: the hash is of what a reader gets back, not only of what the writer had.
+#[test]
+fn a_baseline_stays_intact_through_its_stored_form() {
+    use smsys_core::DomainEvent;
+    let number = |text: &str| AttributeValue::Number(text.parse().expect("a number"));
+    let ci = BaselineCi {
+        id: id("db-01"),
+        ci_type: id("database"),
+        name: "db-01".into(),
+        status: "live".into(),
+        attributes: Attributes::from([
+            (AttributeName::new("cores").expect("valid"), number("16")),
+            (AttributeName::new("load").expect("valid"), number("0.1")),
+            (AttributeName::new("huge").expect("valid"), number("1e300")),
+            (AttributeName::new("negative").expect("valid"), number("-7")),
+            (
+                AttributeName::new("virtual").expect("valid"),
+                AttributeValue::Flag(true),
+            ),
+            attribute("engine", "postgresql"),
+        ]),
+        relationships: vec![
+            (Relationship::RUNS_ON, id("srv-02")),
+            (Relationship::RUNS_ON, id("srv-01")),
+        ],
+    };
+    let baseline = Baseline::new(Position::new(2, 9), vec![ci]);
+    assert!(baseline.is_intact());
+    let event: ReleaseEvent = TypedEvent::Own(ReleaseControlEvent::BaselineTaken(baseline.clone()));
+    let text = serde_json::to_string(&event.to_payload().expect("encodes")).expect("text");
+    let payload = serde_json::from_str(&text).expect("parses");
+    let read = ReleaseEvent::from_payload(&event.event_type(), payload).expect("decodes");
+    let TypedEvent::Own(ReleaseControlEvent::BaselineTaken(read)) = read else {
+        panic!("{read:?} is not the baseline");
+    };
+    assert_eq!(read, baseline);
+    assert!(read.is_intact(), "{text}");
+}

@@ -427,6 +427,15 @@ pub enum ReleaseRule {
         /// The instant.
         at: String,
     },
+    /// An incident correlated that names nothing of the release, or a CI or service that is
+    /// not the release's.
+    #[error("incident {incident} is not related to the release: {why}")]
+    Unrelated {
+        /// The incident.
+        incident: Reference,
+        /// What it names that is not the release's.
+        why: String,
+    },
     /// The early-life review before the window ended, without a waiver.
     #[error("the early-life window runs until {0}: review it then, or waive it with a reason")]
     EarlyLifeOpen(String),

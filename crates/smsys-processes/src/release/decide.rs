@@ -6,8 +6,8 @@ use smsys_core::records::release::{
     Baseline, DeploymentOutcome, ReleaseControlEvent, ReleaseLogged,
 };
 use smsys_core::records::{
-    CiId, GroupId, PersonId, RecordKind, Reference, Release, ReleaseEvent, TransitionDetail,
-    TypedEvent,
+    CiId, GroupId, PersonId, RecordKind, Reference, Release, ReleaseEvent, ServiceId,
+    TransitionDetail, TypedEvent,
 };
 use smsys_core::{Aggregate, Context};
 
@@ -414,6 +414,7 @@ fn decide_own(
             if state.correlated(incident) {
                 return Err(RefusalReason::Unchanged);
             }
+            related(state, incident, cis, service.as_ref())?;
             d.push(own(E::IncidentCorrelated {
                 incident: incident.clone(),
                 cis: cis.clone(),
@@ -456,6 +457,40 @@ fn decide_own(
         C::Log(_) | C::Record(_) => {}
     }
     Ok(d.into_events())
+}
+
+/// Refuses a correlation that names no CI or service of the release, or names one that is
+/// not the release's: the event records the release's CIs and service the incident names.
+fn related(
+    state: &Release,
+    incident: &Reference,
+    cis: &[CiId],
+    service: Option<&ServiceId>,
+) -> Result<(), Reason> {
+    let unrelated = |why: String| {
+        Err(rule(ReleaseRule::Unrelated {
+            incident: incident.clone(),
+            why,
+        }))
+    };
+    if cis.is_empty() && service.is_none() {
+        return unrelated("it names no CI or service of the release".into());
+    }
+    let ours = state.cis();
+    let foreign: Vec<String> = cis
+        .iter()
+        .filter(|ci| !ours.contains(ci))
+        .map(ToString::to_string)
+        .collect();
+    if !foreign.is_empty() {
+        return unrelated(format!("CI {} is not the release's", foreign.join(", ")));
+    }
+    match service {
+        Some(service) if !state.services().contains(service) => {
+            unrelated(format!("service {service} is not the release's"))
+        }
+        Some(_) | None => Ok(()),
+    }
 }
 
 /// Refuses a waiver once the window was reviewed or waived.
