@@ -429,6 +429,15 @@ async fn a_major_release_from_plan_to_closure_through_a_rollback() {
         ),
         "{late:?}"
     );
+    let waive = C::WaiveEarlyLife {
+        reason: "no need".into(),
+    };
+    let late = b.refused(REQUESTER, r, waive).await;
+    assert!(
+        matches!(&late, RefusalReason::Rule(ReleaseRule::OutsideEarlyLife { window, .. })
+            if window.ends_with(&(deployed_at + days).to_rfc3339())),
+        "a window that ended is not waived: {late:?}"
+    );
     let release = b.run_as(REQUESTER, r, review()).await;
     let reviewed = release.review().expect("reviewed");
     let incidents: Vec<Reference> = vec![id("INC-1")];

@@ -312,7 +312,15 @@ fn check(
                 .expect("policy");
             prop_assert_eq!(*until, now + days.early_life());
         }
-        TypedEvent::Own(E::IncidentCorrelated { .. }) => {
+        TypedEvent::Own(E::IncidentCorrelated { cis, service, .. }) => {
+            let ours = before.cis();
+            prop_assert!(
+                cis.iter().all(|ci| ours.contains(ci)),
+                "a CI not the release's"
+            );
+            let services = before.services();
+            prop_assert!(service.as_ref().is_none_or(|s| services.contains(s)));
+            prop_assert!(!cis.is_empty() || service.is_some(), "names nothing");
             let (from, until) = before.early_life().expect("a window");
             prop_assert!(from <= now && now < until, "correlated outside the window");
             prop_assert!(
@@ -322,6 +330,8 @@ fn check(
         }
         TypedEvent::Own(E::EarlyLifeWaived { reason }) => {
             prop_assert!(!reason.trim().is_empty());
+            let (_, until) = before.early_life().expect("a window");
+            prop_assert!(now < until, "waived a window that had ended");
             model.waived = true;
         }
         TypedEvent::Own(E::EarlyLifeReviewed { .. }) => {

@@ -403,14 +403,7 @@ fn decide_own(
         } => {
             in_stage(state, policy, command, &[stage::EARLY_LIFE])?;
             early_life_open(state)?;
-            let (from, until) = state.early_life().ok_or(RefusalReason::Unchanged)?;
-            let at = ctx.now();
-            if at < from || at >= until {
-                return Err(rule(ReleaseRule::OutsideEarlyLife {
-                    window: format!("{} to {}", from.to_rfc3339(), until.to_rfc3339()),
-                    at: at.to_rfc3339(),
-                }));
-            }
+            inside_early_life(state, ctx)?;
             if state.correlated(incident) {
                 return Err(RefusalReason::Unchanged);
             }
@@ -425,6 +418,7 @@ fn decide_own(
             in_stage(state, policy, command, &[stage::EARLY_LIFE])?;
             required(reason, "reason to waive")?;
             early_life_open(state)?;
+            inside_early_life(state, ctx)?;
             d.push(own(E::EarlyLifeWaived {
                 reason: reason.clone(),
             }));
@@ -491,6 +485,20 @@ fn related(
         }
         Some(_) | None => Ok(()),
     }
+}
+
+/// Refuses unless now is inside the early-life window (a correlation, or a waiver, which
+/// ends the window before its time).
+fn inside_early_life(state: &Release, ctx: &Context<'_>) -> Result<(), Reason> {
+    let (from, until) = state.early_life().ok_or(RefusalReason::Unchanged)?;
+    let at = ctx.now();
+    if at < from || at >= until {
+        return Err(rule(ReleaseRule::OutsideEarlyLife {
+            window: format!("{} to {}", from.to_rfc3339(), until.to_rfc3339()),
+            at: at.to_rfc3339(),
+        }));
+    }
+    Ok(())
 }
 
 /// Refuses a waiver once the window was reviewed or waived.
