@@ -38,7 +38,7 @@ pub mod reactors;
 
 use std::sync::Arc;
 
-use smsys_core::records::release::{DeploymentOutcome, ReleasePlan};
+use smsys_core::records::release::{Baseline, DeploymentOutcome, ReleasePlan};
 use smsys_core::records::{GroupId, PersonId, Phase, Reference, Release, ReleaseKind};
 
 use crate::change::ApprovalPolicy;
@@ -81,7 +81,8 @@ impl Guard {
     pub const BUILT: Guard = Guard::from_static("built");
     /// Every acceptance criterion's latest verification passed (releases).
     pub const CRITERIA_MET: Guard = Guard::from_static("criteria_met");
-    /// A baseline stands for the next deployment: taken, and no rollback since (releases).
+    /// A baseline stands for the next deployment: taken, intact (its hash is the hash of its
+    /// state), and no rollback since (releases).
     pub const BASELINE_TAKEN: Guard = Guard::from_static("baseline_taken");
     /// Every environment was deployed in the current attempt (releases).
     pub const DEPLOYED_EVERYWHERE: Guard = Guard::from_static("deployed_everywhere");
@@ -406,6 +407,10 @@ pub enum ReleaseRule {
         /// `not authorised`, `unknown`, or `unchecked (no change authorisations configured)`.
         why: &'static str,
     },
+    /// A change link of the release's scope that names no change reference, so its
+    /// authorisation cannot be checked.
+    #[error("the release's scope links change {0:?}, which is not a change reference: unlink it")]
+    NotAChange(String),
     /// A deployment recorded for another environment than the next one.
     #[error("the next environment to deploy is {expected}, not {given:?}")]
     WrongEnvironment {
@@ -421,6 +426,15 @@ pub enum ReleaseRule {
         window: String,
         /// The instant.
         at: String,
+    },
+    /// An incident correlated that names nothing of the release, or a CI or service that is
+    /// not the release's.
+    #[error("incident {incident} is not related to the release: {why}")]
+    Unrelated {
+        /// The incident.
+        incident: Reference,
+        /// What it names that is not the release's.
+        why: String,
     },
     /// The early-life review before the window ended, without a waiver.
     #[error("the early-life window runs until {0}: review it then, or waive it with a reason")]
@@ -516,7 +530,7 @@ impl RecordRules for ReleaseManagement {
         } else if *guard == Guard::AUTHORISED {
             release.authorisation().is_some()
         } else if *guard == Guard::BASELINE_TAKEN {
-            release.baseline().is_some()
+            release.baseline().is_some_and(Baseline::is_intact)
         } else if *guard == Guard::DEPLOYED_EVERYWHERE {
             release.baseline().is_some() && release.next_environment().is_none()
         } else if *guard == Guard::DEPLOYMENT_FAILED {

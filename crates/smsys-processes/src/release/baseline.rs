@@ -16,6 +16,17 @@ pub enum BaselineError {
     /// CIs the graph does not hold.
     #[error("the configuration graph holds no CI {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
     UnknownCis(Vec<CiId>),
+    /// The baseline given leaves out CIs of the release.
+    #[error("the baseline does not record CI {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))]
+    Incomplete(Vec<CiId>),
+    /// The baseline given carries a hash that is not the hash of the state it records.
+    #[error("the baseline's hash {recorded} is not the hash of the state it records ({computed})")]
+    NotIntact {
+        /// The hash it carries.
+        recorded: String,
+        /// The hash of its state.
+        computed: String,
+    },
     /// The source failed.
     #[error("{0}")]
     Source(String),

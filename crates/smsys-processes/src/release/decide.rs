@@ -1,14 +1,18 @@
 //! `decide` for releases: logging, planning, build, acceptance, approvals, baselines,
 //! deployments, rollbacks and early life.
 
-use smsys_core::records::release::{DeploymentOutcome, ReleaseControlEvent, ReleaseLogged};
+use chrono::{DateTime, Utc};
+use smsys_core::records::release::{
+    Baseline, DeploymentOutcome, ReleaseControlEvent, ReleaseLogged,
+};
 use smsys_core::records::{
-    GroupId, PersonId, RecordKind, Release, ReleaseEvent, TransitionDetail, TypedEvent,
+    CiId, GroupId, PersonId, RecordKind, Reference, Release, ReleaseEvent, ServiceId,
+    TransitionDetail, TypedEvent,
 };
 use smsys_core::{Aggregate, Context};
 
 use super::{
-    LogRelease, ReleaseCommand, ReleaseKindPolicy, ReleaseManagement, ReleasePolicy,
+    BaselineError, LogRelease, ReleaseCommand, ReleaseKindPolicy, ReleaseManagement, ReleasePolicy,
     ReleaseRefusal, ReleaseRule, stage,
 };
 use crate::lifecycle::Trigger;
@@ -125,9 +129,14 @@ fn approver_of(
     Ok((approver, group, applies.clone()))
 }
 
-/// Refuses unless every change in the release's scope is authorised.
+/// Refuses unless every change in the release's scope is authorised (a link that names no
+/// change reference cannot be checked, so it is not).
 fn changes_authorised(state: &Release, policy: &ReleasePolicy) -> Result<(), Reason> {
-    for change in crate::reacting::linked(state.record(), &smsys_core::records::LinkKind::CHANGE) {
+    let kind = smsys_core::records::LinkKind::CHANGE;
+    for (_, target) in state.record().links().iter().filter(|(k, _)| *k == kind) {
+        let Ok(change) = target.parse::<Reference>() else {
+            return Err(rule(ReleaseRule::NotAChange(target.clone())));
+        };
         let why = match policy.changes.as_ref().map(|c| c.authorised(&change)) {
             Some(Some(true)) => continue,
             Some(Some(false)) => "not authorised",
@@ -137,6 +146,28 @@ fn changes_authorised(state: &Release, policy: &ReleasePolicy) -> Result<(), Rea
         return Err(rule(ReleaseRule::ChangeNotAuthorised { change, why }));
     }
     Ok(())
+}
+
+/// Refuses a baseline (from a source the policy names, not necessarily the CMDB graph) whose
+/// hash is not the hash of its state, or that leaves out a CI of the release.
+fn check_baseline(baseline: &Baseline, cis: &[CiId]) -> Result<(), Reason> {
+    let refused = |e| Err(rule(ReleaseRule::Baseline(e)));
+    if !baseline.is_intact() {
+        return refused(BaselineError::NotIntact {
+            recorded: baseline.hash.clone(),
+            computed: baseline.computed_hash(),
+        });
+    }
+    let missing: Vec<CiId> = cis
+        .iter()
+        .filter(|ci| baseline.ci(ci).is_none())
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        refused(BaselineError::Incomplete(missing))
+    }
 }
 
 /// Refuses an actor who approved the release.
@@ -294,6 +325,7 @@ fn decide_own(
             let baseline = source
                 .baseline(&cis)
                 .map_err(|e| rule(ReleaseRule::Baseline(e)))?;
+            check_baseline(&baseline, &cis)?;
             if state.baseline() == Some(&baseline) {
                 return Err(RefusalReason::Unchanged);
             }
@@ -338,7 +370,11 @@ fn decide_own(
                     d.push(moved);
                 }
                 DeploymentOutcome::Success if d.state().next_environment().is_none() => {
-                    let until = ctx.now() + kind_policy(state, policy)?.early_life();
+                    // A window too long to add (a policy's "forever") never ends by itself.
+                    let until = ctx
+                        .now()
+                        .checked_add_signed(kind_policy(state, policy)?.early_life())
+                        .unwrap_or(DateTime::<Utc>::MAX_UTC);
                     d.push(own(E::EarlyLifeStarted { until }));
                     let moved = step(d.state(), &Trigger::COMPLETE)?;
                     d.push(moved);
@@ -366,17 +402,12 @@ fn decide_own(
             service,
         } => {
             in_stage(state, policy, command, &[stage::EARLY_LIFE])?;
-            let (from, until) = state.early_life().ok_or(RefusalReason::Unchanged)?;
-            let at = ctx.now();
-            if at < from || at >= until || state.waiver().is_some() || state.review().is_some() {
-                return Err(rule(ReleaseRule::OutsideEarlyLife {
-                    window: format!("{} to {}", from.to_rfc3339(), until.to_rfc3339()),
-                    at: at.to_rfc3339(),
-                }));
-            }
+            early_life_open(state)?;
+            inside_early_life(state, ctx)?;
             if state.correlated(incident) {
                 return Err(RefusalReason::Unchanged);
             }
+            related(state, incident, cis, service.as_ref())?;
             d.push(own(E::IncidentCorrelated {
                 incident: incident.clone(),
                 cis: cis.clone(),
@@ -387,6 +418,7 @@ fn decide_own(
             in_stage(state, policy, command, &[stage::EARLY_LIFE])?;
             required(reason, "reason to waive")?;
             early_life_open(state)?;
+            inside_early_life(state, ctx)?;
             d.push(own(E::EarlyLifeWaived {
                 reason: reason.clone(),
             }));
@@ -419,6 +451,54 @@ fn decide_own(
         C::Log(_) | C::Record(_) => {}
     }
     Ok(d.into_events())
+}
+
+/// Refuses a correlation that names no CI or service of the release, or names one that is
+/// not the release's: the event records the release's CIs and service the incident names.
+fn related(
+    state: &Release,
+    incident: &Reference,
+    cis: &[CiId],
+    service: Option<&ServiceId>,
+) -> Result<(), Reason> {
+    let unrelated = |why: String| {
+        Err(rule(ReleaseRule::Unrelated {
+            incident: incident.clone(),
+            why,
+        }))
+    };
+    if cis.is_empty() && service.is_none() {
+        return unrelated("it names no CI or service of the release".into());
+    }
+    let ours = state.cis();
+    let foreign: Vec<String> = cis
+        .iter()
+        .filter(|ci| !ours.contains(ci))
+        .map(ToString::to_string)
+        .collect();
+    if !foreign.is_empty() {
+        return unrelated(format!("CI {} is not the release's", foreign.join(", ")));
+    }
+    match service {
+        Some(service) if !state.services().contains(service) => {
+            unrelated(format!("service {service} is not the release's"))
+        }
+        Some(_) | None => Ok(()),
+    }
+}
+
+/// Refuses unless now is inside the early-life window (a correlation, or a waiver, which
+/// ends the window before its time).
+fn inside_early_life(state: &Release, ctx: &Context<'_>) -> Result<(), Reason> {
+    let (from, until) = state.early_life().ok_or(RefusalReason::Unchanged)?;
+    let at = ctx.now();
+    if at < from || at >= until {
+        return Err(rule(ReleaseRule::OutsideEarlyLife {
+            window: format!("{} to {}", from.to_rfc3339(), until.to_rfc3339()),
+            at: at.to_rfc3339(),
+        }));
+    }
+    Ok(())
 }
 
 /// Refuses a waiver once the window was reviewed or waived.

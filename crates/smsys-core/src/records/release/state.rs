@@ -190,11 +190,14 @@ impl Release {
         let done = self.deployed_in_attempt().len();
         self.environments.get(done).map(String::as_str)
     }
-    /// The latest deployment, if it failed and was not yet rolled back.
+    /// The latest deployment, if it failed in the current attempt and was not yet rolled
+    /// back (a failure of an earlier attempt was rolled back before the attempt's baseline).
     pub fn failed_deployment(&self) -> Option<&Deployment> {
-        self.deployments
-            .last()
-            .filter(|d| d.outcome == DeploymentOutcome::Failed && self.baseline_current)
+        self.deployments.last().filter(|d| {
+            d.outcome == DeploymentOutcome::Failed
+                && d.attempt == self.attempt
+                && self.baseline_current
+        })
     }
     /// Every rollback, oldest first.
     pub fn rollbacks(&self) -> &[Rollback] {
@@ -396,5 +399,64 @@ impl Release {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::records::release::BaselineCi;
+    use crate::stream::Position;
+
+    fn baseline(sequence: u64) -> Baseline {
+        let ci = BaselineCi {
+            id: CiId::new("srv-01").unwrap_or_else(|e| unreachable!("{e}")),
+            ci_type: "server".parse().unwrap_or_else(|e| unreachable!("{e:?}")),
+            name: "srv-01".into(),
+            status: "live".into(),
+            attributes: Default::default(),
+            relationships: Vec::new(),
+        };
+        Baseline::new(Position::from_sequence(sequence), vec![ci])
+    }
+
+    #[test]
+    fn a_failure_of_an_earlier_attempt_is_not_the_current_failed_deployment() {
+        use ReleaseControlEvent as E;
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
+            .single()
+            .unwrap_or_else(|| unreachable!());
+        let mut release = Release::default();
+        let mut fold = |event: E| release.apply_own(&event, Stamp::new(None, at));
+        fold(E::BaselineTaken(baseline(1)));
+        fold(E::Deployed {
+            environment: "test".into(),
+            outcome: DeploymentOutcome::Failed,
+            notes: "broken".into(),
+        });
+        assert_eq!(
+            release.failed_deployment().map(|d| d.attempt),
+            Some(1),
+            "failed, not yet rolled back"
+        );
+        let mut fold = |event: E| release.apply_own(&event, Stamp::new(None, at));
+        fold(E::RolledBack {
+            environment: "test".into(),
+            baseline: baseline(1).hash,
+            restored: true,
+            notes: "back".into(),
+        });
+        assert_eq!(release.failed_deployment(), None, "rolled back");
+        let mut fold = |event: E| release.apply_own(&event, Stamp::new(None, at));
+        fold(E::BaselineTaken(baseline(2)));
+        assert_eq!(release.attempt(), 2);
+        assert_eq!(
+            release.failed_deployment(),
+            None,
+            "the failure belongs to attempt 1, rolled back before this attempt's baseline"
+        );
     }
 }
