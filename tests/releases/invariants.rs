@@ -310,6 +310,7 @@ fn check(
                 .kinds
                 .get(before.kind().expect("kind"))
                 .expect("policy");
+            prop_assert_eq!(before.early_life_days(), days.early_life_days);
             prop_assert_eq!(*until, now + days.early_life());
         }
         TypedEvent::Own(E::IncidentCorrelated { cis, service, .. }) => {

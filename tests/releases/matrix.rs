@@ -19,17 +19,17 @@ use crate::harness::{
 /// Legend: `+` accepted; `.` not taken in this stage (no such transition, wrong stage); `g` a
 /// guard of the transition does not hold; `F` the release is closed, rejected or cancelled,
 /// which is final; `=` nothing would change; `x` refused by another rule (already logged,
-/// criteria not met, early life still open).
+/// criteria not met, early life still open, no baseline).
 const MINOR: &str = "
 status      log  plan build verify accept appr rej  base start ok   fail rollb corr waive revw close cancel
 planned     x    +    +     .      .      .    .    .    .     .    .    .     .    .     .    .     +
 built       x    .    .     +      x      .    .    .    .     .    .    .     .    .     .    .     +
 accepted    x    .    .     .      .      +    +    .    .     .    .    .     .    .     .    .     +
-approved    x    .    .     .      .      .    .    +    .     .    .    .     .    .     .    .     +
+approved    x    .    .     .      .      .    .    +    x     .    .    .     .    .     .    .     +
 baselined   x    .    .     .      .      .    .    =    +     .    .    .     .    .     .    .     +
 deploying   x    .    .     .      .      .    .    .    .     +    +    .     .    .     .    .     .
 failed      x    .    .     .      .      .    .    .    .     .    .    +     .    .     .    .     .
-rolled_back x    .    .     .      .      .    .    +    .     .    .    .     .    .     .    .     +
+rolled_back x    .    .     .      .      .    .    +    x     .    .    .     .    .     .    .     +
 early_life  x    .    .     .      .      .    .    .    .     .    .    .     +    +     x    g     .
 closed      x    F    F     F      F      F    F    F    F     F    F    F     F    F     F    F     F
 rejected    x    F    F     F      F      F    F    F    F     F    F    F     F    F     F    F     F

@@ -63,7 +63,13 @@ fn logged(kind: ReleaseKind, environments: &[&str]) -> ReleaseEvent {
         ReleaseKind::Minor => vec![criterion("regression_tests", "")],
         ReleaseKind::Emergency => Vec::new(),
     };
+    let early_life_days = match kind {
+        ReleaseKind::Major => 14,
+        ReleaseKind::Minor => 7,
+        ReleaseKind::Emergency => 3,
+    };
     TypedEvent::Logged(ReleaseLogged {
+        early_life_days,
         record: Logged {
             reference: id("REL-0001"),
             lifecycle: DefinitionRef {

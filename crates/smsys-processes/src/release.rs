@@ -390,6 +390,11 @@ pub enum ReleaseRule {
     /// An approver of the release may not deploy it.
     #[error("{0} approved this release, so may not deploy it")]
     ApproverDeploys(PersonId),
+    /// A deployment asked for before a baseline was taken, or after a rollback retired it.
+    #[error(
+        "no baseline stands for this deployment: take a baseline of the release's CIs first (take baseline)"
+    )]
+    NoBaseline,
     /// No baseline source is configured.
     #[error("no baseline source is configured: set ReleasePolicy::baselines")]
     NoBaselineSource,

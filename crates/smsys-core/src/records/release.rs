@@ -3,17 +3,17 @@
 //! deployment, rollback and early-life events of their own.
 //!
 //! A release is logged with its kind ([`ReleaseKind`]: major, minor or emergency), the
-//! acceptance criteria it must meet ([`AcceptanceCriterion`]) and the environments it is
-//! deployed to, in order, both copied from the policy of its kind so a later policy edit
-//! never rewrites what a release had to meet. Its scope (the changes, problems and known
+//! acceptance criteria it must meet ([`AcceptanceCriterion`]), the environments it is
+//! deployed to, in order, and the days of its early-life window, all copied from the policy
+//! of its kind so a later policy edit never rewrites what a release had to meet. Its scope (the changes, problems and known
 //! errors it delivers) is its links. Each criterion is verified with its evidence, who and
 //! when. Before a deployment a [`Baseline`] records the exact state of every affected CI
 //! (attributes, status and outgoing relationships) as of a log position, with a SHA-256 hash
 //! of that state, so a rollback names what it returns to and an auditor can check it. Each
 //! environment's deployment is recorded with its outcome; a failure is rolled back. After
 //! the last environment the early-life window opens: incidents correlated with the release
-//! are recorded on it, and an early-life review (or a waiver with a reason) comes before
-//! closure.
+//! are recorded on it, and an early-life review comes before closure, once the window ended
+//! or was waived with a reason.
 //!
 //! The rules (lifecycle, approvals with segregation of duties, what each kind requires) are
 //! in `smsys-processes`.
@@ -100,8 +100,9 @@ pub struct AcceptanceCriterion {
 }
 
 /// A release's logged payload: the shared fields (the caller is the requester), its kind,
-/// its acceptance criteria and its environments in deployment order. Stored at the shared
-/// logged schema version.
+/// its acceptance criteria, its environments in deployment order and the length of its
+/// early-life window, each copied from the policy of its kind. Stored at the shared logged
+/// schema version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReleaseLogged {
     /// The shared fields.
@@ -113,6 +114,8 @@ pub struct ReleaseLogged {
     pub criteria: Vec<AcceptanceCriterion>,
     /// The environments it is deployed to, in order; the last is production.
     pub environments: Vec<String>,
+    /// How many days its early-life window lasts after the last environment's deployment.
+    pub early_life_days: u32,
 }
 
 impl LoggedEvent for ReleaseLogged {

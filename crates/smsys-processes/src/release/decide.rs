@@ -1,7 +1,7 @@
 //! `decide` for releases: logging, planning, build, acceptance, approvals, baselines,
 //! deployments, rollbacks and early life.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use smsys_core::records::release::{
     Baseline, DeploymentOutcome, ReleaseControlEvent, ReleaseLogged,
 };
@@ -73,6 +73,7 @@ fn log(
         kind,
         criteria: requires.criteria.clone(),
         environments: requires.environments.clone(),
+        early_life_days: requires.early_life_days,
     })];
     if let Some(plan) = &input.plan {
         check_plan(plan)?;
@@ -336,6 +337,10 @@ fn decide_own(
             }
         }
         C::StartDeployment => {
+            let awaiting = [stage::APPROVED, stage::ROLLED_BACK];
+            if awaiting.contains(&current_stage(state.record(), &policy.record).unwrap_or("none")) {
+                return Err(rule(ReleaseRule::NoBaseline));
+            }
             in_stage(state, policy, command, &[stage::BASELINED])?;
             changes_authorised(state, policy)?;
             not_an_approver(state, ctx)?;
@@ -373,7 +378,7 @@ fn decide_own(
                     // A window too long to add (a policy's "forever") never ends by itself.
                     let until = ctx
                         .now()
-                        .checked_add_signed(kind_policy(state, policy)?.early_life())
+                        .checked_add_signed(Duration::days(i64::from(state.early_life_days())))
                         .unwrap_or(DateTime::<Utc>::MAX_UTC);
                     d.push(own(E::EarlyLifeStarted { until }));
                     let moved = step(d.state(), &Trigger::COMPLETE)?;

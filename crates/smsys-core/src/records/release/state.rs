@@ -100,6 +100,7 @@ pub struct Release {
     kind: Option<ReleaseKind>,
     criteria: Vec<AcceptanceCriterion>,
     environments: Vec<String>,
+    early_life_days: u32,
     plan: Option<ReleasePlan>,
     build: Option<(String, String)>,
     verifications: BTreeMap<String, Verification>,
@@ -129,6 +130,10 @@ impl Release {
     /// Its environments, in deployment order.
     pub fn environments(&self) -> &[String] {
         &self.environments
+    }
+    /// How many days its early-life window lasts.
+    pub fn early_life_days(&self) -> u32 {
+        self.early_life_days
     }
     /// The current plan, once planned.
     pub fn plan(&self) -> Option<&ReleasePlan> {
@@ -268,6 +273,7 @@ impl EventSourced for Release {
                 self.kind = Some(logged.kind);
                 self.criteria.clone_from(&logged.criteria);
                 self.environments.clone_from(&logged.environments);
+                self.early_life_days = logged.early_life_days;
             }
             TypedEvent::Record(e) => self.record.apply(e, stamp),
             TypedEvent::Own(e) => self.apply_own(e, stamp),
