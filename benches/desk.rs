@@ -464,12 +464,17 @@ fn commands(c: &mut Criterion) {
         let releases = CommandHandler::new(store, releases);
         let releases =
             Bench::<ReleaseManagement>::new(releases, release_lifecycle, "REL", 1_790_000_000_003)
-                .acting(|command| match command {
-                    ReleaseCommand::Approve { .. } => Some("carl"),
-                    ReleaseCommand::StartDeployment | ReleaseCommand::RecordDeployment { .. } => {
+                .acting(|command| {
+                    if matches!(command, ReleaseCommand::Approve { .. }) {
+                        Some("carl")
+                    } else if matches!(
+                        command,
+                        ReleaseCommand::StartDeployment | ReleaseCommand::RecordDeployment { .. }
+                    ) {
                         Some("ivan")
+                    } else {
+                        None
                     }
-                    _ => None,
                 });
         lifecycles(&mut group, &rt, "release", &releases);
         group.finish();
