@@ -207,6 +207,26 @@ impl CmdbGraph {
         self.read().graph.edges(id, false)
     }
 
+    /// The CIs `ids` (`None` for one not registered), each with the relationships recorded on
+    /// it, sorted, read under one lock with the position the graph has folded up to, so they
+    /// all stand as of that position without copying the graph; `None` before its first
+    /// batch.
+    pub fn cis_as_folded(
+        &self,
+        ids: &[CiId],
+    ) -> Option<(Position, Vec<Option<(CiNode, Vec<(Relationship, CiId)>)>>)> {
+        let model = self.read();
+        let position = model.checkpoint?;
+        let cis = ids
+            .iter()
+            .map(|id| {
+                let node = model.graph.ci(id)?;
+                Some((node, model.graph.edges(id, true)))
+            })
+            .collect();
+        Some((position, cis))
+    }
+
     /// How many CIs are registered.
     pub fn len(&self) -> usize {
         self.read().graph.len()

@@ -40,16 +40,16 @@ pub trait BaselineSource: Send + Sync {
 }
 
 impl BaselineSource for CmdbGraph {
-    /// The graph as folded so far, frozen under one lock, so every CI is read as of the same
-    /// position.
+    /// The graph as folded so far, the CIs read under one lock, so every CI stands as of the
+    /// same position.
     fn baseline(&self, cis: &[CiId]) -> Result<Baseline, BaselineError> {
-        let snapshot = self.current().ok_or(BaselineError::NotReady)?;
+        let (position, found) = self.cis_as_folded(cis).ok_or(BaselineError::NotReady)?;
         let mut missing = Vec::new();
         let mut recorded = Vec::with_capacity(cis.len());
-        for id in cis {
-            match snapshot.ci(id) {
-                Some(node) => recorded.push(BaselineCi {
-                    relationships: snapshot.relationships(id),
+        for (id, found) in cis.iter().zip(found) {
+            match found {
+                Some((node, relationships)) => recorded.push(BaselineCi {
+                    relationships,
                     id: node.id,
                     ci_type: node.ci_type,
                     name: node.name,
@@ -60,7 +60,7 @@ impl BaselineSource for CmdbGraph {
             }
         }
         if missing.is_empty() {
-            Ok(Baseline::new(snapshot.position(), recorded))
+            Ok(Baseline::new(position, recorded))
         } else {
             Err(BaselineError::UnknownCis(missing))
         }
