@@ -44,6 +44,7 @@ use smsys::processes::change::{
     ApprovalPolicy, ChangeCommand, ChangeManagement, ChangePolicy, ChangeSchedule, ChangeTemplate,
     ChangeTemplates, LogChange,
 };
+use smsys::processes::problem::reactors::{LinkMirror, RecordSide};
 use smsys::processes::release::reactors::{
     EarlyLifeCorrelation, FailedDeployments, ReleaseCiUpdates, ReleaseClosure,
 };
@@ -161,9 +162,21 @@ impl Desk {
             changes,
             CommandHandler::new(log.clone(), KnownErrorPolicy::default()),
             self.releases.services().clone(),
-            actor,
+            actor.clone(),
         );
+        let mirror = LinkMirror::new(log.clone(), actor.clone())
+            .with_side(Arc::new(RecordSide::new(releases(), LinkKind::RELEASE)))
+            .with_side(Arc::new(RecordSide::new(
+                CommandHandler::<ChangeManagement>::new(
+                    log.clone(),
+                    self.changes.services().clone(),
+                ),
+                LinkKind::CHANGE,
+            )));
         let checkpoints = || self.store.clone();
+        runner
+            .catch_up(&Reacting::new(mirror, checkpoints()))
+            .await?;
         runner
             .catch_up(&Reacting::new(correlation, checkpoints()))
             .await?;
@@ -343,6 +356,18 @@ async fn run() -> Result<(), Error> {
         .await?;
     desk.release("carl", ReleaseCommand::Approve { group: None })
         .await?;
+    let change = desk
+        .changes
+        .load(&Change::stream(&id("CHG-0098")?)?)
+        .await?
+        .state;
+    let scope: Vec<String> = change
+        .record()
+        .links()
+        .iter()
+        .map(|(kind, target)| format!("{kind} {target}"))
+        .collect();
+    println!("   CHG-0098 links to {} (both ways)", scope.join(", "));
     let rel = desk.state().await?;
     println!(
         "   criteria met: {}, approved under rule {}: {}",
@@ -419,11 +444,15 @@ async fn run() -> Result<(), Error> {
     .await?;
     let rel = desk.state().await?;
     let rollback = rel.rollbacks().last().ok_or("no rollback")?;
+    let returned_to = rel
+        .returned_to(rollback)
+        .ok_or("no baseline to return to")?;
     println!(
-        "   rolled back {} to baseline {} (the first: {}): {}",
+        "   rolled back {} to baseline {} (as of position {}, the first: {}): {}",
         rollback.environment,
         rollback.baseline,
-        rollback.baseline == first.hash,
+        returned_to.as_of,
+        returned_to == &first,
         status(&rel)
     );
     for link in rel.record().links() {

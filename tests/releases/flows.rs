@@ -316,6 +316,7 @@ async fn a_major_release_from_plan_to_closure_through_a_rollback() {
     assert_eq!(release.record().status(), Some("rolled_back"));
     let rollback = release.rollbacks().last().expect("rolled back");
     assert_eq!(rollback.baseline, first.hash);
+    assert_eq!(release.returned_to(rollback), Some(&first));
     assert_eq!(rollback.environment, "production");
     assert!(release.baseline().is_none(), "the rollback used it up");
     assert!(release.failed_deployment().is_none());

@@ -319,6 +319,14 @@ fn every_fixture_row_loads_as_todays_event() {
 }
 
 #[test]
+fn every_fixture_row_loads_with_its_personal_data_erased() {
+    assert!(
+        golden().check_erased_rows_load() > 0,
+        "the personal data policy names fields of change events"
+    );
+}
+
+#[test]
 fn the_fixture_holds_the_logged_event_and_every_own_event() {
     golden().check_coverage();
 }

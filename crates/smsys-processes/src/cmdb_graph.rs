@@ -43,6 +43,9 @@ pub use snapshot::{CiNode, GraphSnapshot};
 
 use history::Model;
 
+/// A CI with the relationships recorded on it (`ci -[relationship]-> target`), sorted.
+pub type CiWithRelationships = (CiNode, Vec<(Relationship, CiId)>);
+
 /// Why the graph refused an event.
 #[derive(Debug, thiserror::Error)]
 pub enum CmdbGraphError {
@@ -214,7 +217,7 @@ impl CmdbGraph {
     pub fn cis_as_folded(
         &self,
         ids: &[CiId],
-    ) -> Option<(Position, Vec<Option<(CiNode, Vec<(Relationship, CiId)>)>>)> {
+    ) -> Option<(Position, Vec<Option<CiWithRelationships>>)> {
         let model = self.read();
         let position = model.checkpoint?;
         let cis = ids

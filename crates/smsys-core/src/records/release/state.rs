@@ -208,6 +208,10 @@ impl Release {
     pub fn rollbacks(&self) -> &[Rollback] {
         &self.rollbacks
     }
+    /// The baseline `rollback` returned to: the CIs as they were before that attempt.
+    pub fn returned_to(&self, rollback: &Rollback) -> Option<&Baseline> {
+        self.baselines.iter().find(|b| b.hash == rollback.baseline)
+    }
     /// The early-life window (from the last environment's deployment to its end), once
     /// opened.
     pub fn early_life(&self) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
