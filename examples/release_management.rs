@@ -264,6 +264,25 @@ async fn open() -> Result<(Desk, tempfile::TempDir), Error> {
     Ok((desk, dir))
 }
 
+/// A deployment attempt by the deployer: started, test passes, production ends with
+/// `outcome`.
+async fn attempt(desk: &Desk, outcome: DeploymentOutcome, notes: &str) -> Result<(), Error> {
+    desk.release("ivan", ReleaseCommand::StartDeployment)
+        .await?;
+    for (environment, outcome, notes) in [
+        ("test", DeploymentOutcome::Success, "green in test"),
+        ("production", outcome, notes),
+    ] {
+        let deployed = ReleaseCommand::RecordDeployment {
+            environment: environment.into(),
+            outcome,
+            notes: notes.into(),
+        };
+        desk.release("ivan", deployed).await?;
+    }
+    Ok(())
+}
+
 async fn run() -> Result<(), Error> {
     let (desk, _dir) = open().await?;
     let shop_cis = vec![id("shop")?, id("srv-web-01")?];
@@ -413,25 +432,10 @@ async fn run() -> Result<(), Error> {
     );
 
     println!("3. First attempt: test passes, production fails, rolled back");
-    let deploy = |environment: &str, outcome, notes: &str| ReleaseCommand::RecordDeployment {
-        environment: environment.into(),
-        outcome,
-        notes: notes.into(),
-    };
-    desk.release("ivan", ReleaseCommand::StartDeployment)
-        .await?;
-    desk.release(
-        "ivan",
-        deploy("test", DeploymentOutcome::Success, "green in test"),
-    )
-    .await?;
-    desk.release(
-        "ivan",
-        deploy(
-            "production",
-            DeploymentOutcome::Failed,
-            "checkout errors after the switch",
-        ),
+    attempt(
+        &desk,
+        DeploymentOutcome::Failed,
+        "checkout errors after the switch",
     )
     .await?;
     desk.release(
@@ -461,20 +465,10 @@ async fn run() -> Result<(), Error> {
 
     println!("4. Second attempt on a new baseline");
     desk.release("ivan", ReleaseCommand::TakeBaseline).await?;
-    desk.release("ivan", ReleaseCommand::StartDeployment)
-        .await?;
-    desk.release(
-        "ivan",
-        deploy("test", DeploymentOutcome::Success, "green in test"),
-    )
-    .await?;
-    desk.release(
-        "ivan",
-        deploy(
-            "production",
-            DeploymentOutcome::Success,
-            "switched to green, checkout healthy",
-        ),
+    attempt(
+        &desk,
+        DeploymentOutcome::Success,
+        "switched to green, checkout healthy",
     )
     .await?;
     desk.change("ivan", ChangeCommand::StartImplementation)
