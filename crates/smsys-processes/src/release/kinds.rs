@@ -13,6 +13,7 @@ const REFERENCE: &str = include_str!("policy.toml");
 /// Which rule of the approval policy approves releases of a kind: the rule a change of
 /// `kind`, major-impact or not, would be authorised under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ApprovalRef {
     /// The change kind whose rule applies.
     pub kind: ChangeKind,
@@ -23,6 +24,7 @@ pub struct ApprovalRef {
 
 /// What releases of one kind require.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReleaseKindPolicy {
     /// The approval rule.
     pub approval: ApprovalRef,
@@ -43,6 +45,7 @@ impl ReleaseKindPolicy {
 
 /// What a rolled-back deployment raises (each linked to the release, exactly once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FailurePolicy {
     /// An incident on the release's service and CIs.
     #[serde(default)]
@@ -54,6 +57,7 @@ pub struct FailurePolicy {
 
 /// What closing a release does to the records it delivers (exactly once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClosurePolicy {
     /// Its changes awaiting review get the early-life review as their post-implementation
     /// review, and are closed.
@@ -73,8 +77,12 @@ pub struct ClosurePolicy {
 /// let major = kinds.get(ReleaseKind::Major).expect("a major release policy");
 /// assert_eq!(major.environments.last().map(String::as_str), Some("production"));
 /// assert!(ReleaseKinds::from_toml("version = 1\n[kinds.minor]\napproval = { kind = \"normal\" }\nenvironments = []\nearly_life_days = 1\ncriteria = []\n").is_err());
+/// // A misspelt field is refused, not ignored.
+/// let typo = "version = 1\n[closure]\nretire_known_error = true\n";
+/// assert!(ReleaseKinds::from_toml(typo).is_err_and(|e| e.to_string().contains("retire_known_error")));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReleaseKinds {
     /// Its version.
     pub version: u32,
