@@ -32,22 +32,24 @@
 //! the changes and known errors a closed release delivered, each exactly once.
 
 mod baseline;
+mod command;
 mod decide;
 mod kinds;
 pub mod reactors;
 
 use std::sync::Arc;
 
-use smsys_core::records::release::{Baseline, DeploymentOutcome, ReleasePlan};
+use smsys_core::records::release::Baseline;
 use smsys_core::records::{GroupId, PersonId, Phase, Reference, Release, ReleaseKind};
 
 use crate::change::ApprovalPolicy;
 use crate::lifecycle::{
     Guard, Lifecycle, StageRule, Trigger, TriggerRule, Vocabulary, desk_triggers,
 };
-use crate::record::{LogRecord, RecordCommand, RecordPolicy, RecordRules, Refusal};
+use crate::record::{RecordPolicy, RecordRules, Refusal};
 
 pub use baseline::{BaselineError, BaselineSource, ChangeAuthorisations};
+pub use command::{LogRelease, ReleaseCommand};
 pub use kinds::{
     ApprovalRef, ClosurePolicy, FailurePolicy, ReleaseKindPolicy, ReleaseKinds, ReleaseKindsError,
 };
@@ -188,153 +190,6 @@ impl ReleasePolicy {
     }
 }
 
-/// What logging a release takes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogRelease {
-    /// The shared fields (the caller is the requester; the affected CIs are the CIs it
-    /// changes).
-    pub record: LogRecord,
-    /// Its kind.
-    pub kind: ReleaseKind,
-    /// A first plan.
-    pub plan: Option<ReleasePlan>,
-}
-
-impl LogRelease {
-    /// A release of `kind`, without a plan.
-    pub fn new(record: LogRecord, kind: ReleaseKind) -> Self {
-        Self {
-            record,
-            kind,
-            plan: None,
-        }
-    }
-
-    /// With a first plan.
-    pub fn plan(mut self, plan: ReleasePlan) -> Self {
-        self.plan = Some(plan);
-        self
-    }
-}
-
-/// What can be asked of a release.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ReleaseCommand {
-    /// Record it.
-    Log(Box<LogRelease>),
-    /// A command every record accepts (links set its scope; close once reviewed; cancel).
-    Record(RecordCommand),
-    /// Set or revise the plan (before it is built).
-    Plan(ReleasePlan),
-    /// Record the build (planned releases with a plan).
-    RecordBuild {
-        /// The build's identifier (required).
-        build: String,
-        /// What was built.
-        notes: String,
-    },
-    /// Verify one acceptance criterion (while built), with its evidence.
-    VerifyCriterion {
-        /// The criterion's name.
-        criterion: String,
-        /// Whether it is met.
-        passed: bool,
-        /// The evidence (required).
-        evidence: String,
-    },
-    /// Accept it once every criterion passed: it awaits approval.
-    Accept,
-    /// Approve it, as the acting person, for one of the groups of the rule its kind names;
-    /// the quorum approves it.
-    Approve {
-        /// The group approved for.
-        group: Option<GroupId>,
-    },
-    /// Reject it (with a reason), as the acting person, for one of the rule's groups.
-    Reject {
-        /// The group rejected for.
-        group: Option<GroupId>,
-        /// Why (required).
-        reason: String,
-    },
-    /// Take a baseline of its CIs from the policy's [`BaselineSource`] (approved, or rolled
-    /// back, or again before deploying).
-    TakeBaseline,
-    /// Start deploying (baselined, its changes authorised, the actor not an approver).
-    StartDeployment,
-    /// Record the deployment to the next environment.
-    RecordDeployment {
-        /// The environment (the next in the kind's order).
-        environment: String,
-        /// How it ended.
-        outcome: DeploymentOutcome,
-        /// What was done or went wrong (required).
-        notes: String,
-    },
-    /// Record that a failed deployment was rolled back to the baseline.
-    RollBack {
-        /// Whether the service was restored to the baseline.
-        restored: bool,
-        /// What was done (required).
-        notes: String,
-    },
-    /// Correlate an incident with it (within its early-life window).
-    CorrelateIncident {
-        /// The incident.
-        incident: Reference,
-        /// The release's CIs it names.
-        cis: Vec<smsys_core::records::CiId>,
-        /// The release's service it names.
-        service: Option<smsys_core::records::ServiceId>,
-    },
-    /// Waive the rest of the early-life window (with a reason).
-    WaiveEarlyLife {
-        /// Why (required).
-        reason: String,
-    },
-    /// Record the early-life review (once the window ended or was waived).
-    RecordEarlyLifeReview {
-        /// Whether the release met its objectives.
-        successful: bool,
-        /// What the review found (required).
-        findings: String,
-    },
-}
-
-impl From<RecordCommand> for ReleaseCommand {
-    fn from(command: RecordCommand) -> Self {
-        ReleaseCommand::Record(command)
-    }
-}
-
-impl ReleaseCommand {
-    /// Log `release`.
-    pub fn log(release: LogRelease) -> Self {
-        ReleaseCommand::Log(Box::new(release))
-    }
-
-    /// The command's name, as refusals show it.
-    pub fn name(&self) -> &'static str {
-        match self {
-            ReleaseCommand::Log(_) => "log",
-            ReleaseCommand::Record(c) => c.name(),
-            ReleaseCommand::Plan(_) => "plan",
-            ReleaseCommand::RecordBuild { .. } => "record build",
-            ReleaseCommand::VerifyCriterion { .. } => "verify criterion",
-            ReleaseCommand::Accept => "accept",
-            ReleaseCommand::Approve { .. } => "approve",
-            ReleaseCommand::Reject { .. } => "reject",
-            ReleaseCommand::TakeBaseline => "take baseline",
-            ReleaseCommand::StartDeployment => "start deployment",
-            ReleaseCommand::RecordDeployment { .. } => "record deployment",
-            ReleaseCommand::RollBack { .. } => "roll back",
-            ReleaseCommand::CorrelateIncident { .. } => "correlate incident",
-            ReleaseCommand::WaiveEarlyLife { .. } => "waive early life",
-            ReleaseCommand::RecordEarlyLifeReview { .. } => "record early-life review",
-        }
-    }
-}
-
 /// Why release management refuses beyond the shared reasons.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReleaseRule {
@@ -464,6 +319,60 @@ pub enum ReleaseRule {
 pub type ReleaseRefusal = Refusal<ReleaseRule>;
 
 /// Release management: `decide` for [`Release`]s.
+///
+/// A minor release logged with its plan, built, and accepted once its kind's criteria are
+/// verified; its approval by its own requester is refused:
+///
+/// ```
+/// # tokio::runtime::Runtime::new()?.block_on(async {
+/// use std::sync::Arc;
+/// use chrono::{TimeZone, Utc};
+/// use smsys_core::records::release::ReleasePlan;
+/// use smsys_core::records::{Channel, RecordKind, Release, ReleaseKind};
+/// use smsys_core::{Actor, CommandHandler, CommandMeta, Context, SequentialIds};
+/// use smsys_processes::LogRecord;
+/// use smsys_processes::release::{LogRelease, ReleaseCommand, ReleaseManagement, ReleasePolicy};
+/// use smsys_store::MemoryEventStore;
+///
+/// let releases = CommandHandler::<ReleaseManagement>::new(
+///     Arc::new(MemoryEventStore::new()),
+///     ReleasePolicy::default(),
+/// );
+/// let stream = Release::stream(&"REL-0001".parse()?)?;
+/// let ids = SequentialIds::new(1);
+/// let ctx = Context::new(Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap(), &ids);
+/// let as_who = |who: &str| Actor::new(who).map(CommandMeta::new);
+/// let record = LogRecord::new(
+///     "REL-0001".parse()?, "rita".parse()?, Channel::Portal, "email".parse()?, "mail 2.5",
+/// )
+/// .affected_cis(vec!["mx-01".parse()?]);
+/// let plan = ReleasePlan {
+///     deployment: "rolling restart".into(),
+///     rollback: "reinstall 2.4".into(),
+///     ..ReleasePlan::default()
+/// };
+/// let log = ReleaseCommand::log(LogRelease::new(record, ReleaseKind::Minor).plan(plan));
+/// releases.execute(&stream, &log, &as_who("rita")?, &ctx).await?;
+/// let build = ReleaseCommand::RecordBuild { build: "2.5.0".into(), notes: String::new() };
+/// releases.execute(&stream, &build, &as_who("ivan")?, &ctx).await?;
+/// for criterion in ["regression_tests", "operational_readiness"] {
+///     let verified = ReleaseCommand::VerifyCriterion {
+///         criterion: criterion.into(),
+///         passed: true,
+///         evidence: "run 42".into(),
+///     };
+///     releases.execute(&stream, &verified, &as_who("quinn")?, &ctx).await?;
+/// }
+/// releases.execute(&stream, &ReleaseCommand::Accept, &as_who("quinn")?, &ctx).await?;
+/// let own = ReleaseCommand::Approve { group: None };
+/// assert!(releases.execute(&stream, &own, &as_who("rita")?, &ctx).await.is_err());
+/// let release = releases.load(&stream).await?.state;
+/// assert_eq!(release.record().status(), Some("accepted"));
+/// assert!(release.criteria_met());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).map_err(|e| e.to_string())?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ReleaseManagement;
 
