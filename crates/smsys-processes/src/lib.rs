@@ -59,6 +59,7 @@ pub mod index;
 mod intern;
 pub mod known_error;
 pub mod lifecycle;
+pub mod lint;
 mod priority;
 pub mod problem;
 mod reacting;
