@@ -13,6 +13,12 @@
 //!   [`cmdb_graph`]: the CI graph (impact, shortest dependency path, exact as-of);
 //!   [`verification`]: discovered inventories compared with the CMDB; [`catalogue`] (8.2.4):
 //!   the service catalogue, which names each service's SLAs;
+//! - [`change`] (8.5.1): standard, normal and emergency changes under lifecycles per kind,
+//!   risk, approvals with segregation of duties and a conflict-checked schedule;
+//!   [`release`] (8.5.3): releases with acceptance, approval, a hashed baseline of their CIs
+//!   before deployment, rollback and early-life incident correlation;
+//! - [`lint`]: customised lifecycles, policies and SLA definitions checked against the
+//!   activities the standard requires, each finding naming its clause;
 //! - [`attribute`]: the typed schema of custom attributes;
 //! - [`index`]: the record index projection (rows with SLA timer state, kept next to the
 //!   log) and [`view`]: one record's state, timers and typed history for display;
