@@ -17,6 +17,9 @@
 //!   risk, approvals with segregation of duties and a conflict-checked schedule;
 //!   [`release`] (8.5.3): releases with acceptance, approval, a hashed baseline of their CIs
 //!   before deployment, rollback and early-life incident correlation;
+//! - [`evidence`]: the clause map as data (which events evidence which activity of which
+//!   clause) and the evidence of changes (8.5.1) and releases (8.5.3) for a period, each
+//!   figure with the records that fall short;
 //! - [`lint`]: customised lifecycles, policies and SLA definitions checked against the
 //!   activities the standard requires, each finding naming its clause;
 //! - [`attribute`]: the typed schema of custom attributes;
@@ -60,6 +63,7 @@ pub mod change;
 mod clock;
 pub mod cmdb_graph;
 pub mod configuration;
+pub mod evidence;
 pub mod incident;
 pub mod index;
 mod intern;
