@@ -274,3 +274,156 @@ impl EvidencePack {
         Ok(Self::from_estate(&estate, period))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, TimeZone};
+    use smsys_core::records::change::{ChangeControlEvent, ChangeLogged, ImplementationOutcome};
+    use smsys_core::records::release::{
+        AcceptanceCriterion, DeploymentOutcome, ReleaseControlEvent, ReleaseLogged,
+    };
+    use smsys_core::records::{
+        Change, ChangeKind, Channel, DefinitionRef, Logged, Release, ReleaseKind, TypedEvent,
+    };
+    use smsys_core::{Actor, EventSourced, Stamp};
+
+    use super::*;
+
+    fn at() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
+            .single()
+            .unwrap_or_else(|| unreachable!())
+    }
+
+    fn id<T: std::str::FromStr<Err = E>, E: std::fmt::Debug>(text: &str) -> T {
+        text.parse().unwrap_or_else(|e| unreachable!("{e:?}"))
+    }
+
+    fn period() -> Period {
+        Period::new(at() - TimeDelta::days(1), at() + TimeDelta::days(1))
+            .unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    fn logged(reference: &str) -> Logged {
+        Logged {
+            reference: id(reference),
+            lifecycle: DefinitionRef {
+                name: "imported".into(),
+                version: 1,
+            },
+            status: "new".into(),
+            caller: id("rita"),
+            channel: Channel::Portal,
+            service: id("email"),
+            affected_cis: Vec::new(),
+            summary: "imported".into(),
+            description: String::new(),
+            attributes: Default::default(),
+        }
+    }
+
+    fn fold<S: EventSourced + Default>(events: &[S::Event]) -> S {
+        let actor = Actor::new("import").unwrap_or_else(|e| unreachable!("{e}"));
+        let mut state = S::default();
+        for event in events {
+            state.evolve(event, Stamp::new(Some(&actor), at()));
+        }
+        state
+    }
+
+    // Imported or migrated logs may hold what the shipped lifecycles refuse: the figures
+    // still name them.
+    #[test]
+    fn a_change_authorised_by_its_requester_or_implemented_unauthorised_falls_short() {
+        let log = |reference: &str| {
+            TypedEvent::Logged(ChangeLogged {
+                record: logged(reference),
+                kind: ChangeKind::Normal,
+                template: None,
+            })
+        };
+        let authorised = |who: &[&str]| {
+            TypedEvent::Own(ChangeControlEvent::Authorised {
+                rule: "change_manager".into(),
+                approvers: who.iter().map(|w| id(w)).collect(),
+            })
+        };
+        let implemented = TypedEvent::Own(ChangeControlEvent::Implemented {
+            outcome: ImplementationOutcome::Success,
+            notes: String::new(),
+        });
+        let reset = TypedEvent::Own(ChangeControlEvent::ApprovalsReset {
+            reason: "replanned".into(),
+        });
+        let changes: Vec<Change> = vec![
+            fold(&[log("CHG-1"), authorised(&["carl", "rita"])]),
+            fold(&[log("CHG-2"), authorised(&["carl"]), reset, implemented]),
+            fold(&[log("CHG-3"), authorised(&[])]),
+            fold(&[log("CHG-4"), authorised(&["carl"])]),
+        ];
+        let evidence = ChangeEvidence::from_states(&changes, period());
+        let figure = &evidence.authorised_by_other;
+        assert_eq!((figure.numerator, figure.denominator), (1, 4));
+        let why: Vec<String> = figure
+            .shortfalls
+            .iter()
+            .map(|s| format!("{} {}", s.record, s.why))
+            .collect();
+        assert_eq!(
+            why,
+            [
+                "CHG-1 authorised by the requester rita",
+                "CHG-2 implemented without an authorisation in force",
+                "CHG-3 authorised with no approver named",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_release_deployed_without_baseline_acceptance_or_approval_falls_short() {
+        let log = TypedEvent::Logged(ReleaseLogged {
+            record: logged("REL-1"),
+            kind: ReleaseKind::Minor,
+            criteria: vec![
+                AcceptanceCriterion {
+                    name: "tests".into(),
+                    description: String::new(),
+                },
+                AcceptanceCriterion {
+                    name: "sign_off".into(),
+                    description: String::new(),
+                },
+            ],
+            environments: vec!["production".into()],
+            early_life_days: 3,
+        });
+        let verified = TypedEvent::Own(ReleaseControlEvent::CriterionVerified {
+            criterion: "tests".into(),
+            passed: true,
+            evidence: "run 1".into(),
+        });
+        let deployed = TypedEvent::Own(ReleaseControlEvent::Deployed {
+            environment: "production".into(),
+            outcome: DeploymentOutcome::Success,
+            notes: String::new(),
+        });
+        let release: Release = fold(&[log, verified, deployed]);
+        let evidence = ReleaseEvidence::from_states([&release], period());
+        let why = |figure: &Figure| -> Vec<String> {
+            figure.shortfalls.iter().map(|s| s.why.clone()).collect()
+        };
+        assert_eq!(
+            why(&evidence.deployed_with_acceptance),
+            ["deployed with criteria not met: sign_off"]
+        );
+        assert_eq!(
+            why(&evidence.deployed_with_approval),
+            ["deployed without approval"]
+        );
+        assert_eq!(
+            why(&evidence.deployed_with_baseline),
+            ["deployed to production without a baseline"]
+        );
+        assert_eq!(evidence.early_life_reviewed.denominator, 0);
+    }
+}
