@@ -17,6 +17,9 @@
 //!   risk, approvals with segregation of duties and a conflict-checked schedule;
 //!   [`release`] (8.5.3): releases with acceptance, approval, a hashed baseline of their CIs
 //!   before deployment, rollback and early-life incident correlation;
+//! - [`nonconformity`] (10.1): nonconformities raised from SLA breaches, failed changes, audit
+//!   findings, complaints or by hand, with correction, cause analysis, corrective actions and
+//!   an effectiveness review, every round retained;
 //! - [`lint`]: customised lifecycles, policies and SLA definitions checked against the
 //!   activities the standard requires, each finding naming its clause;
 //! - [`attribute`]: the typed schema of custom attributes;
