@@ -1,5 +1,5 @@
 //! Every record type as an event stream: the persisted contract of incidents, service requests,
-//! problems, known errors, changes and the record types to come.
+//! problems, known errors, changes, releases, nonconformities and the record types to come.
 //!
 //! A record type ([`RecordKind`]) is its state, rebuilt by a total `evolve`, and its events,
 //! stored as `<category>.<name>` with a schema version:
@@ -34,6 +34,7 @@ pub mod incident;
 mod index;
 mod kind;
 pub mod known_error;
+pub mod nonconformity;
 pub mod personal;
 mod phase;
 pub mod problem;
@@ -60,6 +61,7 @@ pub use kind::{
     CommonEvent, LoggedEvent, OwnEvents, RecordKind, TypedEvent, event_type, upcasters_for,
 };
 pub use known_error::{KnownError, KnownErrorEvent};
+pub use nonconformity::{Nonconformity, NonconformityEvent, NonconformitySource};
 pub use personal::{ERASED_PERSON, ERASED_TEXT, personal_data, shared_personal_data};
 pub use phase::{DefinitionRef, Level, Phase, Priority, PriorityError};
 pub use problem::{Problem, ProblemEvent};

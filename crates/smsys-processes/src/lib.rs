@@ -20,6 +20,9 @@
 //! - [`evidence`]: the clause map as data (which events evidence which activity of which
 //!   clause) and the evidence of changes (8.5.1) and releases (8.5.3) for a period, each
 //!   figure with the records that fall short;
+//! - [`nonconformity`] (10.1): nonconformities raised from SLA breaches, failed changes, audit
+//!   findings, complaints or by hand, with correction, cause analysis, corrective actions and
+//!   an effectiveness review, every round retained;
 //! - [`lint`]: customised lifecycles, policies and SLA definitions checked against the
 //!   activities the standard requires, each finding naming its clause;
 //! - [`attribute`]: the typed schema of custom attributes;
@@ -70,6 +73,7 @@ mod intern;
 pub mod known_error;
 pub mod lifecycle;
 pub mod lint;
+pub mod nonconformity;
 mod priority;
 pub mod problem;
 mod reacting;
@@ -91,6 +95,7 @@ pub use configuration::{CiCommand, CiManagement, CmdbPolicy};
 pub use incident::{IncidentCommand, IncidentManagement, IncidentPolicy};
 pub use known_error::{KnownErrorCommand, KnownErrorManagement, KnownErrorPolicy};
 pub use lifecycle::{Lifecycle, LifecycleBuilder, LifecycleError, LifecycleRegistry};
+pub use nonconformity::{NonconformityCommand, NonconformityManagement, NonconformityPolicy};
 pub use priority::PriorityMatrix;
 pub use problem::{ProblemCommand, ProblemManagement, ProblemPolicy};
 pub use record::{LogRecord, RecordCommand, RecordPolicy, RecordRules, Refusal, RefusalReason};

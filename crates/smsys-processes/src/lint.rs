@@ -17,6 +17,7 @@
 //! | `problem.close_without_root_cause_or_accepted_risk`, `problem.close_without_fix_review`, `known_error.publish_without_content` | 8.6.3 |
 //! | `change.implement_before_authorisation`, `change.implement_without_template`, `change.implement_without_assessment`, `change.implement_without_plan`, `change.close_without_review`, `change.close_without_assessment`, `change.failure_without_remediation`, `change.failure_not_investigated`, `change.failure_not_recordable`, `policy.lifecycle_missing` | 8.5.1 |
 //! | `release.accept_without_criteria`, `release.deploy_without_acceptance`, `release.deploy_without_approval`, `release.deploy_without_baseline`, `release.close_without_early_life_review` | 8.5.3 |
+//! | `nonconformity.review_without_implemented_action`, `nonconformity.close_without_effectiveness_review` | 10.1 |
 //! | `sla.no_targets`, `sla.zero_target`, `sla.no_stop` | 8.3.3 |
 //!
 //! The structural rules take the clause of the record type's process (8.6.1 for incidents,
@@ -232,6 +233,7 @@ fn shipped() -> Vec<(Lifecycle, Option<ChangeKind>)> {
         (crate::problem::default_lifecycle(), None),
         (crate::known_error::default_lifecycle(), None),
         (crate::release::default_lifecycle(), None),
+        (crate::nonconformity::default_lifecycle(), None),
     ];
     for kind in ChangeKind::ALL {
         all.push((crate::change::default_lifecycle(kind), Some(kind)));
@@ -251,7 +253,7 @@ fn shipped_slas() -> Vec<SlaDefinition> {
 }
 
 /// Lints every lifecycle smsys ships (incident, service request, problem, known error, the
-/// three change kinds, release) and its reference SLA definitions: empty, as the reference
+/// three change kinds, release, nonconformity) and its reference SLA definitions: empty, as the reference
 /// definitions meet every rule.
 pub fn check_defaults() -> Vec<Finding> {
     let lifecycles = shipped()

@@ -189,6 +189,8 @@ impl LinkKind {
     pub const KNOWN_ERROR: LinkKind = LinkKind::from_static("known_error");
     /// A release record.
     pub const RELEASE: LinkKind = LinkKind::from_static("release");
+    /// A nonconformity record (from the record or change it was raised from).
+    pub const NONCONFORMITY: LinkKind = LinkKind::from_static("nonconformity");
 }
 
 static_name!(

@@ -18,7 +18,9 @@
 //!   `.reason`, `retired.reason` (free text, as a problem's root cause and workaround are);
 //! - changes (the caller is the requester): free text, `approval_rejected.reason`,
 //!   `implemented.notes`, `remediation_executed.notes`, `failure_investigated.findings`,
-//!   `reviewed.findings`.
+//!   `reviewed.findings`;
+//! - nonconformities (the caller is who raised it): `corrected.correction`,
+//!   `cause_analysed.cause`, `action_implemented.notes`, `effectiveness_reviewed.findings`.
 //!
 //! Not personal data of the subject, kept in plaintext: the reference, lifecycle, statuses and
 //! phases, channel, service, affected CIs, groups, categories, impact, urgency and priority,
@@ -28,7 +30,9 @@
 //! known error's problem, affected CIs and services, version numbers and the known error
 //! superseding it; a change's kind, template, planned CIs and CI updates, its implementation,
 //! remediation and test plans, its assessment (risk, conditions, impact), its window and
-//! conflicts, outcomes.
+//! conflicts, outcomes; a nonconformity's source (kind, record, timer, audit), a cause
+//! analysis's method, and its corrective actions (organisational measures, with their owners
+//! and due dates: the audit trail 10.1 asks for).
 //! Staff named by a record (`assigned.person`, `escalated.escalation.to_manager`,
 //! `major_manager_assigned.manager`, `approval_requested.approvers`, `approval_given.approver`,
 //! `approval_rejected.approver`, `management_informed.audience`, and a change's
@@ -105,7 +109,7 @@ pub fn shared_personal_data(category: &str) -> Result<PersonalData, PersonalData
 }
 
 /// The personal data of the shipped record types, incidents, service requests, problems,
-/// known errors and changes (see the [module docs](self) for what is and is not personal). A
+/// known errors, changes, releases and nonconformities (see the [module docs](self) for what is and is not personal). A
 /// product extends it with [`PersonalData::merge`].
 ///
 /// ```
@@ -245,12 +249,38 @@ fn shipped() -> Result<PersonalData, PersonalDataError> {
         "early_life_reviewed",
         &[("/findings", text())],
     )?;
+    let nonconformity = shared_personal_data("nonconformity")?;
+    let nonconformity = add(
+        nonconformity,
+        "nonconformity",
+        "corrected",
+        &[("/correction", text())],
+    )?;
+    let nonconformity = add(
+        nonconformity,
+        "nonconformity",
+        "cause_analysed",
+        &[("/cause", text())],
+    )?;
+    let nonconformity = add(
+        nonconformity,
+        "nonconformity",
+        "action_implemented",
+        &[("/notes", text())],
+    )?;
+    let nonconformity = add(
+        nonconformity,
+        "nonconformity",
+        "effectiveness_reviewed",
+        &[("/findings", text())],
+    )?;
     incident
         .merge(request)?
         .merge(problem)?
         .merge(known_error)?
         .merge(change)?
-        .merge(release)
+        .merge(release)?
+        .merge(nonconformity)
 }
 
 #[cfg(test)]
@@ -459,6 +489,47 @@ mod tests {
             let ty = crate::EventType::new(name).unwrap_or_else(|e| panic!("{e}"));
             assert!(policy.fields(&ty).is_empty(), "{name}");
         }
+    }
+
+    /// A nonconformity's free text erases to payloads that decode; its source, method and
+    /// actions stay.
+    #[test]
+    fn a_nonconformitys_personal_fields_erase_to_payloads_that_decode() {
+        use crate::records::NonconformityEvent;
+        let policy = personal_data();
+        let samples = [
+            ("nonconformity.corrected", json!({"correction": "c"})),
+            (
+                "nonconformity.cause_analysed",
+                json!({"cause": "c", "method": "five whys"}),
+            ),
+            ("nonconformity.action_implemented", json!({"notes": "n"})),
+            (
+                "nonconformity.effectiveness_reviewed",
+                json!({"effective": false, "findings": "f"}),
+            ),
+        ];
+        for (name, mut payload) in samples {
+            let ty = crate::EventType::new(name).unwrap_or_else(|e| panic!("{e}"));
+            assert!(policy.holds_personal(&ty, &payload), "{name}");
+            for field in policy.fields(&ty) {
+                if let Some(value) = payload.pointer_mut(field.pointer.as_str()) {
+                    *value = field.erased.clone();
+                }
+            }
+            let decoded = NonconformityEvent::from_payload(&ty, payload);
+            assert!(decoded.is_ok(), "{name}: {decoded:?}");
+        }
+        let analysed =
+            crate::EventType::new("nonconformity.cause_analysed").unwrap_or_else(|e| panic!("{e}"));
+        assert!(policy.field(&analysed, "/method").is_none());
+        let planned =
+            crate::EventType::new("nonconformity.action_planned").unwrap_or_else(|e| panic!("{e}"));
+        assert!(policy.fields(&planned).is_empty());
+        let logged =
+            crate::EventType::new("nonconformity.logged").unwrap_or_else(|e| panic!("{e}"));
+        assert!(policy.field(&logged, "/source").is_none());
+        assert!(policy.field(&logged, "/summary").is_some());
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! type the *gates* (an activity the standard requires before a stage or phase) as data.
 
 use smsys_core::records::{
-    Change, ChangeKind, Incident, KnownError, Phase, Problem, RecordKind, RecordType, Release,
-    ServiceRequest,
+    Change, ChangeKind, Incident, KnownError, Nonconformity, Phase, Problem, RecordKind,
+    RecordType, Release, ServiceRequest,
 };
 
 use crate::lifecycle::{Guard, Requirement, Transition, Trigger};
 use crate::lint::graph::Graph;
-use crate::{change, release};
+use crate::{change, nonconformity, release};
 
 /// The clause of the process a record type's lifecycle serves; record types the engine does
 /// not ship fall under operational planning and control (8.1).
@@ -23,6 +23,8 @@ pub(crate) fn process_clause(record_type: &RecordType) -> &'static str {
         "8.5.1"
     } else if *record_type == Release::RECORD_TYPE {
         "8.5.3"
+    } else if *record_type == Nonconformity::RECORD_TYPE {
+        "10.1"
     } else {
         "8.1"
     }
@@ -249,6 +251,8 @@ pub(crate) fn process(graph: &Graph<'_>, kind: Option<ChangeKind>) -> Vec<Broken
         changes(kind)
     } else if *record_type == Release::RECORD_TYPE {
         releases()
+    } else if *record_type == Nonconformity::RECORD_TYPE {
+        nonconformities()
     } else {
         Vec::new()
     };
@@ -507,5 +511,25 @@ fn releases() -> Vec<Gate> {
             Target::Phase(Phase::Closed),
         )
         .guards(&[Guard::EARLY_LIFE_REVIEWED]),
+    ]
+}
+
+fn nonconformities() -> Vec<Gate> {
+    const C: &str = "10.1";
+    vec![
+        Gate::new(
+            "nonconformity.review_without_implemented_action",
+            C,
+            "the implementation of the corrective action",
+            Target::Stage(nonconformity::stage::EFFECTIVE),
+        )
+        .guards(&[Guard::ACTIONS_IMPLEMENTED]),
+        Gate::new(
+            "nonconformity.close_without_effectiveness_review",
+            C,
+            "a review that found the corrective action effective",
+            Target::Phase(Phase::Closed),
+        )
+        .guards(&[Guard::EFFECTIVENESS_CONFIRMED]),
     ]
 }
