@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use smsys_core::EventSourced;
 use smsys_core::EventType;
 use smsys_core::records::{
-    Change, CiEvent, CmdbVerification, ConfigurationItem, Incident, KnownError, OwnEvents, Problem,
-    RecordEvent, RecordKind, Release, ServiceRequest, VerificationEvent,
+    Change, CiEvent, CmdbVerification, ConfigurationItem, Incident, KnownError, Nonconformity,
+    OwnEvents, Problem, RecordEvent, RecordKind, Release, ServiceRequest, VerificationEvent,
 };
 
 const REFERENCE: &str = include_str!("clause_map.toml");
@@ -375,6 +375,7 @@ pub(crate) fn shipped_event_types() -> BTreeSet<String> {
     all.extend(record_events::<KnownError>());
     all.extend(record_events::<Change>());
     all.extend(record_events::<Release>());
+    all.extend(record_events::<Nonconformity>());
     let ci = ConfigurationItem::CATEGORY;
     all.extend(CiEvent::NAMES.iter().map(|n| format!("{ci}.{n}")));
     let verification = CmdbVerification::CATEGORY;
