@@ -12,7 +12,7 @@ use smsys_core::records::{RecordEvent, RecordKind};
 
 pub use command::{LogRecord, RecordCommand};
 pub use decide::{Decision, decide_shared, log_record, refuse, transition};
-pub(crate) use decide::{current_stage, migration_keeps_stage, required};
+pub(crate) use decide::{check_stage, current_stage, migration_keeps_stage, required};
 pub use policy::RecordPolicy;
 pub use refusal::{Refusal, RefusalReason};
 

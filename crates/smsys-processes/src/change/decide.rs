@@ -38,15 +38,12 @@ fn in_stage(
     command: &ChangeCommand,
     stages: &[&str],
 ) -> Result<(), Reason> {
-    let stage = current_stage(state, policy).unwrap_or("none");
-    if stages.contains(&stage) {
-        Ok(())
-    } else {
-        Err(rule(ChangeRule::WrongStage {
+    crate::record::check_stage(state.record(), &policy.record, stages).map_err(|stage| {
+        rule(ChangeRule::WrongStage {
             command: command.name(),
-            stage: stage.to_owned(),
-        }))
-    }
+            stage,
+        })
+    })
 }
 
 fn log(

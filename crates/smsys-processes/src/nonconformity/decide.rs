@@ -13,8 +13,8 @@ use super::{
 };
 use crate::lifecycle::Trigger;
 use crate::record::{
-    Decision, RefusalReason, current_stage, decide_shared, log_record, migration_keeps_stage,
-    refuse, required, transition,
+    Decision, RefusalReason, decide_shared, log_record, migration_keeps_stage, refuse, required,
+    transition,
 };
 
 type Reason = RefusalReason<NonconformityRule>;
@@ -30,15 +30,12 @@ fn in_stage(
     command: &NonconformityCommand,
     stages: &[&str],
 ) -> Result<(), Reason> {
-    let stage = current_stage(state.record(), &policy.record).unwrap_or("none");
-    if stages.contains(&stage) {
-        Ok(())
-    } else {
-        Err(rule(NonconformityRule::WrongStage {
+    crate::record::check_stage(state.record(), &policy.record, stages).map_err(|stage| {
+        rule(NonconformityRule::WrongStage {
             command: command.name(),
-            stage: stage.to_owned(),
-        }))
-    }
+            stage,
+        })
+    })
 }
 
 fn log(

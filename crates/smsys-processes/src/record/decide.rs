@@ -500,6 +500,21 @@ pub(crate) fn current_stage<'p>(
     lifecycle.stage(record.status()?)
 }
 
+/// `Ok` when the record's current stage is one of `stages`; else the stage it is in (`none`
+/// when its status has none), for the record type's own wrong-stage refusal.
+pub(crate) fn check_stage(
+    record: &smsys_core::records::RecordState,
+    policy: &crate::record::RecordPolicy,
+    stages: &[&str],
+) -> Result<(), String> {
+    let stage = current_stage(record, policy).unwrap_or("none");
+    if stages.contains(&stage) {
+        Ok(())
+    } else {
+        Err(stage.to_owned())
+    }
+}
+
 /// Why a lifecycle migration would skip the rules of the stage the record is in: a
 /// migration to another lifecycle, or one that maps its status to another stage. `Ok` for
 /// any other command. The error is the record's lifecycle name and what the migration would

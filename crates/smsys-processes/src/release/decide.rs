@@ -34,15 +34,12 @@ fn in_stage(
     command: &ReleaseCommand,
     stages: &[&str],
 ) -> Result<(), Reason> {
-    let stage = current_stage(state.record(), &policy.record).unwrap_or("none");
-    if stages.contains(&stage) {
-        Ok(())
-    } else {
-        Err(rule(ReleaseRule::WrongStage {
+    crate::record::check_stage(state.record(), &policy.record, stages).map_err(|stage| {
+        rule(ReleaseRule::WrongStage {
             command: command.name(),
-            stage: stage.to_owned(),
-        }))
-    }
+            stage,
+        })
+    })
 }
 
 fn kind_policy<'p>(
