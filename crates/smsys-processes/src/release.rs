@@ -250,6 +250,11 @@ pub enum ReleaseRule {
         "no baseline stands for this deployment: take a baseline of the release's CIs first (take baseline)"
     )]
     NoBaseline,
+    /// A rollback with no failed deployment of the current attempt to roll back.
+    #[error(
+        "no failed deployment of the current attempt to roll back: record the deployment's failure first"
+    )]
+    NothingToRollBack,
     /// No baseline source is configured.
     #[error("no baseline source is configured: set ReleasePolicy::baselines")]
     NoBaselineSource,

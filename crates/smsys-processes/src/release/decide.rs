@@ -387,7 +387,9 @@ fn decide_own(
         C::RollBack { restored, notes } => {
             in_stage(state, policy, command, &[stage::FAILED])?;
             required(notes, "rollback notes")?;
-            let failed = state.failed_deployment().ok_or(RefusalReason::Unchanged)?;
+            let failed = state
+                .failed_deployment()
+                .ok_or(rule(ReleaseRule::NothingToRollBack))?;
             let baseline = state.baseline().map(|b| b.hash.clone()).unwrap_or_default();
             d.push(own(E::RolledBack {
                 environment: failed.environment.clone(),
